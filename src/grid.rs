@@ -1,0 +1,786 @@
+//! The grid: pure arithmetic over shapes, no I/O.
+//!
+//! For each partitioned axis with volume extent `dim`, cell extent `cell` and
+//! step `step` (`cell * stride`, a float), exactly as the Python `impart`
+//! computes it:
+//!
+//! - cells on the axis: `n = 1 + ceil(max(0, dim - cell) / step)`;
+//! - cell `i` starts at `ceil(i * step)`;
+//! - the cells `a..b` span `ceil(a * step)` to `ceil(cell + (b - 1) * step)`,
+//!   clipped to `dim` under [`Edge::Clip`].
+//!
+//! The arithmetic is done in `f64` in the same order as the original, so the
+//! rare rounding cases (`10 * (37 * 0.9) = 333.00000000000006`, whose ceiling is 334)
+//! come out the same.
+//!
+//! One deliberate difference: with a stride above 1 the formula can count a
+//! last cell that starts at or past the end of the volume (the original then
+//! returns an empty or negative-width region). Such a cell is not counted
+//! here, so every cell holds at least one voxel.
+//!
+//! # Edge policies
+//!
+//! - [`Edge::Clip`] (the default, the original's): border cells are cut at the
+//!   volume's end and may be smaller than the cell shape.
+//! - [`Edge::Shift`]: the same number of cells, but a cell that would cross
+//!   the end is moved inward to end at the volume's end, so every cell has the
+//!   full cell shape (TorchIO's `GridSampler` and MONAI's `GridPatch` place
+//!   their last patch this way). Where the cell is larger than the volume it
+//!   cannot be shifted: the one cell on that axis is clipped to the volume.
+//! - [`Edge::Pad`]: cells keep their start and their full size; the part
+//!   outside the volume is filled at materialization by the [`PadMode`]. Where
+//!   the cell is larger than the volume there is one cell, starting at 0 and
+//!   padded at the end (as MONAI's sliding window pads a small image up to the
+//!   window size).
+
+use std::fmt;
+use std::ops::Range;
+
+use crate::error::GridError;
+
+/// A box of voxels: a start and a shape per axis.
+///
+/// Regions of [`Edge::Pad`] grids may extend past the volume's end.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Region {
+    start: Vec<usize>,
+    shape: Vec<usize>,
+}
+
+impl Region {
+    /// A region from its start and shape, which must have the same length and
+    /// whose ends must not overflow `usize`.
+    pub fn new(start: Vec<usize>, shape: Vec<usize>) -> Result<Self, GridError> {
+        if start.len() != shape.len() {
+            return Err(GridError::RankMismatch {
+                what: "region shape",
+                expected: start.len(),
+                found: shape.len(),
+            });
+        }
+        for (axis, (s, n)) in start.iter().zip(&shape).enumerate() {
+            if s.checked_add(*n).is_none() {
+                return Err(GridError::TooManyCells {
+                    axis,
+                    count: *s as f64 + *n as f64,
+                });
+            }
+        }
+        Ok(Region { start, shape })
+    }
+
+    /// The region covering a whole volume of `shape`.
+    pub fn full(shape: &[usize]) -> Self {
+        Region {
+            start: vec![0; shape.len()],
+            shape: shape.to_vec(),
+        }
+    }
+
+    /// First voxel, per axis.
+    pub fn start(&self) -> &[usize] {
+        &self.start
+    }
+
+    /// Extent, per axis.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// One past the last voxel, per axis.
+    pub fn end(&self) -> Vec<usize> {
+        self.start
+            .iter()
+            .zip(&self.shape)
+            .map(|(s, n)| s + n)
+            .collect()
+    }
+
+    /// Number of axes.
+    pub fn ndim(&self) -> usize {
+        self.start.len()
+    }
+
+    /// Number of voxels, or `None` if it overflows `usize`.
+    pub fn voxels(&self) -> Option<usize> {
+        self.shape.iter().try_fold(1usize, |a, &n| a.checked_mul(n))
+    }
+
+    /// The `start..end` range on one axis.
+    pub fn range(&self, axis: usize) -> Range<usize> {
+        self.start[axis]..self.start[axis] + self.shape[axis]
+    }
+
+    /// Whether the region lies inside a volume of `shape`.
+    pub fn is_within(&self, shape: &[usize]) -> bool {
+        shape.len() == self.ndim() && self.end().iter().zip(shape).all(|(e, d)| e <= d)
+    }
+
+    /// The part of the region inside a volume of `shape` (empty axes give `None`).
+    pub fn clip_to(&self, shape: &[usize]) -> Option<Region> {
+        let mut start = Vec::with_capacity(self.ndim());
+        let mut ext = Vec::with_capacity(self.ndim());
+        for ((&s, &n), &d) in self.start.iter().zip(&self.shape).zip(shape) {
+            let e = (s + n).min(d);
+            if s >= e {
+                return None;
+            }
+            start.push(s);
+            ext.push(e - s);
+        }
+        Some(Region { start, shape: ext })
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[")?;
+        for (i, r) in (0..self.ndim()).map(|a| self.range(a)).enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{}..{}", r.start, r.end)?;
+        }
+        f.write_str("]")
+    }
+}
+
+/// How the values outside the volume are made for [`Edge::Pad`] cells.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PadMode {
+    /// A constant, converted to the output type with `as`.
+    Constant(f64),
+    /// The nearest voxel on the border (NumPy's `edge`).
+    Edge,
+    /// Mirror without repeating the border voxel (NumPy's and PyTorch's
+    /// `reflect`: `d c b | a b c d | c b a`), repeated as often as needed.
+    Reflect,
+}
+
+impl Default for PadMode {
+    fn default() -> Self {
+        PadMode::Constant(0.0)
+    }
+}
+
+/// What happens to cells that cross the end of the volume.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Edge {
+    /// Cut at the end of the volume (the original's behaviour).
+    #[default]
+    Clip,
+    /// Moved inward so every cell has the full size.
+    Shift,
+    /// Full size, filled outside the volume.
+    Pad(PadMode),
+}
+
+impl Edge {
+    /// `"clip"`, `"shift"` or `"pad"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Edge::Clip => "clip",
+            Edge::Shift => "shift",
+            Edge::Pad(_) => "pad",
+        }
+    }
+}
+
+/// One value for every axis, or one per axis.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PerAxis<T> {
+    /// The same value on every axis.
+    All(T),
+    /// One value per axis.
+    Each(Vec<T>),
+}
+
+impl<T: Clone> PerAxis<T> {
+    fn expand(&self, ndim: usize, what: &'static str) -> Result<Vec<T>, GridError> {
+        match self {
+            PerAxis::All(v) => Ok(vec![v.clone(); ndim]),
+            PerAxis::Each(v) if v.len() == ndim => Ok(v.clone()),
+            PerAxis::Each(v) if v.len() == 1 => Ok(vec![v[0].clone(); ndim]),
+            PerAxis::Each(v) => Err(GridError::RankMismatch {
+                what,
+                expected: ndim,
+                found: v.len(),
+            }),
+        }
+    }
+}
+
+impl From<f64> for PerAxis<f64> {
+    fn from(v: f64) -> Self {
+        PerAxis::All(v)
+    }
+}
+impl From<Vec<f64>> for PerAxis<f64> {
+    fn from(v: Vec<f64>) -> Self {
+        PerAxis::Each(v)
+    }
+}
+impl From<&[f64]> for PerAxis<f64> {
+    fn from(v: &[f64]) -> Self {
+        PerAxis::Each(v.to_vec())
+    }
+}
+impl<const N: usize> From<[f64; N]> for PerAxis<f64> {
+    fn from(v: [f64; N]) -> Self {
+        PerAxis::Each(v.to_vec())
+    }
+}
+
+/// How far apart cells start.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Spacing {
+    /// Relative to the cell extent: `step = cell * stride`. Overlap is
+    /// `1 - stride`.
+    Stride(PerAxis<f64>),
+    /// In voxels.
+    Step(PerAxis<f64>),
+}
+
+impl Default for Spacing {
+    fn default() -> Self {
+        Spacing::Stride(PerAxis::All(1.0))
+    }
+}
+
+/// One axis of a grid.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct AxisGrid {
+    dim: usize,
+    cell: usize,
+    step: f64,
+    n: usize,
+}
+
+/// Largest cell count per axis; keeps `i * step` exact in `f64`.
+const MAX_CELLS: f64 = (1u64 << 52) as f64;
+
+impl AxisGrid {
+    fn new(axis: usize, dim: usize, cell: usize, step: f64) -> Result<Self, GridError> {
+        let count = 1.0 + (dim.saturating_sub(cell) as f64 / step).ceil();
+        if count.is_nan() || count > MAX_CELLS {
+            return Err(GridError::TooManyCells { axis, count });
+        }
+        let mut n = count as usize;
+        // With a stride above 1 the last counted cell can start at or past the
+        // end; it would hold no voxel (see the module docs).
+        if n > 1 && ((n - 1) as f64 * step).ceil() >= dim as f64 {
+            n -= 1;
+        }
+        Ok(AxisGrid { dim, cell, step, n })
+    }
+
+    fn start(&self, i: usize) -> usize {
+        (i as f64 * self.step).ceil() as usize
+    }
+
+    fn stop(&self, last: usize) -> usize {
+        (self.cell as f64 + last as f64 * self.step).ceil() as usize
+    }
+
+    /// Start and extent of the cells `a..b` (`a < b <= n`).
+    fn span(&self, a: usize, b: usize, edge: Edge) -> (usize, usize) {
+        let start = self.start(a);
+        let stop = self.stop(b - 1);
+        match edge {
+            Edge::Clip => (start, stop.min(self.dim) - start),
+            Edge::Shift if self.cell > self.dim => (0, self.dim),
+            Edge::Shift => {
+                let s = start.min(self.dim - self.cell);
+                (s, stop.min(self.dim) - s)
+            }
+            Edge::Pad(_) => (start, stop - start),
+        }
+    }
+}
+
+/// A virtual grid of fixed-size, possibly overlapping cells over a volume
+/// shape.
+///
+/// ```
+/// use impart::grid::Grid;
+///
+/// // The original README's example: a 1080 x 1920 image, 128 x 128 cells,
+/// // half-overlapping.
+/// let grid = Grid::builder(&[1080, 1920]).cell(&[128, 128]).stride(0.5).build()?;
+/// assert_eq!(grid.shape(), vec![16, 29]);
+/// assert_eq!(grid.step(), vec![64.0, 64.0]);
+/// let r = grid.cell_region(&[10, 28])?;
+/// assert_eq!((r.start(), r.shape()), (&[640, 1792][..], &[128, 128][..]));
+/// # Ok::<(), impart::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grid {
+    axes: Vec<AxisGrid>,
+    edge: Edge,
+    len: usize,
+}
+
+/// Builder for a [`Grid`]: volume shape, cell shape, spacing and edge policy.
+#[derive(Debug, Clone)]
+pub struct GridBuilder {
+    volume: Vec<usize>,
+    cell: Option<Vec<usize>>,
+    spacing: Spacing,
+    edge: Edge,
+}
+
+impl GridBuilder {
+    /// Cell extent per axis.
+    pub fn cell(mut self, cell: &[usize]) -> Self {
+        self.cell = Some(cell.to_vec());
+        self
+    }
+
+    /// Relative stride: one value for all axes or one per axis
+    /// (`step = cell * stride`; default 1.0, no overlap).
+    pub fn stride(mut self, stride: impl Into<PerAxis<f64>>) -> Self {
+        self.spacing = Spacing::Stride(stride.into());
+        self
+    }
+
+    /// Absolute step in voxels, one value for all axes or one per axis.
+    pub fn step(mut self, step: impl Into<PerAxis<f64>>) -> Self {
+        self.spacing = Spacing::Step(step.into());
+        self
+    }
+
+    /// Stride or step.
+    pub fn spacing(mut self, spacing: Spacing) -> Self {
+        self.spacing = spacing;
+        self
+    }
+
+    /// Edge policy (default [`Edge::Clip`]).
+    pub fn edge(mut self, edge: Edge) -> Self {
+        self.edge = edge;
+        self
+    }
+
+    /// Checks every value and computes the grid.
+    pub fn build(self) -> Result<Grid, GridError> {
+        let ndim = self.volume.len();
+        if ndim == 0 {
+            return Err(GridError::NoAxes);
+        }
+        let cell = self.cell.unwrap_or_else(|| self.volume.clone());
+        if cell.len() != ndim {
+            return Err(GridError::RankMismatch {
+                what: "cell shape",
+                expected: ndim,
+                found: cell.len(),
+            });
+        }
+        let steps = match &self.spacing {
+            Spacing::Stride(s) => {
+                let s = s.expand(ndim, "stride")?;
+                let mut steps = Vec::with_capacity(ndim);
+                for (axis, (&st, &c)) in s.iter().zip(&cell).enumerate() {
+                    if !(st.is_finite() && st > 0.0) {
+                        return Err(GridError::InvalidStride { axis, value: st });
+                    }
+                    steps.push(c as f64 * st);
+                }
+                steps
+            }
+            Spacing::Step(s) => {
+                let s = s.expand(ndim, "step")?;
+                for (axis, &st) in s.iter().enumerate() {
+                    if !(st.is_finite() && st > 0.0) {
+                        return Err(GridError::InvalidStep { axis, value: st });
+                    }
+                }
+                s
+            }
+        };
+        let mut axes = Vec::with_capacity(ndim);
+        let mut len = 1usize;
+        for axis in 0..ndim {
+            let (dim, c) = (self.volume[axis], cell[axis]);
+            if dim == 0 {
+                return Err(GridError::ZeroExtent {
+                    what: "volume",
+                    axis,
+                });
+            }
+            if c == 0 {
+                return Err(GridError::ZeroExtent { what: "cell", axis });
+            }
+            let a = AxisGrid::new(axis, dim, c, steps[axis])?;
+            len = len.checked_mul(a.n).ok_or(GridError::TooManyCells {
+                axis,
+                count: len as f64 * a.n as f64,
+            })?;
+            axes.push(a);
+        }
+        Ok(Grid {
+            axes,
+            edge: self.edge,
+            len,
+        })
+    }
+}
+
+impl Grid {
+    /// Starts a grid over a volume of the given shape. Without `.cell(..)`
+    /// the single cell is the whole volume.
+    pub fn builder(volume_shape: &[usize]) -> GridBuilder {
+        GridBuilder {
+            volume: volume_shape.to_vec(),
+            cell: None,
+            spacing: Spacing::default(),
+            edge: Edge::default(),
+        }
+    }
+
+    /// A grid with a relative stride and the default edge policy.
+    pub fn new(
+        volume_shape: &[usize],
+        cell_shape: &[usize],
+        stride: impl Into<PerAxis<f64>>,
+    ) -> Result<Self, GridError> {
+        Grid::builder(volume_shape)
+            .cell(cell_shape)
+            .stride(stride)
+            .build()
+    }
+
+    /// Number of axes.
+    pub fn ndim(&self) -> usize {
+        self.axes.len()
+    }
+
+    /// The volume's extent per axis.
+    pub fn volume_shape(&self) -> Vec<usize> {
+        self.axes.iter().map(|a| a.dim).collect()
+    }
+
+    /// The cell extent per axis.
+    pub fn cell_shape(&self) -> Vec<usize> {
+        self.axes.iter().map(|a| a.cell).collect()
+    }
+
+    /// The step between cell starts per axis, in voxels (a float; the
+    /// original's `step_size`).
+    pub fn step(&self) -> Vec<f64> {
+        self.axes.iter().map(|a| a.step).collect()
+    }
+
+    /// Number of cells per axis (the original's `shape`).
+    pub fn shape(&self) -> Vec<usize> {
+        self.axes.iter().map(|a| a.n).collect()
+    }
+
+    /// Total number of cells.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false: a grid has at least one cell.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The edge policy.
+    pub fn edge(&self) -> Edge {
+        self.edge
+    }
+
+    /// The box of all cells.
+    pub fn all(&self) -> CellBox {
+        CellBox {
+            ranges: self.axes.iter().map(|a| 0..a.n).collect(),
+        }
+    }
+
+    /// The region of one cell, by N-d index.
+    pub fn cell_region(&self, index: &[usize]) -> Result<Region, GridError> {
+        let ranges = index.iter().map(|&i| i..i + 1).collect();
+        self.region(&CellBox { ranges })
+    }
+
+    /// The region (bounding box) of a box of cells.
+    pub fn region(&self, cells: &CellBox) -> Result<Region, GridError> {
+        if cells.ranges.len() != self.ndim() {
+            return Err(GridError::RankMismatch {
+                what: "cell index",
+                expected: self.ndim(),
+                found: cells.ranges.len(),
+            });
+        }
+        let mut start = Vec::with_capacity(self.ndim());
+        let mut shape = Vec::with_capacity(self.ndim());
+        for (axis, (a, r)) in self.axes.iter().zip(&cells.ranges).enumerate() {
+            if r.start >= r.end || r.end > a.n {
+                return Err(GridError::CellOutOfRange {
+                    axis,
+                    index: if r.start >= a.n { r.start } else { r.end - 1 },
+                    len: a.n,
+                });
+            }
+            let (s, n) = a.span(r.start, r.end, self.edge);
+            start.push(s);
+            shape.push(n);
+        }
+        Ok(Region { start, shape })
+    }
+
+    /// The region of a cell whose index is known to be inside the grid
+    /// (indices past the end are clamped to the last cell; never fails).
+    pub(crate) fn cell_region_clamped(&self, index: &[usize]) -> Region {
+        let (start, shape) = self
+            .axes
+            .iter()
+            .zip(index.iter().chain(std::iter::repeat(&0)))
+            .map(|(a, &i)| {
+                let i = i.min(a.n - 1);
+                a.span(i, i + 1, self.edge)
+            })
+            .unzip();
+        Region { start, shape }
+    }
+
+    /// The C-order (last axis fastest) linear index of a cell.
+    pub fn ravel(&self, index: &[usize]) -> Result<usize, GridError> {
+        self.all().ravel(index)
+    }
+
+    /// The N-d index of the cell with C-order linear index `linear`.
+    pub fn unravel(&self, linear: usize) -> Result<Vec<usize>, GridError> {
+        self.all().unravel(linear)
+    }
+
+    /// Every cell's N-d index, in C order.
+    pub fn cells(&self) -> CellIter {
+        self.all().iter()
+    }
+}
+
+/// A box of cells: a half-open range of cell indices per grid axis, as a
+/// resolved selection.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CellBox {
+    ranges: Vec<Range<usize>>,
+}
+
+impl CellBox {
+    /// A box from its ranges (not checked against any grid).
+    pub fn new(ranges: Vec<Range<usize>>) -> Self {
+        CellBox { ranges }
+    }
+
+    /// The range per axis.
+    pub fn ranges(&self) -> &[Range<usize>] {
+        &self.ranges
+    }
+
+    /// Number of cells per axis.
+    pub fn shape(&self) -> Vec<usize> {
+        self.ranges.iter().map(|r| r.len()).collect()
+    }
+
+    /// Number of cells in the box (saturating).
+    pub fn len(&self) -> usize {
+        self.ranges
+            .iter()
+            .fold(1usize, |a, r| a.saturating_mul(r.len()))
+    }
+
+    /// Whether the box holds no cell.
+    pub fn is_empty(&self) -> bool {
+        self.ranges.iter().any(|r| r.is_empty())
+    }
+
+    /// The position of a cell within the box in C order.
+    pub fn ravel(&self, index: &[usize]) -> Result<usize, GridError> {
+        if index.len() != self.ranges.len() {
+            return Err(GridError::RankMismatch {
+                what: "cell index",
+                expected: self.ranges.len(),
+                found: index.len(),
+            });
+        }
+        let mut linear = 0usize;
+        for (axis, (&i, r)) in index.iter().zip(&self.ranges).enumerate() {
+            if !r.contains(&i) {
+                return Err(GridError::CellOutOfRange {
+                    axis,
+                    index: i,
+                    len: r.end,
+                });
+            }
+            linear = linear * r.len() + (i - r.start);
+        }
+        Ok(linear)
+    }
+
+    /// The cell at C-order position `linear` within the box.
+    pub fn unravel(&self, linear: usize) -> Result<Vec<usize>, GridError> {
+        let len = self.len();
+        if linear >= len || self.is_empty() {
+            return Err(GridError::LinearOutOfRange { index: linear, len });
+        }
+        let mut index = vec![0; self.ranges.len()];
+        let mut rest = linear;
+        for (slot, r) in index.iter_mut().zip(&self.ranges).rev() {
+            *slot = r.start + rest % r.len();
+            rest /= r.len();
+        }
+        Ok(index)
+    }
+
+    /// The cells of the box in C order.
+    pub fn iter(&self) -> CellIter {
+        CellIter {
+            cells: self.clone(),
+            front: 0,
+            back: if self.is_empty() { 0 } else { self.len() },
+        }
+    }
+}
+
+impl IntoIterator for &CellBox {
+    type Item = Vec<usize>;
+    type IntoIter = CellIter;
+    fn into_iter(self) -> CellIter {
+        self.iter()
+    }
+}
+
+/// Iterator over the N-d indices of a [`CellBox`] in C order.
+#[derive(Debug, Clone)]
+pub struct CellIter {
+    cells: CellBox,
+    front: usize,
+    back: usize,
+}
+
+impl Iterator for CellIter {
+    type Item = Vec<usize>;
+    fn next(&mut self) -> Option<Vec<usize>> {
+        if self.front >= self.back {
+            return None;
+        }
+        let i = self.cells.unravel(self.front).ok();
+        self.front += 1;
+        i
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.back - self.front;
+        (n, Some(n))
+    }
+}
+
+impl DoubleEndedIterator for CellIter {
+    fn next_back(&mut self) -> Option<Vec<usize>> {
+        if self.front >= self.back {
+            return None;
+        }
+        self.back -= 1;
+        self.cells.unravel(self.back).ok()
+    }
+}
+
+impl ExactSizeIterator for CellIter {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn original_readme_example() {
+        let g = Grid::new(&[1080, 1920], &[128, 128], 0.5).unwrap();
+        assert_eq!(g.shape(), vec![16, 29]);
+        assert_eq!(g.step(), vec![64.0, 64.0]);
+        let col0 = g.region(&CellBox::new(vec![0..16, 0..1])).unwrap();
+        assert_eq!(col0.shape(), &[1080, 128]);
+        let r = g.region(&CellBox::new(vec![0..3, 15..21])).unwrap();
+        assert_eq!(r.shape(), &[256, 448]);
+        let c = g.cell_region(&[10, 28]).unwrap();
+        assert_eq!(c.start(), &[640, 1792]);
+        assert_eq!(c.shape(), &[128, 128]);
+    }
+
+    #[test]
+    fn float_rounding_matches_python() {
+        // Python: math.ceil(10 * (37 * 0.9)) == 334, since 10 * 33.3 == 333.00000000000006
+        let g = Grid::new(&[1000], &[37], 0.9).unwrap();
+        assert_eq!(g.cell_region(&[10]).unwrap().start(), &[334]);
+    }
+
+    #[test]
+    fn edges() {
+        let clip = Grid::new(&[10], &[4], 1.0).unwrap();
+        assert_eq!(clip.shape(), vec![3]);
+        assert_eq!(clip.cell_region(&[2]).unwrap().range(0), 8..10);
+        let shift = Grid::builder(&[10])
+            .cell(&[4])
+            .edge(Edge::Shift)
+            .build()
+            .unwrap();
+        assert_eq!(shift.cell_region(&[2]).unwrap().range(0), 6..10);
+        let pad = Grid::builder(&[10])
+            .cell(&[4])
+            .edge(Edge::Pad(PadMode::Edge))
+            .build()
+            .unwrap();
+        assert_eq!(pad.cell_region(&[2]).unwrap().range(0), 8..12);
+        // cell larger than the volume
+        for (edge, want) in [
+            (Edge::Clip, 0..3),
+            (Edge::Shift, 0..3),
+            (Edge::Pad(PadMode::default()), 0..8),
+        ] {
+            let g = Grid::builder(&[3]).cell(&[8]).edge(edge).build().unwrap();
+            assert_eq!(g.shape(), vec![1]);
+            assert_eq!(g.cell_region(&[0]).unwrap().range(0), want);
+        }
+    }
+
+    #[test]
+    fn stride_above_one_drops_empty_last_cell() {
+        // original: n = 1 + ceil(8 / 10) = 2, second cell starts at 10 == dim
+        let g = Grid::new(&[10], &[2], 5.0).unwrap();
+        assert_eq!(g.shape(), vec![1]);
+        let g = Grid::new(&[11], &[2], 5.0).unwrap();
+        assert_eq!(g.shape(), vec![2]);
+        assert_eq!(g.cell_region(&[1]).unwrap().range(0), 10..11);
+    }
+
+    #[test]
+    fn ravel_unravel() {
+        let g = Grid::new(&[10, 20, 30], &[3, 4, 5], 1.0).unwrap();
+        assert_eq!(g.shape(), vec![4, 5, 6]);
+        for (k, idx) in g.cells().enumerate() {
+            assert_eq!(g.ravel(&idx).unwrap(), k);
+            assert_eq!(g.unravel(k).unwrap(), idx);
+        }
+        assert_eq!(g.cells().len(), 120);
+        assert!(g.unravel(120).is_err());
+    }
+
+    #[test]
+    fn bad_values() {
+        assert!(matches!(
+            Grid::new(&[10], &[2], 0.0),
+            Err(GridError::InvalidStride { .. })
+        ));
+        assert!(Grid::new(&[10], &[2], -1.0).is_err());
+        assert!(Grid::new(&[10], &[2], f64::NAN).is_err());
+        assert!(Grid::new(&[10], &[2], f64::INFINITY).is_err());
+        assert!(Grid::new(&[10], &[0], 1.0).is_err());
+        assert!(Grid::new(&[0], &[1], 1.0).is_err());
+        assert!(Grid::new(&[10, 10], &[2], 1.0).is_err());
+        assert!(Grid::new(&[], &[], 1.0).is_err());
+        assert!(Grid::builder(&[usize::MAX])
+            .cell(&[1])
+            .step(1e-300)
+            .build()
+            .is_err());
+        assert!(Grid::new(&[usize::MAX, usize::MAX], &[1, 1], 1.0).is_err());
+    }
+}

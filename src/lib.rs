@@ -1,0 +1,61 @@
+//! # impart — image and volume partitioning
+//!
+//! `impart` lays a virtual N-dimensional grid of fixed-size, possibly
+//! overlapping cells over an image or volume of any size, and lets a program
+//! index that grid like a NumPy array. Nothing is read until a selection is
+//! materialized: volumes stay on disk, memory-mapped, and a selection of cells
+//! is a zero-copy strided [`ndarray`] view into the file.
+//!
+//! ```
+//! use impart::{ArrayVolume, Partition};
+//! use ndarray::{s, Array3};
+//!
+//! // A 1080 x 1920 RGB image, 128 x 128 cells overlapping by half
+//! // (the original Python impart's README example).
+//! let image = Array3::<u8>::zeros((1080, 1920, 3));
+//! let part = Partition::builder(ArrayVolume::new(image.view())?)
+//!     .cell(&[128, 128])
+//!     .stride(0.5)
+//!     .build()?;
+//! assert_eq!(part.grid().shape(), vec![16, 29]);
+//! assert_eq!(part.grid().step(), vec![64.0, 64.0]);
+//! assert_eq!(part.select(s![.., 0])?.region().shape(), &[1080, 128, 3]);
+//! assert_eq!(part.select(s![..3, 15..21])?.region().shape(), &[256, 448, 3]);
+//! let cell = part.select(s![10, -1])?;
+//! assert_eq!(cell.region().start(), &[640, 1792, 0]);
+//! let view = cell.view::<u8>()?; // zero copy
+//! assert_eq!(view.shape(), &[128, 128, 3]);
+//! # Ok::<(), impart::Error>(())
+//! ```
+//!
+//! ## Layers
+//!
+//! - [`grid`]: pure arithmetic — grid shape, cell and selection regions, edge
+//!   policies, C-order cell iteration.
+//! - [`selection`]: NumPy-style indexing (`s![..3, 15..21]`, `"10,-1"`).
+//! - [`dtype`]: runtime element types, byte order, conversions.
+//! - [`volume`]: storage backends — memory-mapped raw files
+//!   ([`RawVolume`]) and in-memory arrays ([`ArrayVolume`]).
+//! - [`partition`]: a grid bound to a volume — views, materialization,
+//!   parallel walks (feature `rayon`).
+//!
+//! ## Features
+//!
+//! - `rayon` (default): parallel iteration over cells.
+//! - `cli` (default): the `impart` command-line program.
+
+#![warn(missing_docs)]
+
+pub mod dtype;
+pub mod error;
+pub mod grid;
+pub mod partition;
+pub mod selection;
+pub mod volume;
+
+pub use dtype::{ByteOrder, DType, Element};
+pub use error::{Error, GridError, NotZeroCopyReason, Result, SelectionError};
+pub use grid::{CellBox, Edge, Grid, PadMode, PerAxis, Region, Spacing};
+pub use partition::{Partition, PartitionBuilder, Selected};
+pub use selection::{AxisIndex, IntoSelection, Selection};
+pub use volume::{ArrayVolume, Layout, MemoryOrder, RawOptions, RawVolume, Volume};

@@ -1,0 +1,354 @@
+//! The one copy engine: strided source bytes to a strided typed destination,
+//! through per-axis index maps.
+//!
+//! Every materialization is a gather: for each output axis a map from output
+//! index to source index (`None` = fill value, for constant padding). Plain
+//! cells map to a contiguous range, channel selections to a list, edge and
+//! reflect padding to clamped or mirrored indices. The engine
+//!
+//! 1. orders the axes by source stride, so the source is read front to back;
+//! 2. merges inner axes that are contiguous in both source and destination
+//!    (a whole-width image row with all its channels becomes one run);
+//! 3. splits the innermost axis into runs of consecutive source indices and
+//!    copies each run with [`convert_run`](crate::dtype::convert_run) — a
+//!    `memcpy` when the types match and the byte order is native.
+
+use std::cmp::Reverse;
+
+use crate::dtype::{convert_run, ByteOrder, DType, Element};
+use crate::error::{Error, Result};
+use crate::grid::Region;
+use crate::volume::{Layout, MemoryOrder};
+
+/// Source index per output index along one axis; `None` is the fill value.
+pub(crate) type AxisMap = Vec<Option<usize>>;
+
+/// Addressable source voxels.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Source<'a> {
+    pub bytes: &'a [u8],
+    pub strides: &'a [usize],
+    pub shape: &'a [usize],
+    pub dtype: DType,
+    pub order: ByteOrder,
+}
+
+/// A typed destination: element at output index `(i0, i1, …)` is
+/// `data[i0 * strides[0] + i1 * strides[1] + …]`.
+pub(crate) struct Dest<'a, U> {
+    pub data: &'a mut [U],
+    pub strides: &'a [usize],
+}
+
+struct Ax {
+    map: AxisMap,
+    src_stride: usize,
+    dst_stride: usize,
+    src_extent: usize,
+}
+
+/// A run along the innermost axis: `len` outputs from output index `out`,
+/// reading source indices `src, src + 1, …` (or filling).
+struct InnerRun {
+    out: usize,
+    src: Option<usize>,
+    len: usize,
+}
+
+fn is_identity(ax: &Ax) -> bool {
+    ax.map.len() == ax.src_extent && ax.map.iter().enumerate().all(|(i, m)| *m == Some(i))
+}
+
+/// Strides of an output of `shape` laid out in the same axis order as a
+/// source with `src_strides` (C order for C sources, F for F sources).
+pub(crate) fn strides_like(src_strides: &[usize], shape: &[usize]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..shape.len()).collect();
+    // innermost first: smallest source stride, ties broken C-like
+    order.sort_by_key(|&a| (src_strides[a], Reverse(a)));
+    let mut strides = vec![0; shape.len()];
+    let mut acc = 1usize;
+    for a in order {
+        strides[a] = acc;
+        acc *= shape[a].max(1);
+    }
+    strides
+}
+
+/// Copies `src` through `maps` into `dst`, converting elements to `U`.
+///
+/// `maps[k]` has one entry per output index on axis `k`; every `Some` entry
+/// is `< src.shape[k]`, and `dst` holds every output element.
+pub(crate) fn gather<U: Element>(src: Source<'_>, maps: &[AxisMap], dst: Dest<'_, U>, fill: U) {
+    let ndim = maps.len();
+    debug_assert_eq!(src.strides.len(), ndim);
+    if maps.iter().any(|m| m.is_empty()) {
+        return;
+    }
+    let mut axes: Vec<Ax> = (0..ndim)
+        .map(|k| Ax {
+            map: maps[k].clone(),
+            src_stride: src.strides[k],
+            dst_stride: dst.strides[k],
+            src_extent: src.shape[k],
+        })
+        .collect();
+    // Outermost first: singleton axes, then decreasing source stride.
+    axes.sort_by_key(|a| (a.map.len() > 1, Reverse(a.src_stride)));
+    if axes.is_empty() {
+        return;
+    }
+    // Merge inner axes that are contiguous in source and destination.
+    while axes.len() >= 2 {
+        let inner = &axes[axes.len() - 1];
+        let next = &axes[axes.len() - 2];
+        if !(is_identity(inner)
+            && next.src_stride == inner.src_extent * inner.src_stride
+            && next.dst_stride == inner.map.len() * inner.dst_stride)
+        {
+            break;
+        }
+        let d = inner.src_extent;
+        let map = next
+            .map
+            .iter()
+            .flat_map(|m| (0..d).map(move |i| m.map(|v| v * d + i)))
+            .collect();
+        let merged = Ax {
+            map,
+            src_stride: inner.src_stride,
+            dst_stride: inner.dst_stride,
+            src_extent: next.src_extent * d,
+        };
+        axes.pop();
+        axes.pop();
+        axes.push(merged);
+    }
+    let inner = axes.pop().expect("at least one axis");
+    let mut runs: Vec<InnerRun> = Vec::new();
+    for (i, m) in inner.map.iter().enumerate() {
+        match runs.last_mut() {
+            Some(r) if r.out + r.len == i && matches!((r.src, m), (None, None)) => r.len += 1,
+            Some(r)
+                if r.out + r.len == i
+                    && matches!((r.src, m), (Some(s), Some(v)) if s + r.len == *v) =>
+            {
+                r.len += 1
+            }
+            _ => runs.push(InnerRun {
+                out: i,
+                src: *m,
+                len: 1,
+            }),
+        }
+    }
+    let size = src.dtype.size();
+    let contiguous = inner.src_stride == 1 && inner.dst_stride == 1;
+    let n_inner = inner.map.len();
+    let mut idx = vec![0usize; axes.len()];
+    loop {
+        let mut src_base = Some(0usize);
+        let mut dst_base = 0usize;
+        for (ax, &i) in axes.iter().zip(&idx) {
+            src_base = match (src_base, ax.map[i]) {
+                (Some(b), Some(v)) => Some(b + v * ax.src_stride),
+                _ => None,
+            };
+            dst_base += i * ax.dst_stride;
+        }
+        match src_base {
+            None => {
+                for j in 0..n_inner {
+                    dst.data[dst_base + j * inner.dst_stride] = fill;
+                }
+            }
+            Some(base) if contiguous => {
+                for r in &runs {
+                    let out = &mut dst.data[dst_base + r.out..dst_base + r.out + r.len];
+                    match r.src {
+                        Some(s) => {
+                            let off = (base + s) * size;
+                            convert_run(
+                                src.dtype,
+                                src.order,
+                                &src.bytes[off..off + r.len * size],
+                                out,
+                            );
+                        }
+                        None => out.fill(fill),
+                    }
+                }
+            }
+            Some(base) => {
+                for r in &runs {
+                    for k in 0..r.len {
+                        let o = dst_base + (r.out + k) * inner.dst_stride;
+                        match r.src {
+                            Some(s) => {
+                                let off = (base + (s + k) * inner.src_stride) * size;
+                                convert_run(
+                                    src.dtype,
+                                    src.order,
+                                    &src.bytes[off..off + size],
+                                    std::slice::from_mut(&mut dst.data[o]),
+                                );
+                            }
+                            None => dst.data[o] = fill,
+                        }
+                    }
+                }
+            }
+        }
+        // odometer over the outer axes, last fastest
+        let mut k = axes.len();
+        loop {
+            if k == 0 {
+                return;
+            }
+            k -= 1;
+            idx[k] += 1;
+            if idx[k] < axes[k].map.len() {
+                break;
+            }
+            idx[k] = 0;
+        }
+    }
+}
+
+/// Identity maps of a region.
+pub(crate) fn region_maps(region: &Region) -> Vec<AxisMap> {
+    (0..region.ndim())
+        .map(|a| region.range(a).map(Some).collect())
+        .collect()
+}
+
+/// Reads a region inside a volume from its layout into native-endian bytes
+/// of the stored type, C order.
+pub(crate) fn read_region_bytes(
+    layout: &Layout<'_>,
+    shape: &[usize],
+    region: &Region,
+    out: &mut [u8],
+) -> Result<()> {
+    let invalid = |detail: String| Error::InvalidLayout {
+        volume: "<region read>".into(),
+        detail,
+    };
+    if !region.is_within(shape) {
+        return Err(invalid(format!(
+            "region {region} is outside the volume {shape:?}"
+        )));
+    }
+    let nbytes = region
+        .voxels()
+        .and_then(|n| n.checked_mul(layout.dtype.size()))
+        .ok_or_else(|| invalid(format!("region {region} is too large")))?;
+    if out.len() != nbytes {
+        return Err(invalid(format!(
+            "buffer of {} bytes for a region of {nbytes} bytes",
+            out.len()
+        )));
+    }
+    let maps = region_maps(region);
+    let strides = MemoryOrder::C.strides(region.shape());
+    let src = Source {
+        bytes: layout.bytes,
+        strides: &layout.strides,
+        shape,
+        dtype: layout.dtype,
+        order: layout.byte_order,
+    };
+    crate::dispatch_dtype!(layout.dtype, T => {
+        match bytemuck::try_cast_slice_mut::<u8, T>(out) {
+            Ok(data) => gather::<T>(src, &maps, Dest { data, strides: &strides }, T::default()),
+            Err(_) => {
+                let mut tmp = vec![T::default(); nbytes / layout.dtype.size()];
+                gather::<T>(src, &maps, Dest { data: &mut tmp, strides: &strides }, T::default());
+                out.copy_from_slice(bytemuck::cast_slice(&tmp));
+            }
+        }
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src_of(data: &[u16], shape: &[usize], strides: &[usize], f: impl FnOnce(Source<'_>)) {
+        f(Source {
+            bytes: bytemuck::cast_slice(data),
+            strides,
+            shape,
+            dtype: DType::U16,
+            order: ByteOrder::native(),
+        })
+    }
+
+    #[test]
+    fn gather_matches_indexing_with_maps() {
+        // 4 x 5 C-order source, values = 10 * row + col
+        let data: Vec<u16> = (0..20).map(|i| (10 * (i / 5) + i % 5) as u16).collect();
+        let maps = vec![
+            vec![Some(3), None, Some(1)],
+            vec![Some(4), Some(0), Some(1), None],
+        ];
+        let mut out = vec![0u16; 12];
+        src_of(&data, &[4, 5], &[5, 1], |src| {
+            gather(
+                src,
+                &maps,
+                Dest {
+                    data: &mut out,
+                    strides: &[4, 1],
+                },
+                99,
+            )
+        });
+        assert_eq!(out, vec![34, 30, 31, 99, 99, 99, 99, 99, 14, 10, 11, 99]);
+        // F-order destination
+        let mut out_f = vec![0u16; 12];
+        src_of(&data, &[4, 5], &[5, 1], |src| {
+            gather(
+                src,
+                &maps,
+                Dest {
+                    data: &mut out_f,
+                    strides: &[1, 3],
+                },
+                99,
+            )
+        });
+        assert_eq!(out_f, vec![34, 99, 14, 30, 99, 10, 31, 99, 11, 99, 99, 99]);
+    }
+
+    #[test]
+    fn merged_rows() {
+        let data: Vec<u16> = (0..24).collect();
+        // (2, 4, 3) C order, select rows 1..3 of axis 1, all of axis 2
+        let maps = vec![
+            vec![Some(0), Some(1)],
+            vec![Some(1), Some(2)],
+            vec![Some(0), Some(1), Some(2)],
+        ];
+        let mut out = vec![0u16; 12];
+        src_of(&data, &[2, 4, 3], &[12, 3, 1], |src| {
+            gather(
+                src,
+                &maps,
+                Dest {
+                    data: &mut out,
+                    strides: &[6, 3, 1],
+                },
+                0,
+            )
+        });
+        assert_eq!(out, vec![3, 4, 5, 6, 7, 8, 15, 16, 17, 18, 19, 20]);
+    }
+
+    #[test]
+    fn strides_follow_source_order() {
+        assert_eq!(strides_like(&[12, 3, 1], &[2, 2, 2]), vec![4, 2, 1]);
+        assert_eq!(strides_like(&[1, 4, 12], &[2, 2, 2]), vec![1, 2, 4]);
+        assert_eq!(strides_like(&[1, 1, 1], &[2, 3, 4]), vec![12, 4, 1]);
+    }
+}

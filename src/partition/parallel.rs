@@ -1,0 +1,74 @@
+//! Parallel walks over cells with rayon.
+
+use ndarray::ArrayViewD;
+use rayon::prelude::*;
+
+use super::{Partition, Selected};
+use crate::dtype::Element;
+use crate::error::Result;
+use crate::selection::IntoSelection;
+use crate::volume::Volume;
+
+impl<V: Volume> Partition<V> {
+    /// The single cells of a selection as a rayon parallel iterator, each a
+    /// lazy [`Selected`] to view or materialize in the worker.
+    ///
+    /// ```
+    /// use impart::{ArrayVolume, Partition};
+    /// use ndarray::Array3;
+    /// use rayon::prelude::*;
+    ///
+    /// let data = Array3::<u8>::ones((64, 64, 64));
+    /// let part = Partition::builder(ArrayVolume::new(data.view())?).cell(&[16, 16, 16]).build()?;
+    /// let total: u64 = part
+    ///     .par_cells("...")?
+    ///     .map(|cell| cell.view::<u8>().map(|v| v.iter().map(|&x| x as u64).sum::<u64>()))
+    ///     .sum::<Result<u64, _>>()?;
+    /// assert_eq!(total, 64 * 64 * 64);
+    /// # Ok::<(), impart::Error>(())
+    /// ```
+    pub fn par_cells(
+        &self,
+        selection: impl IntoSelection,
+    ) -> Result<impl IndexedParallelIterator<Item = Selected<'_, V>> + '_> {
+        let cells = selection.into_selection()?.resolve(&self.grid.shape())?;
+        let n = cells.len();
+        Ok((0..n)
+            .into_par_iter()
+            .map(move |k| self.nth_cell(&cells, k)))
+    }
+
+    /// Materializes every cell of a selection in parallel as `U` and maps
+    /// it with `f`, returning the results in C order of the cells.
+    ///
+    /// Each worker reuses one buffer, so no cell allocates; `f` sees the
+    /// cell and a view of its voxels that lives until `f` returns.
+    pub fn par_map_cells<U, R, F>(&self, selection: impl IntoSelection, f: F) -> Result<Vec<R>>
+    where
+        U: Element,
+        R: Send,
+        F: Fn(&Selected<'_, V>, ArrayViewD<'_, U>) -> R + Sync + Send,
+    {
+        self.par_cells(selection)?
+            .map_init(Vec::<U>::new, |buf, cell| {
+                let view = cell.read_into_vec(buf)?;
+                Ok(f(&cell, view))
+            })
+            .collect()
+    }
+
+    /// Like [`par_map_cells`](Self::par_map_cells) without results.
+    pub fn par_for_each_cell<U, F>(&self, selection: impl IntoSelection, f: F) -> Result<()>
+    where
+        U: Element,
+        F: Fn(&Selected<'_, V>, ArrayViewD<'_, U>) + Sync + Send,
+    {
+        self.par_cells(selection)?
+            .map_init(Vec::<U>::new, |buf, cell| {
+                let view = cell.read_into_vec(buf)?;
+                f(&cell, view);
+                Ok(())
+            })
+            .collect()
+    }
+}

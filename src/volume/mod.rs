@@ -1,0 +1,200 @@
+//! Storage backends: where a volume's voxels live.
+//!
+//! A backend implements [`Volume`]: a shape, an element type, a name for
+//! messages, and either addressable memory ([`Volume::layout`]: bytes plus
+//! element strides, as for a memory-mapped file or an in-memory array) or a
+//! way to read a region into a buffer ([`Volume::read_region`], for compressed
+//! formats). Everything above this layer — views, materialization, parallel
+//! walks — is written once against this trait.
+//!
+//! Backends here: [`RawVolume`] (a memory-mapped binary file) and
+//! [`ArrayVolume`] (an ndarray array, borrowed or owned).
+
+mod memory;
+mod raw;
+
+pub use memory::ArrayVolume;
+pub use raw::{RawOptions, RawVolume};
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::dtype::{ByteOrder, DType};
+use crate::error::{Error, NotZeroCopyReason, Result};
+use crate::grid::Region;
+
+/// Memory order of a volume's axes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MemoryOrder {
+    /// Row-major: the last axis is contiguous (NumPy's default).
+    #[default]
+    C,
+    /// Column-major: the first axis is contiguous (NIfTI, Fortran, MATLAB).
+    F,
+}
+
+impl MemoryOrder {
+    /// Element strides of a contiguous array of `shape` in this order.
+    pub fn strides(self, shape: &[usize]) -> Vec<usize> {
+        let mut strides = vec![0; shape.len()];
+        let mut acc = 1usize;
+        let mut assign = |i: usize| {
+            strides[i] = acc;
+            acc = acc.saturating_mul(shape[i]);
+        };
+        match self {
+            MemoryOrder::C => (0..shape.len()).rev().for_each(&mut assign),
+            MemoryOrder::F => (0..shape.len()).for_each(&mut assign),
+        }
+        strides
+    }
+
+    /// `"C"` or `"F"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MemoryOrder::C => "C",
+            MemoryOrder::F => "F",
+        }
+    }
+}
+
+impl fmt::Display for MemoryOrder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for MemoryOrder {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim() {
+            "C" | "c" | "row-major" => Ok(MemoryOrder::C),
+            "F" | "f" | "column-major" | "fortran" => Ok(MemoryOrder::F),
+            _ => Err(Error::InvalidArgument {
+                what: "memory order",
+                detail: format!("{s:?} is not C or F"),
+            }),
+        }
+    }
+}
+
+/// Addressable voxels: a byte slice holding the element at index
+/// `(i0, i1, …)` at byte `(i0 * strides[0] + i1 * strides[1] + …) * dtype.size()`.
+#[derive(Debug, Clone)]
+pub struct Layout<'a> {
+    /// The voxel bytes, starting with the element at the origin.
+    pub bytes: &'a [u8],
+    /// Element strides per axis (non-negative).
+    pub strides: Vec<usize>,
+    /// Stored element type.
+    pub dtype: DType,
+    /// Stored byte order.
+    pub byte_order: ByteOrder,
+}
+
+impl Layout<'_> {
+    /// Why this memory cannot be viewed as `[T]`, if it cannot.
+    pub fn zero_copy_obstacle(&self, requested: DType, align: usize) -> Option<NotZeroCopyReason> {
+        if requested != self.dtype {
+            return Some(NotZeroCopyReason::DType {
+                stored: self.dtype,
+                requested,
+            });
+        }
+        if self.dtype.size() > 1 && !self.byte_order.is_native() {
+            return Some(NotZeroCopyReason::ForeignByteOrder);
+        }
+        if (self.bytes.as_ptr() as usize) % align != 0 {
+            return Some(NotZeroCopyReason::Misaligned { align });
+        }
+        None
+    }
+}
+
+/// A volume: a shape, an element type, and access to its voxels.
+///
+/// Implement either [`layout`](Volume::layout) (addressable memory: views
+/// and the fast copy path come for free) or
+/// [`read_region`](Volume::read_region) (anything else).
+pub trait Volume: Send + Sync {
+    /// A name for messages: the file's path, or `<memory>`.
+    fn name(&self) -> &str;
+
+    /// Extent per axis.
+    fn shape(&self) -> &[usize];
+
+    /// Stored element type.
+    fn dtype(&self) -> DType;
+
+    /// The voxels as addressable memory, if the backend has them.
+    fn layout(&self) -> Option<Layout<'_>> {
+        None
+    }
+
+    /// Reads `region` (inside the volume) into `out` as C-order, native-endian
+    /// elements of [`dtype`](Volume::dtype); `out` holds exactly the region's
+    /// bytes. The default reads from [`layout`](Volume::layout).
+    fn read_region(&self, region: &Region, out: &mut [u8]) -> Result<()> {
+        let layout = self.layout().ok_or_else(|| Error::NotZeroCopy {
+            volume: self.name().to_string(),
+            reason: NotZeroCopyReason::NotAddressable,
+        })?;
+        crate::partition::copy::read_region_bytes(&layout, self.shape(), region, out)
+    }
+
+    /// Short description of the backend (`"raw"`, `"memory"`, …).
+    fn kind(&self) -> &'static str;
+}
+
+macro_rules! forward_volume {
+    ($($ty:ty),*) => {$(
+        impl<V: Volume + ?Sized> Volume for $ty {
+            fn name(&self) -> &str {
+                (**self).name()
+            }
+            fn shape(&self) -> &[usize] {
+                (**self).shape()
+            }
+            fn dtype(&self) -> DType {
+                (**self).dtype()
+            }
+            fn layout(&self) -> Option<Layout<'_>> {
+                (**self).layout()
+            }
+            fn read_region(&self, region: &Region, out: &mut [u8]) -> Result<()> {
+                (**self).read_region(region, out)
+            }
+            fn kind(&self) -> &'static str {
+                (**self).kind()
+            }
+        }
+    )*};
+}
+
+forward_volume!(&V, Box<V>, std::sync::Arc<V>);
+
+/// Checked number of voxels and bytes of a shape.
+pub(crate) fn checked_size(volume: &str, shape: &[usize], dtype: DType) -> Result<(usize, usize)> {
+    let invalid = |detail: String| Error::InvalidLayout {
+        volume: volume.to_string(),
+        detail,
+    };
+    if shape.is_empty() {
+        return Err(invalid("the shape has no axes".into()));
+    }
+    if let Some(axis) = shape.iter().position(|&n| n == 0) {
+        return Err(invalid(format!(
+            "axis {axis} of shape {shape:?} has extent 0"
+        )));
+    }
+    let voxels = shape
+        .iter()
+        .try_fold(1usize, |a, &n| a.checked_mul(n))
+        .filter(|&n| n <= isize::MAX as usize)
+        .ok_or_else(|| invalid(format!("shape {shape:?} has too many voxels")))?;
+    let bytes = voxels
+        .checked_mul(dtype.size())
+        .filter(|&n| n <= isize::MAX as usize)
+        .ok_or_else(|| invalid(format!("shape {shape:?} of {dtype} has too many bytes")))?;
+    Ok((voxels, bytes))
+}

@@ -15,8 +15,10 @@ use bytemuck::Pod;
 use crate::error::{Error, Result};
 
 /// Element type of a volume, known at run time.
+///
+/// Deliberately exhaustive, so [`dispatch_dtype!`](crate::dispatch_dtype)
+/// can match every type without a fallback arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum DType {
     /// `u8`
     U8,

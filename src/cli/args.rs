@@ -1,0 +1,167 @@
+//! Argument definitions. Flag names are a contract with users' scripts:
+//! add, never rename.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Partition images and volumes into a virtual grid of fixed-size,
+/// possibly overlapping cells.
+#[derive(Debug, Parser)]
+#[command(name = "impart", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Describe a volume: shape, type, layout, whether it maps zero copy.
+    Info {
+        #[command(flatten)]
+        input: InputArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the grid a cell shape and stride lay over a volume.
+    Grid {
+        #[command(flatten)]
+        input: InputArgs,
+        #[command(flatten)]
+        grid: GridArgs,
+        /// Print JSON (keys: volume_shape, cell_shape, step, grid_shape, cells).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the voxel region of a selection of cells.
+    Region {
+        #[command(flatten)]
+        input: InputArgs,
+        #[command(flatten)]
+        grid: GridArgs,
+        /// Cells to select, NumPy style: ":3,15:21", "10,-1", "...,0".
+        #[arg(long, allow_hyphen_values = true)]
+        select: String,
+        /// Print JSON (keys: start, shape, in volume axis order).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Materialize every selected cell in parallel and print per-cell
+    /// statistics (min, max, mean, sum), then the throughput.
+    Stats {
+        #[command(flatten)]
+        input: InputArgs,
+        #[command(flatten)]
+        grid: GridArgs,
+        /// Cells to select (default: all).
+        #[arg(long, allow_hyphen_values = true, default_value = "...")]
+        select: String,
+        /// Worker threads (default: one per core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Print one JSON line per cell, then a summary line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a 3D Shepp-Logan phantom, write it as a raw file, partition it
+    /// and print the grid and a few cell statistics.
+    Demo {
+        /// Edge length of the phantom volume in voxels.
+        #[arg(long, default_value_t = 128)]
+        size: usize,
+        /// Where to write the phantom (default: the system temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Cell edge length.
+        #[arg(long, default_value_t = 32)]
+        cell: usize,
+        /// Relative stride.
+        #[arg(long, default_value_t = 0.5)]
+        stride: f64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OrderArg {
+    C,
+    F,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ByteOrderArg {
+    Little,
+    Big,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EdgeArg {
+    Clip,
+    Shift,
+    Pad,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PadModeArg {
+    Constant,
+    Edge,
+    Reflect,
+}
+
+/// The input volume. Raw files need `--shape` and `--dtype`.
+#[derive(Debug, Clone, Args)]
+pub struct InputArgs {
+    /// The volume file.
+    pub path: PathBuf,
+    /// Raw files: extent per axis, comma-separated (e.g. 512,512,512).
+    #[arg(long, value_delimiter = ',')]
+    pub shape: Option<Vec<usize>>,
+    /// Raw files: element type (u8 i8 u16 i16 u32 i32 u64 i64 f32 f64).
+    #[arg(long)]
+    pub dtype: Option<String>,
+    /// Raw files: memory order, C (last axis contiguous) or F (first).
+    #[arg(long, value_enum, default_value = "C", ignore_case = true)]
+    pub order: OrderArg,
+    /// Raw files: byte offset of the first voxel.
+    #[arg(long, default_value_t = 0)]
+    pub offset: u64,
+    /// Raw files: byte order of the elements.
+    #[arg(long, value_enum, default_value = "little")]
+    pub byte_order: ByteOrderArg,
+}
+
+/// The grid laid over the volume.
+#[derive(Debug, Clone, Args)]
+pub struct GridArgs {
+    /// Cell extent per partitioned axis, comma-separated (e.g. 64,64,64).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub cell: Vec<usize>,
+    /// Relative stride: one float for all axes, or one per axis
+    /// (overlap = 1 - stride).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        allow_hyphen_values = true,
+        conflicts_with = "step"
+    )]
+    pub stride: Option<Vec<f64>>,
+    /// Absolute step in voxels instead of a stride: one or one per axis.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    pub step: Option<Vec<f64>>,
+    /// What happens to cells crossing the volume's end.
+    #[arg(long, value_enum, default_value = "clip")]
+    pub edge: EdgeArg,
+    /// How `--edge pad` fills voxels outside the volume.
+    #[arg(long, value_enum, default_value = "constant")]
+    pub pad_mode: PadModeArg,
+    /// The constant of `--pad-mode constant`.
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    pub pad_value: f64,
+    /// Partitioned volume axes, comma-separated (default: the first K for K
+    /// cell extents).
+    #[arg(long, value_delimiter = ',')]
+    pub axes: Option<Vec<usize>>,
+    /// Keep only these indices of the last carried axis (e.g. 0,1,2).
+    #[arg(long, value_delimiter = ',')]
+    pub channels: Option<Vec<usize>>,
+}

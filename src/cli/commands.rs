@@ -1,0 +1,457 @@
+//! The subcommands.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use impart::{
+    dispatch_dtype, ByteOrder, DType, Edge, Error, MemoryOrder, PadMode, Partition, PerAxis,
+    RawOptions, Result, Spacing, Volume,
+};
+use serde_json::{json, Value};
+
+use super::args::{ByteOrderArg, Cli, Command, EdgeArg, GridArgs, InputArgs, OrderArg, PadModeArg};
+use super::phantom::shepp_logan;
+use super::stats::{stats_of, CellStats};
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Info { input, json } => info(&input, json),
+        Command::Grid { input, grid, json } => grid_cmd(&input, &grid, json),
+        Command::Region {
+            input,
+            grid,
+            select,
+            json,
+        } => region(&input, &grid, &select, json),
+        Command::Stats {
+            input,
+            grid,
+            select,
+            threads,
+            json,
+        } => {
+            let volume = open(&input)?;
+            let part = partition(volume, &grid)?;
+            with_threads(threads, || stats(&part, &select, json))?
+        }
+        Command::Demo {
+            size,
+            dir,
+            cell,
+            stride,
+        } => demo(size, dir.as_deref(), cell, stride),
+    }
+}
+
+/// Opens the input: raw when `--shape`/`--dtype` are given.
+fn open(input: &InputArgs) -> Result<Box<dyn Volume>> {
+    match (&input.shape, &input.dtype) {
+        (Some(shape), Some(dtype)) => {
+            let dtype: DType = dtype.parse()?;
+            let volume = RawOptions::new(shape, dtype)
+                .order(match input.order {
+                    OrderArg::C => MemoryOrder::C,
+                    OrderArg::F => MemoryOrder::F,
+                })
+                .byte_order(match input.byte_order {
+                    ByteOrderArg::Little => ByteOrder::Little,
+                    ByteOrderArg::Big => ByteOrder::Big,
+                })
+                .offset(input.offset)
+                .open(&input.path)?;
+            Ok(Box::new(volume))
+        }
+        _ => Err(Error::InvalidArgument {
+            what: "input",
+            detail: format!(
+                "{}: raw files need --shape and --dtype (e.g. --shape 512,512,512 --dtype u16)",
+                input.path.display()
+            ),
+        }),
+    }
+}
+
+fn partition(volume: Box<dyn Volume>, g: &GridArgs) -> Result<Partition<Box<dyn Volume>>> {
+    let spacing = match (&g.stride, &g.step) {
+        (_, Some(step)) => Spacing::Step(PerAxis::Each(step.clone())),
+        (Some(stride), None) => Spacing::Stride(PerAxis::Each(stride.clone())),
+        (None, None) => Spacing::default(),
+    };
+    let edge = match g.edge {
+        EdgeArg::Clip => Edge::Clip,
+        EdgeArg::Shift => Edge::Shift,
+        EdgeArg::Pad => Edge::Pad(match g.pad_mode {
+            PadModeArg::Constant => PadMode::Constant(g.pad_value),
+            PadModeArg::Edge => PadMode::Edge,
+            PadModeArg::Reflect => PadMode::Reflect,
+        }),
+    };
+    let mut b = Partition::builder(volume)
+        .cell(&g.cell)
+        .spacing(spacing)
+        .edge(edge);
+    if let Some(axes) = &g.axes {
+        b = b.axes(axes);
+    }
+    if let Some(ch) = &g.channels {
+        b = b.channels(ch);
+    }
+    b.build()
+}
+
+fn with_threads<R: Send>(threads: Option<usize>, f: impl FnOnce() -> R + Send) -> Result<R> {
+    match threads {
+        None => Ok(f()),
+        Some(0) => Err(Error::InvalidArgument {
+            what: "--threads",
+            detail: "must be at least 1".into(),
+        }),
+        Some(n) => {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .map_err(|e| Error::InvalidArgument {
+                    what: "--threads",
+                    detail: e.to_string(),
+                })?;
+            Ok(pool.install(f))
+        }
+    }
+}
+
+fn print_json(v: &Value) {
+    println!("{v}");
+}
+
+fn join<T: std::fmt::Display>(v: &[T], sep: &str) -> String {
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn info(input: &InputArgs, json_out: bool) -> Result<()> {
+    let volume = open(input)?;
+    let dtype = volume.dtype();
+    let nbytes = volume.shape().iter().product::<usize>() * dtype.size();
+    let layout = volume.layout();
+    let obstacle = layout
+        .as_ref()
+        .and_then(|l| l.zero_copy_obstacle(dtype, dtype.size()));
+    let zero_copy = layout.is_some() && obstacle.is_none();
+    let reason = match (&layout, &obstacle) {
+        (None, _) => Some("the backend holds no addressable memory".to_string()),
+        (_, Some(r)) => Some(r.to_string()),
+        _ => None,
+    };
+    let byte_order = layout
+        .as_ref()
+        .map(|l| l.byte_order)
+        .unwrap_or(ByteOrder::native());
+    let order = layout.as_ref().map(|l| {
+        if l.strides.windows(2).all(|w| w[0] >= w[1]) {
+            MemoryOrder::C
+        } else {
+            MemoryOrder::F
+        }
+    });
+    if json_out {
+        print_json(&json!({
+            "path": input.path.display().to_string(),
+            "format": volume.kind(),
+            "shape": volume.shape(),
+            "dtype": dtype.name(),
+            "byte_order": byte_order.name(),
+            "order": order.map(|o| o.name()),
+            "offset": input.offset,
+            "nbytes": nbytes,
+            "mapped": layout.is_some(),
+            "zero_copy": zero_copy,
+            "zero_copy_obstacle": reason,
+        }));
+    } else {
+        println!("path:       {}", input.path.display());
+        println!(
+            "format:     {} ({})",
+            volume.kind(),
+            if layout.is_some() {
+                "memory-mapped"
+            } else {
+                "read on demand"
+            }
+        );
+        println!("shape:      {}", join(volume.shape(), " x "));
+        println!("dtype:      {dtype} ({byte_order}-endian)");
+        if let Some(o) = order {
+            println!("order:      {o}");
+        }
+        println!("offset:     {}", input.offset);
+        println!(
+            "size:       {} ({nbytes} bytes)",
+            human_bytes(nbytes as u64)
+        );
+        match reason {
+            None => println!("zero copy:  yes"),
+            Some(r) => println!("zero copy:  no, {r} (materialization converts)"),
+        }
+    }
+    Ok(())
+}
+
+fn grid_json<V: Volume>(part: &Partition<V>) -> Value {
+    let g = part.grid();
+    json!({
+        "volume_shape": part.volume().shape(),
+        "cell_shape": g.cell_shape(),
+        "step": g.step(),
+        "grid_shape": g.shape(),
+        "cells": g.len(),
+        "axes": part.axes(),
+        "edge": g.edge().name(),
+        "dtype": part.volume().dtype().name(),
+    })
+}
+
+fn grid_cmd(input: &InputArgs, g: &GridArgs, json_out: bool) -> Result<()> {
+    let part = partition(open(input)?, g)?;
+    if json_out {
+        print_json(&grid_json(&part));
+    } else {
+        print_grid(&part);
+    }
+    Ok(())
+}
+
+fn print_grid<V: Volume>(part: &Partition<V>) {
+    let g = part.grid();
+    println!("volume shape: {}", join(part.volume().shape(), " x "));
+    println!("partitioned axes: {}", join(part.axes(), ", "));
+    println!("cell shape:   {}", join(&g.cell_shape(), " x "));
+    println!("step:         {}", join(&g.step(), " x "));
+    println!("edge:         {}", g.edge().name());
+    println!("grid shape:   {}", join(&g.shape(), " x "));
+    println!("cells:        {}", g.len());
+}
+
+fn region(input: &InputArgs, g: &GridArgs, select: &str, json_out: bool) -> Result<()> {
+    let part = partition(open(input)?, g)?;
+    let sel = part.select(select)?;
+    let r = sel.region();
+    let cells: Vec<[usize; 2]> = sel
+        .cells()
+        .ranges()
+        .iter()
+        .map(|c| [c.start, c.end])
+        .collect();
+    if json_out {
+        print_json(&json!({
+            "start": r.start(),
+            "shape": r.shape(),
+            "cells": cells,
+            "selection": select,
+        }));
+    } else {
+        println!("selection: {select}");
+        println!(
+            "cells:     {}",
+            join(
+                &sel.cells()
+                    .ranges()
+                    .iter()
+                    .map(|c| format!("{}..{}", c.start, c.end))
+                    .collect::<Vec<_>>(),
+                ", "
+            )
+        );
+        println!("start:     {}", join(r.start(), ", "));
+        println!("shape:     {}", join(r.shape(), " x "));
+        println!("end:       {}", join(&r.end(), ", "));
+    }
+    Ok(())
+}
+
+struct Row {
+    index: Vec<usize>,
+    start: Vec<usize>,
+    shape: Vec<usize>,
+    stats: CellStats,
+}
+
+fn compute_stats<V: Volume>(part: &Partition<V>, select: &str) -> Result<Vec<Row>> {
+    dispatch_dtype!(part.volume().dtype(), T => {
+        part.par_map_cells::<T, _, _>(select, |cell, view| {
+            let stats = match view.as_slice_memory_order() {
+                Some(s) => stats_of(s),
+                None => stats_of(&view.iter().copied().collect::<Vec<T>>()),
+            };
+            Row {
+                index: cell.index(),
+                start: cell.region().start().to_vec(),
+                shape: cell.region().shape().to_vec(),
+                stats,
+            }
+        })
+    })
+}
+
+fn stats<V: Volume>(part: &Partition<V>, select: &str, json_out: bool) -> Result<()> {
+    let t0 = Instant::now();
+    let rows = compute_stats(part, select)?;
+    let secs = t0.elapsed().as_secs_f64();
+    let elem = part.volume().dtype().size();
+    let bytes: usize = rows.iter().map(|r| r.stats.count * elem).sum();
+    let gbps = bytes as f64 / secs.max(1e-12) / 1e9;
+    let threads = rayon::current_num_threads();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let w = |e: std::io::Error| Error::io("<stdout>", e);
+    if json_out {
+        for r in &rows {
+            let line = json!({
+                "index": r.index,
+                "start": r.start,
+                "shape": r.shape,
+                "min": r.stats.min,
+                "max": r.stats.max,
+                "mean": r.stats.mean(),
+                "sum": r.stats.sum,
+            });
+            writeln!(out, "{line}").map_err(w)?;
+        }
+        let summary = json!({
+            "summary": true,
+            "cells": rows.len(),
+            "bytes": bytes,
+            "seconds": secs,
+            "gb_per_s": gbps,
+            "threads": threads,
+        });
+        writeln!(out, "{summary}").map_err(w)?;
+    } else {
+        writeln!(
+            out,
+            "{:<16} {:<20} {:<16} {:>12} {:>12} {:>12} {:>16}",
+            "index", "start", "shape", "min", "max", "mean", "sum"
+        )
+        .map_err(w)?;
+        for r in &rows {
+            writeln!(
+                out,
+                "{:<16} {:<20} {:<16} {:>12} {:>12} {:>12.4} {:>16}",
+                join(&r.index, ","),
+                join(&r.start, ","),
+                join(&r.shape, "x"),
+                r.stats.min,
+                r.stats.max,
+                r.stats.mean(),
+                r.stats.sum
+            )
+            .map_err(w)?;
+        }
+        writeln!(
+            out,
+            "{} cells, {} in {:.3} s: {:.2} GB/s on {} threads",
+            rows.len(),
+            human_bytes(bytes as u64),
+            secs,
+            gbps,
+            threads
+        )
+        .map_err(w)?;
+    }
+    out.flush().map_err(w)
+}
+
+fn demo(size: usize, dir: Option<&Path>, cell: usize, stride: f64) -> Result<()> {
+    if size == 0 || cell == 0 {
+        return Err(Error::InvalidArgument {
+            what: "demo",
+            detail: "--size and --cell must be at least 1".into(),
+        });
+    }
+    let dir = dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(std::env::temp_dir);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let path = dir.join(format!("shepp_logan_{size}.u16.raw"));
+    println!("Making a {size}^3 Shepp-Logan phantom (u16, C order, axes z, y, x) ...");
+    let voxels = shepp_logan(size);
+    let tmp = path.with_extension("raw.tmp");
+    std::fs::write(&tmp, bytemuck::cast_slice::<u16, u8>(&voxels))
+        .map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+    println!(
+        "Wrote {} ({})",
+        path.display(),
+        human_bytes((voxels.len() * 2) as u64)
+    );
+    println!();
+    let volume = RawOptions::new(&[size, size, size], DType::U16).open(&path)?;
+    let part = Partition::builder(volume)
+        .cell(&[cell, cell, cell])
+        .stride(stride)
+        .build()?;
+    print_grid(&part);
+    println!();
+    let rows = compute_stats(&part, "...")?;
+    let mid = part
+        .grid()
+        .shape()
+        .iter()
+        .map(|n| n / 2)
+        .collect::<Vec<_>>();
+    println!("A few cells (the first, the centre, the last):");
+    println!(
+        "{:<12} {:<16} {:<12} {:>8} {:>8} {:>10}",
+        "index", "start", "shape", "min", "max", "mean"
+    );
+    for r in rows.iter().filter(|r| {
+        r.index.iter().all(|&i| i == 0)
+            || r.index == mid
+            || Some(&r.index) == rows.last().map(|l| &l.index)
+    }) {
+        println!(
+            "{:<12} {:<16} {:<12} {:>8} {:>8} {:>10.2}",
+            join(&r.index, ","),
+            join(&r.start, ","),
+            join(&r.shape, "x"),
+            r.stats.min,
+            r.stats.max,
+            r.stats.mean()
+        );
+    }
+    let brightest = rows
+        .iter()
+        .max_by(|a, b| a.stats.mean().total_cmp(&b.stats.mean()));
+    if let Some(b) = brightest {
+        println!(
+            "Brightest cell on average: {} (mean {:.2})",
+            join(&b.index, ","),
+            b.stats.mean()
+        );
+    }
+    let shape = format!("{size},{size},{size}");
+    let p = path.display();
+    println!();
+    println!("Try next:");
+    println!("  impart info {p} --shape {shape} --dtype u16");
+    println!("  impart region {p} --shape {shape} --dtype u16 --cell {cell},{cell},{cell} --stride {stride} --select ':2,1,-1'");
+    println!("  impart stats {p} --shape {shape} --dtype u16 --cell {cell},{cell},{cell} --stride {stride} --json");
+    Ok(())
+}

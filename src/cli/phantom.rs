@@ -1,8 +1,10 @@
 //! The 3D modified Shepp-Logan phantom (Toft's modification, as in the
 //! usual `phantom3d`), made here so the demo needs no input file.
 
-/// (intensity, semi-axes a b c, centre x y z, rotation about z in degrees)
-const ELLIPSOIDS: [(f64, [f64; 3], [f64; 3], f64); 10] = [
+/// Intensity, semi-axes (a, b, c), centre (x, y, z), rotation about z in degrees.
+type Ellipsoid = (f64, [f64; 3], [f64; 3], f64);
+
+const ELLIPSOIDS: [Ellipsoid; 10] = [
     (1.0, [0.6900, 0.920, 0.810], [0.0, 0.0, 0.0], 0.0),
     (-0.8, [0.6624, 0.874, 0.780], [0.0, -0.0184, 0.0], 0.0),
     (-0.2, [0.1100, 0.310, 0.220], [0.22, 0.0, 0.0], -18.0),
@@ -25,11 +27,12 @@ pub fn shepp_logan(n: usize) -> Vec<u16> {
             -1.0 + 2.0 * i as f64 / (n - 1) as f64
         }
     };
-    let prepared: Vec<(f64, [f64; 3], [f64; 3], f64, f64)> = ELLIPSOIDS
+    // (ellipsoid, cos phi, sin phi)
+    let prepared: Vec<(Ellipsoid, f64, f64)> = ELLIPSOIDS
         .iter()
-        .map(|&(a, axes, c, phi)| {
-            let (s, co) = phi.to_radians().sin_cos();
-            (a, axes, c, co, s)
+        .map(|e| {
+            let (s, co) = e.3.to_radians().sin_cos();
+            (*e, co, s)
         })
         .collect();
     let mut out = Vec::with_capacity(n * n * n);
@@ -38,7 +41,7 @@ pub fn shepp_logan(n: usize) -> Vec<u16> {
             for x in 0..n {
                 let (px, py, pz) = (coord(x), coord(y), coord(z));
                 let mut v = 0.0;
-                for (a, ax, c, co, s) in &prepared {
+                for ((a, ax, c, _), co, s) in &prepared {
                     let (dx, dy, dz) = (px - c[0], py - c[1], pz - c[2]);
                     let rx = co * dx + s * dy;
                     let ry = -s * dx + co * dy;

@@ -13,10 +13,12 @@
 //! rare rounding cases (`10 * (37 * 0.9) = 333.00000000000006`, whose ceiling is 334)
 //! come out the same.
 //!
-//! One deliberate difference: with a stride above 1 the formula can count a
-//! last cell that starts at or past the end of the volume (the original then
-//! returns an empty or negative-width region). Such a cell is not counted
-//! here, so every cell holds at least one voxel.
+//! One deliberate difference: the formula can count a last cell that starts
+//! at or past the end of the volume (with a stride above 1, or with
+//! `cell * (1 - stride) < 1`, e.g. dim 10, cell 1, stride 0.7 gives 14 cells
+//! of which the last is empty), and the original then returns an empty or
+//! negative-width region. Such a cell is not counted here, so every cell holds
+//! at least one voxel.
 //!
 //! # Edge policies
 //!

@@ -59,3 +59,8 @@ pub use grid::{CellBox, Edge, Grid, PadMode, PerAxis, Region, Spacing};
 pub use partition::{Partition, PartitionBuilder, Selected};
 pub use selection::{AxisIndex, IntoSelection, Selection};
 pub use volume::{ArrayVolume, Layout, MemoryOrder, RawOptions, RawVolume, Volume};
+
+/// The README's examples, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

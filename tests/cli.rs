@@ -1,0 +1,231 @@
+//! The command-line contract: flags, JSON keys and exit codes.
+#![cfg(feature = "cli")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn impart(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_impart"))
+        .args(args)
+        .output()
+        .expect("run impart")
+}
+
+fn stdout_json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON output")
+}
+
+/// A 1080 x 1920 x 3 u8 image, C order, value (y + 2x + c) mod 256.
+fn image(dir: &Path) -> PathBuf {
+    let path = dir.join("image.raw");
+    let mut data = Vec::with_capacity(1080 * 1920 * 3);
+    for y in 0..1080usize {
+        for x in 0..1920usize {
+            for c in 0..3usize {
+                data.push((y + 2 * x + c) as u8);
+            }
+        }
+    }
+    std::fs::write(&path, data).unwrap();
+    path
+}
+
+const RAW: [&str; 4] = ["--shape", "1080,1920,3", "--dtype", "u8"];
+
+fn with_raw<'a>(path: &'a str, cmd: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![cmd, path];
+    v.extend_from_slice(&RAW);
+    v.extend_from_slice(rest);
+    v
+}
+
+#[test]
+fn grid_json_keys_and_worked_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = image(dir.path());
+    let p = p.to_str().unwrap();
+    let g = stdout_json(&impart(&with_raw(
+        p,
+        "grid",
+        &["--cell", "128,128", "--stride", "0.5", "--json"],
+    )));
+    assert_eq!(g["volume_shape"], serde_json::json!([1080, 1920, 3]));
+    assert_eq!(g["cell_shape"], serde_json::json!([128, 128]));
+    assert_eq!(g["step"], serde_json::json!([64.0, 64.0]));
+    assert_eq!(g["grid_shape"], serde_json::json!([16, 29]));
+    assert_eq!(g["cells"], 464);
+
+    for (sel, start, shape) in [
+        ("...,0", [0, 0, 0], [1080, 128, 3]),
+        (":3,15:21", [0, 960, 0], [256, 448, 3]),
+        ("10,-1", [640, 1792, 0], [128, 128, 3]),
+    ] {
+        let r = stdout_json(&impart(&with_raw(
+            p,
+            "region",
+            &[
+                "--cell", "128,128", "--stride", "0.5", "--select", sel, "--json",
+            ],
+        )));
+        assert_eq!(r["start"], serde_json::json!(start), "{sel}");
+        assert_eq!(r["shape"], serde_json::json!(shape), "{sel}");
+    }
+}
+
+#[test]
+fn stats_lines_match_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = image(dir.path());
+    let p = p.to_str().unwrap();
+    let out = impart(&with_raw(
+        p,
+        "stats",
+        &[
+            "--cell",
+            "128,128",
+            "--select",
+            "0:2,-1",
+            "--threads",
+            "2",
+            "--json",
+        ],
+    ));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    // cell (0, 14): rows 0..128, columns 1792..1920, all channels
+    let c = &lines[0];
+    assert_eq!(c["index"], serde_json::json!([0, 14]));
+    assert_eq!(c["start"], serde_json::json!([0, 1792, 0]));
+    assert_eq!(c["shape"], serde_json::json!([128, 128, 3]));
+    let (mut sum, mut min, mut max) = (0u64, u8::MAX, 0u8);
+    for y in 0..128usize {
+        for x in 1792..1920usize {
+            for ch in 0..3usize {
+                let v = (y + 2 * x + ch) as u8;
+                sum += v as u64;
+                min = min.min(v);
+                max = max.max(v);
+            }
+        }
+    }
+    assert_eq!(c["sum"].as_f64().unwrap(), sum as f64);
+    assert_eq!(c["min"].as_f64().unwrap(), min as f64);
+    assert_eq!(c["max"].as_f64().unwrap(), max as f64);
+    assert_eq!(
+        c["mean"].as_f64().unwrap(),
+        sum as f64 / (128.0 * 128.0 * 3.0)
+    );
+    let summary = &lines[2];
+    assert_eq!(summary["cells"], 2);
+    assert_eq!(summary["bytes"], 2 * 128 * 128 * 3);
+    assert_eq!(summary["threads"], 2);
+    assert!(summary["gb_per_s"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn info_reports_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.raw");
+    std::fs::write(&path, vec![0u8; 7 + 4 * 5 * 6 * 2]).unwrap();
+    let p = path.to_str().unwrap();
+    let base = [
+        "info", p, "--shape", "4,5,6", "--dtype", "u16", "--order", "F", "--json",
+    ];
+    let i = stdout_json(&impart(&base));
+    assert_eq!(i["shape"], serde_json::json!([4, 5, 6]));
+    assert_eq!(i["dtype"], "u16");
+    assert_eq!(i["order"], "F");
+    assert_eq!(i["zero_copy"], true);
+    let mut odd = base.to_vec();
+    odd.extend(["--offset", "7"]);
+    let i = stdout_json(&impart(&odd));
+    assert_eq!(i["zero_copy"], false);
+    let mut big = base.to_vec();
+    big.extend(["--byte-order", "big"]);
+    assert_eq!(stdout_json(&impart(&big))["byte_order"], "big");
+}
+
+#[test]
+fn errors_exit_nonzero_and_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("short.raw");
+    std::fs::write(&path, vec![0u8; 100]).unwrap();
+    let p = path.to_str().unwrap();
+    let out = impart(&["info", p, "--shape", "10,10", "--dtype", "u16"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("short.raw") && err.contains("truncated"),
+        "{err}"
+    );
+
+    let ok = ["--shape", "10,10", "--dtype", "u8", "--cell", "3,3"];
+    for (extra, needle) in [
+        (vec!["--stride", "0"], "stride"),
+        (vec!["--stride", "-1"], "stride"),
+        (vec!["--stride", "NaN"], "stride"),
+        (vec!["--select", "4"], "out of bounds"),
+        (vec!["--select", "2:1"], "empty"),
+        (vec!["--select", "1,2,3"], "too many"),
+    ] {
+        let mut args = vec!["region", p];
+        args.extend_from_slice(&ok);
+        if !extra.contains(&"--select") {
+            args.extend(["--select", "0"]);
+        }
+        args.extend(extra.iter().copied());
+        let out = impart(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    let out = impart(&[
+        "info",
+        "/nonexistent/x.raw",
+        "--shape",
+        "1",
+        "--dtype",
+        "u8",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.raw"));
+    let out = impart(&["info", p]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--shape"));
+}
+
+#[test]
+fn demo_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = impart(&[
+        "demo",
+        "--size",
+        "32",
+        "--cell",
+        "8",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("grid shape:   7 x 7 x 7"), "{text}");
+    assert!(dir.path().join("shepp_logan_32.u16.raw").exists());
+}

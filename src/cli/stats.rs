@@ -1,6 +1,6 @@
 //! Per-cell statistics, computed on the materialized voxels.
 
-use impart::Element;
+use impart::{DType, Element};
 
 /// Min, max, sum and count of a cell's voxels (NaNs are skipped by min and
 /// max and propagate into the sum, as in NumPy's `nanmin` and `sum`).
@@ -24,8 +24,110 @@ impl CellStats {
 
 const LANES: usize = 8;
 
-/// Statistics of a slice, with independent lanes so the loop vectorizes.
+/// Statistics of a slice: integers up to 32 bits are reduced in their own
+/// type (exact sums, vectorized), everything else in `f64`.
 pub fn stats_of<T: Element>(data: &[T]) -> CellStats {
+    match T::DTYPE {
+        DType::U8 => small_int_stats(bytemuck::cast_slice::<T, u8>(data)),
+        DType::I8 => small_int_stats(bytemuck::cast_slice::<T, i8>(data)),
+        DType::U16 => small_int_stats(bytemuck::cast_slice::<T, u16>(data)),
+        DType::I16 => small_int_stats(bytemuck::cast_slice::<T, i16>(data)),
+        DType::U32 => int_stats(bytemuck::cast_slice::<T, u32>(data)),
+        DType::I32 => int_stats(bytemuck::cast_slice::<T, i32>(data)),
+        _ => float_stats(data),
+    }
+}
+
+/// Elements summed in `i64` lanes before folding into the `i128` total:
+/// 2^16 values below 2^32 cannot overflow a lane.
+const BLOCK: usize = 1 << 16;
+
+/// Lanes for 8- and 16-bit integers, summed in `i32`: a lane sees at most
+/// `BLOCK / SMALL_LANES` = 4096 values below 2^16, far from overflow.
+const SMALL_LANES: usize = 16;
+
+fn small_int_stats<I>(data: &[I]) -> CellStats
+where
+    I: Copy + Ord + Into<i32> + Element,
+{
+    if data.is_empty() {
+        return float_stats(data);
+    }
+    let mut min = data[0];
+    let mut max = data[0];
+    let mut total: i64 = 0;
+    for block in data.chunks(BLOCK) {
+        let mut mins = [block[0]; SMALL_LANES];
+        let mut maxs = [block[0]; SMALL_LANES];
+        let mut sums = [0i32; SMALL_LANES];
+        let chunks = block.chunks_exact(SMALL_LANES);
+        let rest = chunks.remainder();
+        for c in chunks {
+            for l in 0..SMALL_LANES {
+                mins[l] = mins[l].min(c[l]);
+                maxs[l] = maxs[l].max(c[l]);
+                sums[l] += c[l].into();
+            }
+        }
+        for (l, &x) in rest.iter().enumerate() {
+            mins[l] = mins[l].min(x);
+            maxs[l] = maxs[l].max(x);
+            sums[l] += x.into();
+        }
+        min = mins.iter().copied().fold(min, Ord::min);
+        max = maxs.iter().copied().fold(max, Ord::max);
+        total += sums.iter().map(|&s| s as i64).sum::<i64>();
+    }
+    CellStats {
+        min: min.to_f64(),
+        max: max.to_f64(),
+        sum: total as f64,
+        count: data.len(),
+    }
+}
+
+fn int_stats<I>(data: &[I]) -> CellStats
+where
+    I: Copy + Ord + Into<i64> + Element,
+{
+    if data.is_empty() {
+        return float_stats(data);
+    }
+    let mut min = data[0];
+    let mut max = data[0];
+    let mut total: i128 = 0;
+    for block in data.chunks(BLOCK) {
+        let mut mins = [block[0]; LANES];
+        let mut maxs = [block[0]; LANES];
+        let mut sums = [0i64; LANES];
+        let chunks = block.chunks_exact(LANES);
+        let rest = chunks.remainder();
+        for c in chunks {
+            for l in 0..LANES {
+                mins[l] = mins[l].min(c[l]);
+                maxs[l] = maxs[l].max(c[l]);
+                sums[l] += c[l].into();
+            }
+        }
+        for (l, &x) in rest.iter().enumerate() {
+            mins[l] = mins[l].min(x);
+            maxs[l] = maxs[l].max(x);
+            sums[l] += x.into();
+        }
+        min = mins.iter().copied().fold(min, Ord::min);
+        max = maxs.iter().copied().fold(max, Ord::max);
+        total += sums.iter().map(|&s| s as i128).sum::<i128>();
+    }
+    CellStats {
+        min: min.to_f64(),
+        max: max.to_f64(),
+        sum: total as f64,
+        count: data.len(),
+    }
+}
+
+/// Statistics in `f64`, with independent lanes so the loop vectorizes.
+fn float_stats<T: Element>(data: &[T]) -> CellStats {
     let mut mins = [f64::INFINITY; LANES];
     let mut maxs = [f64::NEG_INFINITY; LANES];
     let mut sums = [0.0f64; LANES];
@@ -61,6 +163,18 @@ mod tests {
     fn small() {
         let s = stats_of(&[3u16, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5]);
         assert_eq!((s.min, s.max, s.sum, s.count), (1.0, 9.0, 44.0, 11));
+        let s = stats_of(&[-3i8, 100, -128, 127]);
+        assert_eq!((s.min, s.max, s.sum, s.count), (-128.0, 127.0, 96.0, 4));
+        let big = vec![u32::MAX; 3 * BLOCK + 5];
+        let s = stats_of(&big);
+        assert_eq!(s.sum, u32::MAX as f64 * big.len() as f64);
+        let big16 = vec![u16::MAX; 5 * BLOCK + 3];
+        assert_eq!(stats_of(&big16).sum, 65535.0 * big16.len() as f64);
+        let neg16 = vec![i16::MIN; 2 * BLOCK + 1];
+        assert_eq!(stats_of(&neg16).sum, -32768.0 * neg16.len() as f64);
+        let e = stats_of::<u16>(&[]);
+        assert_eq!(e.count, 0);
+        assert!(e.mean().is_nan());
         let f = stats_of(&[1.0f32, f32::NAN, -2.0]);
         assert_eq!((f.min, f.max), (-2.0, 1.0));
         assert!(f.sum.is_nan());

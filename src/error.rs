@@ -71,6 +71,16 @@ pub enum GridError {
         /// Number of cells on the axis.
         len: usize,
     },
+    /// An empty or inverted range of cells.
+    #[error("empty or inverted cell range {start}..{end} on axis {axis}")]
+    EmptyCellRange {
+        /// The axis.
+        axis: usize,
+        /// Range start.
+        start: usize,
+        /// Range end.
+        end: usize,
+    },
     /// A linear (flat) cell index outside the grid.
     #[error("linear cell index {index} is out of range for a grid of {len} cells")]
     LinearOutOfRange {
@@ -267,6 +277,14 @@ pub enum Error {
         expected: Vec<usize>,
         /// The buffer's shape.
         found: Vec<usize>,
+    },
+    /// A selection too large to materialize in memory.
+    #[error("{volume}: a selection of shape {shape:?} is too large to hold in memory")]
+    TooLarge {
+        /// The volume's name.
+        volume: String,
+        /// The selection's shape.
+        shape: Vec<usize>,
     },
     /// A partition description that does not fit the volume.
     #[error("{volume}: invalid partition: {detail}")]

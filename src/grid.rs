@@ -287,15 +287,18 @@ impl AxisGrid {
     /// Start and extent of the cells `a..b` (`a < b <= n`).
     fn span(&self, a: usize, b: usize, edge: Edge) -> (usize, usize) {
         let start = self.start(a);
-        let stop = self.stop(b - 1);
         match edge {
-            Edge::Clip => (start, stop.min(self.dim) - start),
+            // the original's formula, float rounding included
+            Edge::Clip => (start, self.stop(b - 1).min(self.dim) - start),
             Edge::Shift if self.cell > self.dim => (0, self.dim),
+            // Shift and Pad promise full-size cells: the end is the last
+            // cell's start plus the cell extent, never a rounded float.
             Edge::Shift => {
-                let s = start.min(self.dim - self.cell);
-                (s, stop.min(self.dim) - s)
+                let limit = self.dim - self.cell;
+                let s = start.min(limit);
+                (s, self.start(b - 1).min(limit) + self.cell - s)
             }
-            Edge::Pad(_) => (start, stop - start),
+            Edge::Pad(_) => (start, self.start(b - 1) + self.cell - start),
         }
     }
 }
@@ -517,10 +520,17 @@ impl Grid {
         let mut start = Vec::with_capacity(self.ndim());
         let mut shape = Vec::with_capacity(self.ndim());
         for (axis, (a, r)) in self.axes.iter().zip(&cells.ranges).enumerate() {
-            if r.start >= r.end || r.end > a.n {
+            if r.start >= r.end {
+                return Err(GridError::EmptyCellRange {
+                    axis,
+                    start: r.start,
+                    end: r.end,
+                });
+            }
+            if r.end > a.n {
                 return Err(GridError::CellOutOfRange {
                     axis,
-                    index: if r.start >= a.n { r.start } else { r.end - 1 },
+                    index: r.end - 1,
                     len: a.n,
                 });
             }

@@ -223,9 +223,18 @@ impl FromStr for Selection {
             } else if let Some((a, b)) = p.split_once("..=") {
                 let stop = num(b)?
                     .ok_or_else(|| err(format!("{p:?}: an inclusive range needs an end")))?;
+                // `a..=-1` runs to the end; otherwise the exclusive stop is stop + 1
+                let stop = if stop == -1 {
+                    None
+                } else {
+                    Some(
+                        stop.checked_add(1)
+                            .ok_or_else(|| err(format!("{p:?}: the end is too large")))?,
+                    )
+                };
                 AxisIndex::Range {
                     start: num(a)?,
-                    stop: Some(if stop == -1 { isize::MAX } else { stop + 1 }),
+                    stop,
                 }
             } else if let Some((a, b)) = p.split_once("..") {
                 AxisIndex::Range {

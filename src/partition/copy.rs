@@ -40,8 +40,8 @@ pub(crate) struct Dest<'a, U> {
     pub strides: &'a [usize],
 }
 
-struct Ax {
-    map: AxisMap,
+struct Ax<'m> {
+    map: &'m [Option<usize>],
     src_stride: usize,
     dst_stride: usize,
     src_extent: usize,
@@ -55,9 +55,47 @@ struct InnerRun {
     len: usize,
 }
 
-fn is_identity(ax: &Ax) -> bool {
-    ax.map.len() == ax.src_extent && ax.map.iter().enumerate().all(|(i, m)| *m == Some(i))
+/// The innermost (possibly merged) axis, kept as runs so merging whole
+/// rows, planes or volumes costs O(runs), not O(voxels).
+struct Inner {
+    runs: Vec<InnerRun>,
+    len: usize,
+    src_stride: usize,
+    dst_stride: usize,
+    src_extent: usize,
 }
+
+impl Inner {
+    /// Whether the axis reads its whole source extent in order.
+    fn is_identity(&self) -> bool {
+        matches!(self.runs.as_slice(), [r] if r.src == Some(0) && r.len == self.src_extent)
+    }
+}
+
+/// Splits a map into runs of consecutive source indices (or of fill).
+fn runs_of(map: &[Option<usize>]) -> Vec<InnerRun> {
+    let mut runs: Vec<InnerRun> = Vec::new();
+    for (i, m) in map.iter().enumerate() {
+        match runs.last_mut() {
+            Some(r) if r.out + r.len == i && matches!((r.src, m), (None, None)) => r.len += 1,
+            Some(r)
+                if r.out + r.len == i
+                    && matches!((r.src, m), (Some(s), Some(v)) if s + r.len == *v) =>
+            {
+                r.len += 1
+            }
+            _ => runs.push(InnerRun {
+                out: i,
+                src: *m,
+                len: 1,
+            }),
+        }
+    }
+    runs
+}
+
+/// The map of an axis outside the copy loops.
+const ORIGIN: [Option<usize>; 1] = [Some(0)];
 
 /// Strides of an output of `shape` laid out in the same axis order as a
 /// source with `src_strides` (C order for C sources, F for F sources).
@@ -84,9 +122,9 @@ pub(crate) fn gather<U: Element>(src: Source<'_>, maps: &[AxisMap], dst: Dest<'_
     if maps.iter().any(|m| m.is_empty()) {
         return;
     }
-    let mut axes: Vec<Ax> = (0..ndim)
+    let mut axes: Vec<Ax<'_>> = (0..ndim)
         .map(|k| Ax {
-            map: maps[k].clone(),
+            map: &maps[k],
             src_stride: src.strides[k],
             dst_stride: dst.strides[k],
             src_extent: src.shape[k],
@@ -94,60 +132,48 @@ pub(crate) fn gather<U: Element>(src: Source<'_>, maps: &[AxisMap], dst: Dest<'_
         .collect();
     // Outermost first: singleton axes, then decreasing source stride.
     axes.sort_by_key(|a| (a.map.len() > 1, Reverse(a.src_stride)));
-    if axes.is_empty() {
-        return;
-    }
+    let Some(last) = axes.pop() else { return };
+    let mut inner = Inner {
+        runs: runs_of(last.map),
+        len: last.map.len(),
+        src_stride: last.src_stride,
+        dst_stride: last.dst_stride,
+        src_extent: last.src_extent,
+    };
     // Merge inner axes that are contiguous in source and destination.
-    while axes.len() >= 2 {
-        let inner = &axes[axes.len() - 1];
-        let next = &axes[axes.len() - 2];
-        if !(is_identity(inner)
+    while let Some(next) = axes.last() {
+        if !(inner.is_identity()
             && next.src_stride == inner.src_extent * inner.src_stride
-            && next.dst_stride == inner.map.len() * inner.dst_stride)
+            && next.dst_stride == inner.len * inner.dst_stride)
         {
             break;
         }
         let d = inner.src_extent;
-        let map = next
-            .map
-            .iter()
-            .flat_map(|m| (0..d).map(move |i| m.map(|v| v * d + i)))
+        let runs = runs_of(next.map)
+            .into_iter()
+            .map(|r| InnerRun {
+                out: r.out * d,
+                src: r.src.map(|s| s * d),
+                len: r.len * d,
+            })
             .collect();
-        let merged = Ax {
-            map,
+        inner = Inner {
+            runs,
+            len: next.map.len() * d,
             src_stride: inner.src_stride,
             dst_stride: inner.dst_stride,
             src_extent: next.src_extent * d,
         };
         axes.pop();
-        axes.pop();
-        axes.push(merged);
     }
-    let inner = axes.pop().expect("at least one axis");
-    let mut runs: Vec<InnerRun> = Vec::new();
-    for (i, m) in inner.map.iter().enumerate() {
-        match runs.last_mut() {
-            Some(r) if r.out + r.len == i && matches!((r.src, m), (None, None)) => r.len += 1,
-            Some(r)
-                if r.out + r.len == i
-                    && matches!((r.src, m), (Some(s), Some(v)) if s + r.len == *v) =>
-            {
-                r.len += 1
-            }
-            _ => runs.push(InnerRun {
-                out: i,
-                src: *m,
-                len: 1,
-            }),
-        }
-    }
+    let runs = std::mem::take(&mut inner.runs);
     let size = src.dtype.size();
     let contiguous = inner.src_stride == 1 && inner.dst_stride == 1;
-    let n_inner = inner.map.len();
+    let n_inner = inner.len;
     // The axis just outside the inner one is walked in a tight loop with
     // precomputed byte offsets; the rest by an odometer.
     let mid = axes.pop().unwrap_or(Ax {
-        map: vec![Some(0)],
+        map: &ORIGIN,
         src_stride: 0,
         dst_stride: 0,
         src_extent: 1,

@@ -71,6 +71,27 @@ pub enum GridError {
         /// Number of cells on the axis.
         len: usize,
     },
+    /// A volume or cell extent beyond 2^53 (where `f64` arithmetic is no
+    /// longer exact).
+    #[error("{what} extent {value} on axis {axis} is larger than 2^53")]
+    ExtentTooLarge {
+        /// `"volume"` or `"cell"`.
+        what: &'static str,
+        /// The axis.
+        axis: usize,
+        /// The extent given.
+        value: usize,
+    },
+    /// A region whose end does not fit in `usize`.
+    #[error("region start {start} plus extent {extent} on axis {axis} overflows")]
+    RegionOverflow {
+        /// The axis.
+        axis: usize,
+        /// The start.
+        start: usize,
+        /// The extent.
+        extent: usize,
+    },
     /// An empty or inverted range of cells.
     #[error("empty or inverted cell range {start}..{end} on axis {axis}")]
     EmptyCellRange {

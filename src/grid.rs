@@ -60,11 +60,12 @@ impl Region {
                 found: shape.len(),
             });
         }
-        for (axis, (s, n)) in start.iter().zip(&shape).enumerate() {
-            if s.checked_add(*n).is_none() {
-                return Err(GridError::TooManyCells {
+        for (axis, (&start, &extent)) in start.iter().zip(&shape).enumerate() {
+            if start.checked_add(extent).is_none() {
+                return Err(GridError::RegionOverflow {
                     axis,
-                    count: *s as f64 + *n as f64,
+                    start,
+                    extent,
                 });
             }
         }
@@ -109,6 +110,10 @@ impl Region {
     }
 
     /// The `start..end` range on one axis.
+    ///
+    /// # Panics
+    ///
+    /// If `axis >= self.ndim()`.
     pub fn range(&self, axis: usize) -> Range<usize> {
         self.start[axis]..self.start[axis] + self.shape[axis]
     }
@@ -118,8 +123,12 @@ impl Region {
         shape.len() == self.ndim() && self.end().iter().zip(shape).all(|(e, d)| e <= d)
     }
 
-    /// The part of the region inside a volume of `shape` (empty axes give `None`).
+    /// The part of the region inside a volume of `shape` (`None` if nothing
+    /// is inside or the ranks differ).
     pub fn clip_to(&self, shape: &[usize]) -> Option<Region> {
+        if shape.len() != self.ndim() {
+            return None;
+        }
         let mut start = Vec::with_capacity(self.ndim());
         let mut ext = Vec::with_capacity(self.ndim());
         for ((&s, &n), &d) in self.start.iter().zip(&self.shape).zip(shape) {
@@ -261,6 +270,10 @@ struct AxisGrid {
 /// Largest cell count per axis; keeps `i * step` exact in `f64`.
 const MAX_CELLS: f64 = (1u64 << 52) as f64;
 
+/// Largest volume or cell extent: `f64` holds every integer up to 2^53, so
+/// the formulas stay exact.
+const MAX_EXTENT: u64 = 1 << 53;
+
 impl AxisGrid {
     fn new(axis: usize, dim: usize, cell: usize, step: f64) -> Result<Self, GridError> {
         let count = 1.0 + (dim.saturating_sub(cell) as f64 / step).ceil();
@@ -323,6 +336,10 @@ pub struct Grid {
     axes: Vec<AxisGrid>,
     edge: Edge,
     len: usize,
+    volume: Vec<usize>,
+    cell: Vec<usize>,
+    step: Vec<f64>,
+    shape: Vec<usize>,
 }
 
 /// Builder for a [`Grid`]: volume shape, cell shape, spacing and edge policy.
@@ -415,6 +432,17 @@ impl GridBuilder {
             if c == 0 {
                 return Err(GridError::ZeroExtent { what: "cell", axis });
             }
+            for (what, value) in [("volume", dim), ("cell", c)] {
+                if value as u64 > MAX_EXTENT {
+                    return Err(GridError::ExtentTooLarge { what, axis, value });
+                }
+            }
+            if !steps[axis].is_finite() {
+                return Err(GridError::InvalidStep {
+                    axis,
+                    value: steps[axis],
+                });
+            }
             let a = AxisGrid::new(axis, dim, c, steps[axis])?;
             len = len.checked_mul(a.n).ok_or(GridError::TooManyCells {
                 axis,
@@ -423,6 +451,10 @@ impl GridBuilder {
             axes.push(a);
         }
         Ok(Grid {
+            volume: axes.iter().map(|a| a.dim).collect(),
+            cell: axes.iter().map(|a| a.cell).collect(),
+            step: axes.iter().map(|a| a.step).collect(),
+            shape: axes.iter().map(|a| a.n).collect(),
             axes,
             edge: self.edge,
             len,
@@ -460,24 +492,24 @@ impl Grid {
     }
 
     /// The volume's extent per axis.
-    pub fn volume_shape(&self) -> Vec<usize> {
-        self.axes.iter().map(|a| a.dim).collect()
+    pub fn volume_shape(&self) -> &[usize] {
+        &self.volume
     }
 
     /// The cell extent per axis.
-    pub fn cell_shape(&self) -> Vec<usize> {
-        self.axes.iter().map(|a| a.cell).collect()
+    pub fn cell_shape(&self) -> &[usize] {
+        &self.cell
     }
 
     /// The step between cell starts per axis, in voxels (a float; the
     /// original's `step_size`).
-    pub fn step(&self) -> Vec<f64> {
-        self.axes.iter().map(|a| a.step).collect()
+    pub fn step(&self) -> &[f64] {
+        &self.step
     }
 
     /// Number of cells per axis (the original's `shape`).
-    pub fn shape(&self) -> Vec<usize> {
-        self.axes.iter().map(|a| a.n).collect()
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
     }
 
     /// Total number of cells.
@@ -504,6 +536,22 @@ impl Grid {
 
     /// The region of one cell, by N-d index.
     pub fn cell_region(&self, index: &[usize]) -> Result<Region, GridError> {
+        if index.len() != self.ndim() {
+            return Err(GridError::RankMismatch {
+                what: "cell index",
+                expected: self.ndim(),
+                found: index.len(),
+            });
+        }
+        for (axis, (&i, a)) in index.iter().zip(&self.axes).enumerate() {
+            if i >= a.n {
+                return Err(GridError::CellOutOfRange {
+                    axis,
+                    index: i,
+                    len: a.n,
+                });
+            }
+        }
         let ranges = index.iter().map(|&i| i..i + 1).collect();
         self.region(&CellBox { ranges })
     }
@@ -625,7 +673,13 @@ impl CellBox {
                     len: r.end,
                 });
             }
-            linear = linear * r.len() + (i - r.start);
+            linear = linear
+                .checked_mul(r.len())
+                .and_then(|l| l.checked_add(i - r.start))
+                .ok_or(GridError::TooManyCells {
+                    axis,
+                    count: linear as f64 * r.len() as f64,
+                })?;
         }
         Ok(linear)
     }
@@ -794,5 +848,21 @@ mod tests {
             .build()
             .is_err());
         assert!(Grid::new(&[usize::MAX, usize::MAX], &[1, 1], 1.0).is_err());
+        assert!(matches!(
+            Grid::new(&[10], &[4], 1e308),
+            Err(GridError::InvalidStep { .. })
+        ));
+        assert!(matches!(
+            Grid::new(&[1 << 60], &[4], 1.0),
+            Err(GridError::ExtentTooLarge { .. })
+        ));
+        let g = Grid::new(&[10], &[2], 1.0).unwrap();
+        assert!(matches!(
+            g.cell_region(&[usize::MAX]),
+            Err(GridError::CellOutOfRange { .. })
+        ));
+        assert!(CellBox::new(vec![0..usize::MAX, 0..usize::MAX])
+            .ravel(&[2, 0])
+            .is_err());
     }
 }

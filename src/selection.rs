@@ -133,7 +133,7 @@ impl Selection {
 
 fn resolve_axis(axis: usize, item: AxisIndex, n: usize) -> Result<Range<usize>, SelectionError> {
     // Grid sizes are far below isize::MAX (at most 2^52 cells per axis).
-    let len = n as isize;
+    let len = isize::try_from(n).unwrap_or(isize::MAX);
     match item {
         AxisIndex::Full | AxisIndex::Ellipsis => Ok(0..n),
         AxisIndex::Index(i) => {
@@ -345,16 +345,25 @@ where
 
 impl IntoSelection for &CellBox {
     fn into_selection(self) -> Result<Selection, SelectionError> {
-        Ok(Selection {
-            items: self
-                .ranges()
-                .iter()
-                .map(|r| AxisIndex::Range {
-                    start: Some(r.start as isize),
-                    stop: Some(r.end as isize),
+        let items = self
+            .ranges()
+            .iter()
+            .enumerate()
+            .map(|(axis, r)| {
+                let conv = |v: usize| {
+                    isize::try_from(v).map_err(|_| SelectionError::IndexOutOfRange {
+                        axis,
+                        index: isize::MAX,
+                        len: 0,
+                    })
+                };
+                Ok(AxisIndex::Range {
+                    start: Some(conv(r.start)?),
+                    stop: Some(conv(r.end)?),
                 })
-                .collect(),
-        })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Selection { items })
     }
 }
 

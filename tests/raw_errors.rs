@@ -260,8 +260,13 @@ fn bad_strides_and_steps_are_grid_errors() {
     ));
     // steps so small the grid cannot be counted
     assert!(matches!(
-        Grid::builder(&[usize::MAX]).cell(&[1]).step(1e-300).build(),
+        Grid::builder(&[1 << 53]).cell(&[1]).step(1e-300).build(),
         Err(GridError::TooManyCells { .. })
+    ));
+    // extents where f64 is no longer exact
+    assert!(matches!(
+        Grid::builder(&[usize::MAX]).cell(&[1]).step(1e-300).build(),
+        Err(GridError::ExtentTooLarge { .. })
     ));
     assert!(matches!(
         Grid::builder(&[1 << 40]).cell(&[1]).stride(1e-20).build(),

@@ -258,14 +258,18 @@ impl<V: Volume> Partition<V> {
 
     /// One cell by its N-d grid index.
     pub fn cell(&self, index: &[usize]) -> Result<Selected<'_, V>> {
-        let cells = CellBox::new(index.iter().map(|&i| i..i.saturating_add(1)).collect());
-        self.selected(cells)
+        let grid_region = self.grid.cell_region(index)?;
+        Ok(Selected {
+            partition: self,
+            cells: CellBox::new(index.iter().map(|&i| i..i + 1).collect()),
+            region: self.volume_region(&grid_region)?,
+        })
     }
 
     /// A box of cells.
     pub fn selected(&self, cells: CellBox) -> Result<Selected<'_, V>> {
         let grid_region = self.grid.region(&cells)?;
-        let region = self.volume_region(&grid_region);
+        let region = self.volume_region(&grid_region)?;
         Ok(Selected {
             partition: self,
             cells,
@@ -288,7 +292,9 @@ impl<V: Volume> Partition<V> {
         let index = cells
             .unravel(k)
             .unwrap_or_else(|_| vec![0; cells.ranges().len()]);
-        let region = self.volume_region(&self.grid.cell_region_clamped(&index));
+        let region = self
+            .volume_region(&self.grid.cell_region_clamped(&index))
+            .unwrap_or_else(|_| Region::full(self.volume.shape()));
         Selected {
             partition: self,
             cells: CellBox::new(index.iter().map(|&i| i..i + 1).collect()),
@@ -297,7 +303,7 @@ impl<V: Volume> Partition<V> {
     }
 
     /// Expands a grid region (partitioned axes) to volume axes.
-    fn volume_region(&self, grid_region: &Region) -> Region {
+    fn volume_region(&self, grid_region: &Region) -> Result<Region> {
         let shape = self.volume.shape();
         let mut start: Vec<usize> = vec![0; shape.len()];
         let mut ext: Vec<usize> = shape.to_vec();
@@ -311,7 +317,7 @@ impl<V: Volume> Partition<V> {
             start[*a] = lo;
             ext[*a] = hi + 1 - lo;
         }
-        Region::new(start, ext).unwrap_or_else(|_| Region::full(shape))
+        Ok(Region::new(start, ext)?)
     }
 
     fn pad_mode(&self) -> Option<PadMode> {

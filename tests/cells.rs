@@ -299,7 +299,7 @@ fn check_partition<V: Volume, T: Sample>(
     what: &str,
 ) {
     let grid = part.grid();
-    let layout_bytes = part.volume().layout().map(|l| l.bytes);
+    let layout_bytes = part.volume().layout().map(|l| l.bytes());
     let check = |sel: &Selected<'_, V>, label: &str| {
         let ranges = ranges_of(sel);
         assert!(sel.region().is_within(data.shape()), "{label}");
@@ -396,7 +396,7 @@ fn memory_layouts<T: Sample>(rng: &mut Rng) {
     assert_eq!(f, data);
     let vol = ArrayVolume::new(f.view()).unwrap();
     assert_eq!(
-        vol.layout().unwrap().strides,
+        vol.layout().unwrap().strides(),
         MemoryOrder::F.strides(&shape)
     );
     let part = random_partition(rng, vol, 150);
@@ -426,7 +426,7 @@ fn memory_layouts<T: Sample>(rng: &mut Rng) {
     let vol = ArrayVolume::new(pview).unwrap();
     // used in place: the layout is the permuted array's memory
     assert_eq!(
-        vol.layout().unwrap().bytes.as_ptr(),
+        vol.layout().unwrap().bytes().as_ptr(),
         base.as_ptr() as *const u8
     );
     let part = random_partition(rng, vol, 150);
@@ -512,8 +512,8 @@ fn raw_layouts<T: Sample>(rng: &mut Rng, dir: &Path, round: usize) {
             assert_eq!(vol.dtype(), T::DTYPE);
             assert_eq!(vol.name(), path.display().to_string());
             let layout = vol.layout().unwrap();
-            assert_eq!(layout.bytes.len(), data.len() * T::DTYPE.size());
-            assert_eq!(layout.strides, order.strides(&shape));
+            assert_eq!(layout.bytes().len(), data.len() * T::DTYPE.size());
+            assert_eq!(layout.strides(), order.strides(&shape));
             let zc = expect_zero_copy::<T>(byte_order, offset as u64);
             let what = format!(
                 "{} {shape:?} {order} {byte_order} offset {offset}",
@@ -571,7 +571,7 @@ fn raw_not_zero_copy_reasons() {
                 Ok(v) => {
                     assert_eq!(zc, Ok(()));
                     assert_eq!(v, expected.view());
-                    assert_view_inside(&v, vol.layout().unwrap().bytes);
+                    assert_view_inside(&v, vol.layout().unwrap().bytes());
                 }
                 Err(e) => {
                     let msg = e.to_string();
@@ -622,7 +622,7 @@ fn raw_not_zero_copy_reasons() {
     for sel in part.cells("...").unwrap() {
         let v = sel.view::<u8>().unwrap();
         assert_eq!(v, slice_ranges(&bytes, &ranges_of(&sel)).view());
-        assert_view_inside(&v, vol.layout().unwrap().bytes);
+        assert_view_inside(&v, vol.layout().unwrap().bytes());
     }
 }
 

@@ -66,7 +66,7 @@ fn every_truncated_length_is_an_error() {
                 .offset(offset)
                 .open(&path)
                 .unwrap();
-            assert_eq!(vol.layout().unwrap().bytes.len(), 60 * dtype.size());
+            assert_eq!(vol.layout().unwrap().bytes().len(), 60 * dtype.size());
         }
     }
     // an offset past the end of the file

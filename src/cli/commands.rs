@@ -162,10 +162,10 @@ fn info(input: &InputArgs, json_out: bool) -> Result<()> {
     };
     let byte_order = layout
         .as_ref()
-        .map(|l| l.byte_order)
+        .map(|l| l.byte_order())
         .unwrap_or(ByteOrder::native());
     let order = layout.as_ref().map(|l| {
-        if l.strides.windows(2).all(|w| w[0] >= w[1]) {
+        if l.strides().windows(2).all(|w| w[0] >= w[1]) {
             MemoryOrder::C
         } else {
             MemoryOrder::F

@@ -15,23 +15,13 @@
 
 use std::cmp::Reverse;
 
-use crate::dtype::{convert_run, ByteOrder, DType, Element};
+use crate::dtype::{convert_run, Element};
 use crate::error::{Error, Result};
 use crate::grid::Region;
 use crate::volume::{Layout, MemoryOrder};
 
 /// Source index per output index along one axis; `None` is the fill value.
 pub(crate) type AxisMap = Vec<Option<usize>>;
-
-/// Addressable source voxels.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Source<'a> {
-    pub bytes: &'a [u8],
-    pub strides: &'a [usize],
-    pub shape: &'a [usize],
-    pub dtype: DType,
-    pub order: ByteOrder,
-}
 
 /// A typed destination: element at output index `(i0, i1, …)` is
 /// `data[i0 * strides[0] + i1 * strides[1] + …]`.
@@ -115,19 +105,19 @@ pub(crate) fn strides_like(src_strides: &[usize], shape: &[usize]) -> Vec<usize>
 /// Copies `src` through `maps` into `dst`, converting elements to `U`.
 ///
 /// `maps[k]` has one entry per output index on axis `k`; every `Some` entry
-/// is `< src.shape[k]`, and `dst` holds every output element.
-pub(crate) fn gather<U: Element>(src: Source<'_>, maps: &[AxisMap], dst: Dest<'_, U>, fill: U) {
+/// is `< src.shape()[k]`, and `dst` holds every output element.
+pub(crate) fn gather<U: Element>(src: &Layout<'_>, maps: &[AxisMap], dst: Dest<'_, U>, fill: U) {
     let ndim = maps.len();
-    debug_assert_eq!(src.strides.len(), ndim);
+    debug_assert_eq!(src.strides().len(), ndim);
     if maps.iter().any(|m| m.is_empty()) {
         return;
     }
     let mut axes: Vec<Ax<'_>> = (0..ndim)
         .map(|k| Ax {
             map: &maps[k],
-            src_stride: src.strides[k],
+            src_stride: src.strides()[k],
             dst_stride: dst.strides[k],
-            src_extent: src.shape[k],
+            src_extent: src.shape()[k],
         })
         .collect();
     // Outermost first: singleton axes, then decreasing source stride.
@@ -167,7 +157,7 @@ pub(crate) fn gather<U: Element>(src: Source<'_>, maps: &[AxisMap], dst: Dest<'_
         axes.pop();
     }
     let runs = std::mem::take(&mut inner.runs);
-    let size = src.dtype.size();
+    let size = src.dtype().size();
     let contiguous = inner.src_stride == 1 && inner.dst_stride == 1;
     let n_inner = inner.len;
     // The axis just outside the inner one is walked in a tight loop with
@@ -208,8 +198,8 @@ pub(crate) fn gather<U: Element>(src: Source<'_>, maps: &[AxisMap], dst: Dest<'_
                         1
                     };
                     let mut o = off;
-                    while o < off + len && o < src.bytes.len() {
-                        prefetch(&src.bytes[o..]);
+                    while o < off + len && o < src.bytes().len() {
+                        prefetch(&src.bytes()[o..]);
                         o += CACHE_LINE;
                     }
                 }
@@ -243,7 +233,7 @@ pub(crate) fn gather<U: Element>(src: Source<'_>, maps: &[AxisMap], dst: Dest<'_
             idx[k] = 0;
         }
     };
-    let fast = FastPath::new::<U>(&src, &runs, &mid_src, contiguous);
+    let fast = FastPath::new::<U>(src, &runs, &mid_src, contiguous);
     let mut idx = vec![0usize; axes.len()];
     let mut next_idx = idx.clone();
     let mut more = true;
@@ -267,15 +257,15 @@ pub(crate) fn gather<U: Element>(src: Source<'_>, maps: &[AxisMap], dst: Dest<'_
                 if let Some(p) = pf {
                     let p = p + fast.src_off;
                     let mut o = p;
-                    while o < p + fast.prefetch_len && o < src.bytes.len() {
-                        prefetch(&src.bytes[o..]);
+                    while o < p + fast.prefetch_len && o < src.bytes().len() {
+                        prefetch(&src.bytes()[o..]);
                         o += CACHE_LINE;
                     }
                 }
                 let s = ob + ms + fast.src_off;
                 let d = (odst + j * mid.dst_stride + fast.dst_off) * size;
                 fast.dst_bytes_mut(dst.data)[d..d + fast.run_bytes]
-                    .copy_from_slice(&src.bytes[s..s + fast.run_bytes]);
+                    .copy_from_slice(&src.bytes()[s..s + fast.run_bytes]);
             }
             idx.copy_from_slice(&next_idx);
             continue;
@@ -307,9 +297,9 @@ pub(crate) fn gather<U: Element>(src: Source<'_>, maps: &[AxisMap], dst: Dest<'_
                             Some(s) => {
                                 let off = base + s * size;
                                 convert_run(
-                                    src.dtype,
-                                    src.order,
-                                    &src.bytes[off..off + r.len * size],
+                                    src.dtype(),
+                                    src.byte_order(),
+                                    &src.bytes()[off..off + r.len * size],
                                     out,
                                 );
                             }
@@ -325,9 +315,9 @@ pub(crate) fn gather<U: Element>(src: Source<'_>, maps: &[AxisMap], dst: Dest<'_
                                 Some(s) => {
                                     let off = base + (s + k) * inner.src_stride * size;
                                     convert_run(
-                                        src.dtype,
-                                        src.order,
-                                        &src.bytes[off..off + size],
+                                        src.dtype(),
+                                        src.byte_order(),
+                                        &src.bytes()[off..off + size],
                                         std::slice::from_mut(&mut dst.data[o]),
                                     );
                                 }
@@ -358,19 +348,20 @@ struct FastPath {
 
 impl FastPath {
     fn new<U: Element>(
-        src: &Source<'_>,
+        src: &Layout<'_>,
         runs: &[InnerRun],
         mid_src: &[Option<usize>],
         contiguous: bool,
     ) -> Option<Self> {
-        let same = src.dtype == U::DTYPE && (src.order.is_native() || src.dtype.size() == 1);
+        let same =
+            src.dtype() == U::DTYPE && (src.byte_order().is_native() || src.dtype().size() == 1);
         let [run] = runs else { return None };
         let s = run.src?;
         if !(same && contiguous) {
             return None;
         }
         let mid = mid_src.iter().copied().collect::<Option<Vec<usize>>>()?;
-        let size = src.dtype.size();
+        let size = src.dtype().size();
         Some(FastPath {
             mid,
             src_off: s * size,
@@ -421,23 +412,25 @@ pub(crate) fn region_maps(region: &Region) -> Vec<AxisMap> {
 /// Reads a region inside a volume from its layout into native-endian bytes
 /// of the stored type, C order.
 pub(crate) fn read_region_bytes(
+    volume: &str,
     layout: &Layout<'_>,
-    shape: &[usize],
     region: &Region,
     out: &mut [u8],
 ) -> Result<()> {
     let invalid = |detail: String| Error::InvalidLayout {
-        volume: "<region read>".into(),
+        volume: volume.to_string(),
         detail,
     };
+    let shape = layout.shape();
     if !region.is_within(shape) {
         return Err(invalid(format!(
             "region {region} is outside the volume {shape:?}"
         )));
     }
+    let dtype = layout.dtype();
     let nbytes = region
         .voxels()
-        .and_then(|n| n.checked_mul(layout.dtype.size()))
+        .and_then(|n| n.checked_mul(dtype.size()))
         .ok_or_else(|| invalid(format!("region {region} is too large")))?;
     if out.len() != nbytes {
         return Err(invalid(format!(
@@ -447,19 +440,17 @@ pub(crate) fn read_region_bytes(
     }
     let maps = region_maps(region);
     let strides = MemoryOrder::C.strides(region.shape());
-    let src = Source {
-        bytes: layout.bytes,
-        strides: &layout.strides,
-        shape,
-        dtype: layout.dtype,
-        order: layout.byte_order,
-    };
-    crate::dispatch_dtype!(layout.dtype, T => {
+    crate::dispatch_dtype!(dtype, T => {
         match bytemuck::try_cast_slice_mut::<u8, T>(out) {
-            Ok(data) => gather::<T>(src, &maps, Dest { data, strides: &strides }, T::default()),
+            Ok(data) => gather::<T>(layout, &maps, Dest { data, strides: &strides }, T::default()),
             Err(_) => {
-                let mut tmp = vec![T::default(); nbytes / layout.dtype.size()];
-                gather::<T>(src, &maps, Dest { data: &mut tmp, strides: &strides }, T::default());
+                let mut tmp: Vec<T> = Vec::new();
+                tmp.try_reserve_exact(nbytes / dtype.size()).map_err(|_| Error::TooLarge {
+                    volume: volume.to_string(),
+                    shape: region.shape().to_vec(),
+                })?;
+                tmp.resize(nbytes / dtype.size(), T::default());
+                gather::<T>(layout, &maps, Dest { data: &mut tmp, strides: &strides }, T::default());
                 out.copy_from_slice(bytemuck::cast_slice(&tmp));
             }
         }
@@ -470,15 +461,18 @@ pub(crate) fn read_region_bytes(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dtype::{ByteOrder, DType};
 
-    fn src_of(data: &[u16], shape: &[usize], strides: &[usize], f: impl FnOnce(Source<'_>)) {
-        f(Source {
-            bytes: bytemuck::cast_slice(data),
-            strides,
+    fn src_of(data: &[u16], shape: &[usize], strides: &[usize], f: impl FnOnce(&Layout<'_>)) {
+        let layout = Layout::new(
+            bytemuck::cast_slice(data),
             shape,
-            dtype: DType::U16,
-            order: ByteOrder::native(),
-        })
+            strides,
+            DType::U16,
+            ByteOrder::native(),
+        )
+        .unwrap();
+        f(&layout)
     }
 
     #[test]

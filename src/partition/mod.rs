@@ -25,8 +25,8 @@ use crate::dtype::Element;
 use crate::error::{Error, NotZeroCopyReason, Result};
 use crate::grid::{CellBox, Edge, Grid, PadMode, PerAxis, Region, Spacing};
 use crate::selection::IntoSelection;
-use crate::volume::{MemoryOrder, Volume};
-use copy::{gather, strides_like, AxisMap, Dest, Source};
+use crate::volume::{Layout, MemoryOrder, Volume};
+use copy::{gather, strides_like, AxisMap, Dest};
 
 /// Builder for a [`Partition`].
 #[derive(Debug)]
@@ -463,17 +463,19 @@ impl<'p, V: Volume> Selected<'p, V> {
             }
             steps[*a] = step;
         }
-        let slice: &'p [T] = bytemuck::try_cast_slice(layout.bytes).map_err(|_| {
+        let slice: &'p [T] = bytemuck::try_cast_slice(layout.bytes()).map_err(|_| {
             self.not_zero_copy(NotZeroCopyReason::Misaligned {
                 align: std::mem::align_of::<T>(),
             })
         })?;
-        let full =
-            ArrayView::from_shape(IxDyn(volume.shape()).strides(IxDyn(&layout.strides)), slice)
-                .map_err(|e| Error::InvalidLayout {
-                    volume: volume.name().to_string(),
-                    detail: format!("strides {:?} do not fit the data: {e}", layout.strides),
-                })?;
+        let full = ArrayView::from_shape(
+            IxDyn(volume.shape()).strides(IxDyn(layout.strides())),
+            slice,
+        )
+        .map_err(|e| Error::InvalidLayout {
+            volume: volume.name().to_string(),
+            detail: format!("strides {:?} do not fit the data: {e}", layout.strides()),
+        })?;
         let mut view = full;
         view.slice_each_axis_inplace(|ad| {
             let r = self.region.range(ad.axis.index());
@@ -528,14 +530,19 @@ impl<'p, V: Volume> Selected<'p, V> {
         let maps = self.maps()?;
         let fill = self.fill::<U>();
         if let Some(layout) = volume.layout() {
-            let src = Source {
-                bytes: layout.bytes,
-                strides: &layout.strides,
-                shape: volume.shape(),
-                dtype: layout.dtype,
-                order: layout.byte_order,
-            };
-            gather(src, &maps, Dest { data, strides }, fill);
+            if layout.shape() != volume.shape() || layout.dtype() != volume.dtype() {
+                return Err(Error::InvalidLayout {
+                    volume: volume.name().to_string(),
+                    detail: format!(
+                        "the layout describes {:?} of {} but the volume is {:?} of {}",
+                        layout.shape(),
+                        layout.dtype(),
+                        volume.shape(),
+                        volume.dtype()
+                    ),
+                });
+            }
+            gather(&layout, &maps, Dest { data, strides }, fill);
             return Ok(());
         }
         // No addressable memory: read the bounding box of the voxels the
@@ -566,7 +573,8 @@ impl<'p, V: Volume> Selected<'p, V> {
                 volume: volume.name().to_string(),
                 detail: format!("region {region} is too large to read"),
             })?;
-        let mut buf = vec![0u8; nbytes];
+        let mut buf: Vec<u8> = try_vec(nbytes, volume.name())?;
+        buf.resize(nbytes, 0);
         volume.read_region(&region, &mut buf)?;
         let rebased: Vec<AxisMap> = maps
             .iter()
@@ -574,14 +582,14 @@ impl<'p, V: Volume> Selected<'p, V> {
             .map(|(m, &l)| m.iter().map(|v| v.map(|v| v - l)).collect())
             .collect();
         let strides_src = MemoryOrder::C.strides(&ext);
-        let src = Source {
-            bytes: &buf,
-            strides: &strides_src,
-            shape: &ext,
+        let src = Layout::new(
+            &buf,
+            &ext,
+            &strides_src,
             dtype,
-            order: crate::dtype::ByteOrder::native(),
-        };
-        gather(src, &rebased, Dest { data, strides }, fill);
+            crate::dtype::ByteOrder::native(),
+        )?;
+        gather(&src, &rebased, Dest { data, strides }, fill);
         Ok(())
     }
 
@@ -589,7 +597,7 @@ impl<'p, V: Volume> Selected<'p, V> {
     /// F for F data), so the copy reads and writes front to back.
     fn owned_strides(&self, shape: &[usize]) -> Vec<usize> {
         match self.partition.volume.layout() {
-            Some(l) => strides_like(&l.strides, shape),
+            Some(l) => strides_like(l.strides(), shape),
             None => MemoryOrder::C.strides(shape),
         }
     }

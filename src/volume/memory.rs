@@ -76,12 +76,14 @@ impl<T: Element> Volume for ArrayVolume<'_, T> {
 
     fn layout(&self) -> Option<Layout<'_>> {
         let slice = self.array.as_slice_memory_order()?;
-        Some(Layout {
-            bytes: bytemuck::cast_slice(slice),
-            strides: self.strides.clone(),
-            dtype: T::DTYPE,
-            byte_order: ByteOrder::native(),
-        })
+        Layout::new(
+            bytemuck::cast_slice(slice),
+            &self.shape,
+            &self.strides,
+            T::DTYPE,
+            ByteOrder::native(),
+        )
+        .ok()
     }
 
     fn kind(&self) -> &'static str {

@@ -80,19 +80,93 @@ impl FromStr for MemoryOrder {
 
 /// Addressable voxels: a byte slice holding the element at index
 /// `(i0, i1, …)` at byte `(i0 * strides[0] + i1 * strides[1] + …) * dtype.size()`.
-#[derive(Debug, Clone)]
+///
+/// Built with [`Layout::new`], which checks that every index of `shape`
+/// lands inside `bytes`; the copy engine and views rely on that check.
+#[derive(Debug, Clone, Copy)]
 pub struct Layout<'a> {
-    /// The voxel bytes, starting with the element at the origin.
-    pub bytes: &'a [u8],
-    /// Element strides per axis (non-negative).
-    pub strides: Vec<usize>,
-    /// Stored element type.
-    pub dtype: DType,
-    /// Stored byte order.
-    pub byte_order: ByteOrder,
+    bytes: &'a [u8],
+    shape: &'a [usize],
+    strides: &'a [usize],
+    dtype: DType,
+    byte_order: ByteOrder,
 }
 
-impl Layout<'_> {
+impl<'a> Layout<'a> {
+    /// Describes `bytes` as an array of `shape` with element `strides`
+    /// (non-negative), checking that the last element fits.
+    pub fn new(
+        bytes: &'a [u8],
+        shape: &'a [usize],
+        strides: &'a [usize],
+        dtype: DType,
+        byte_order: ByteOrder,
+    ) -> Result<Self> {
+        let invalid = |detail: String| Error::InvalidLayout {
+            volume: "<layout>".into(),
+            detail,
+        };
+        if strides.len() != shape.len() {
+            return Err(invalid(format!(
+                "{} strides for a shape of {} axes",
+                strides.len(),
+                shape.len()
+            )));
+        }
+        if !shape.contains(&0) {
+            let last = shape
+                .iter()
+                .zip(strides)
+                .try_fold(0usize, |acc, (&n, &st)| {
+                    (n - 1).checked_mul(st).and_then(|v| acc.checked_add(v))
+                });
+            let needed = last
+                .and_then(|l| l.checked_add(1))
+                .and_then(|l| l.checked_mul(dtype.size()));
+            match needed {
+                Some(n) if n <= bytes.len() => {}
+                _ => {
+                    return Err(invalid(format!(
+                        "shape {shape:?} with strides {strides:?} of {dtype} needs more than the {} bytes given",
+                        bytes.len()
+                    )))
+                }
+            }
+        }
+        Ok(Layout {
+            bytes,
+            shape,
+            strides,
+            dtype,
+            byte_order,
+        })
+    }
+
+    /// The voxel bytes, starting with the element at the origin.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// Extent per axis.
+    pub fn shape(&self) -> &'a [usize] {
+        self.shape
+    }
+
+    /// Element strides per axis.
+    pub fn strides(&self) -> &'a [usize] {
+        self.strides
+    }
+
+    /// Stored element type.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// Stored byte order.
+    pub fn byte_order(&self) -> ByteOrder {
+        self.byte_order
+    }
+
     /// Why this memory cannot be viewed as `[T]`, if it cannot.
     pub fn zero_copy_obstacle(&self, requested: DType, align: usize) -> Option<NotZeroCopyReason> {
         if requested != self.dtype {
@@ -139,7 +213,7 @@ pub trait Volume: Send + Sync {
             volume: self.name().to_string(),
             reason: NotZeroCopyReason::NotAddressable,
         })?;
-        crate::partition::copy::read_region_bytes(&layout, self.shape(), region, out)
+        crate::partition::copy::read_region_bytes(self.name(), &layout, region, out)
     }
 
     /// Short description of the backend (`"raw"`, `"memory"`, …).

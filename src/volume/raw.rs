@@ -183,12 +183,14 @@ impl Volume for RawVolume {
     }
 
     fn layout(&self) -> Option<Layout<'_>> {
-        Some(Layout {
-            bytes: &self.map,
-            strides: self.strides.clone(),
-            dtype: self.options.dtype,
-            byte_order: self.options.byte_order,
-        })
+        Layout::new(
+            &self.map,
+            &self.options.shape,
+            &self.strides,
+            self.options.dtype,
+            self.options.byte_order,
+        )
+        .ok()
     }
 
     fn kind(&self) -> &'static str {

@@ -39,7 +39,7 @@ fn bench_raw(c: &mut Criterion) {
     let volume = RawOptions::new(&[n, n, n], DType::U16)
         .open(&path)
         .expect("open");
-    let bytes = volume.layout().expect("mapped").bytes;
+    let bytes = volume.layout().expect("mapped").bytes();
     let pool1 = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()

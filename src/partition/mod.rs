@@ -252,7 +252,7 @@ impl<V: Volume> Partition<V> {
 
     /// Resolves a selection of cells (`s![..3, 15..21]`, `"10,-1"`, …).
     pub fn select(&self, selection: impl IntoSelection) -> Result<Selected<'_, V>> {
-        let cells = selection.into_selection()?.resolve(&self.grid.shape())?;
+        let cells = selection.into_selection()?.resolve(self.grid.shape())?;
         self.selected(cells)
     }
 
@@ -282,7 +282,7 @@ impl<V: Volume> Partition<V> {
         &self,
         selection: impl IntoSelection,
     ) -> Result<impl ExactSizeIterator<Item = Selected<'_, V>> + '_> {
-        let cells = selection.into_selection()?.resolve(&self.grid.shape())?;
+        let cells = selection.into_selection()?.resolve(self.grid.shape())?;
         let n = cells.len();
         Ok((0..n).map(move |k| self.nth_cell(&cells, k)))
     }

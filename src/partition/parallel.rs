@@ -31,7 +31,7 @@ impl<V: Volume> Partition<V> {
         &self,
         selection: impl IntoSelection,
     ) -> Result<impl IndexedParallelIterator<Item = Selected<'_, V>> + '_> {
-        let cells = selection.into_selection()?.resolve(&self.grid.shape())?;
+        let cells = selection.into_selection()?.resolve(self.grid.shape())?;
         let n = cells.len();
         Ok((0..n)
             .into_par_iter()

@@ -104,7 +104,7 @@ fn grid_alone() {
     let boxed = ":3,15:21"
         .parse::<Selection>()
         .unwrap()
-        .resolve(&g.shape())
+        .resolve(g.shape())
         .unwrap();
     assert_eq!(g.region(&boxed).unwrap().shape(), &[256, 448]);
 }

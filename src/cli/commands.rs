@@ -242,10 +242,10 @@ fn print_grid<V: Volume>(part: &Partition<V>) {
     let g = part.grid();
     println!("volume shape: {}", join(part.volume().shape(), " x "));
     println!("partitioned axes: {}", join(part.axes(), ", "));
-    println!("cell shape:   {}", join(&g.cell_shape(), " x "));
-    println!("step:         {}", join(&g.step(), " x "));
+    println!("cell shape:   {}", join(g.cell_shape(), " x "));
+    println!("step:         {}", join(g.step(), " x "));
     println!("edge:         {}", g.edge().name());
-    println!("grid shape:   {}", join(&g.shape(), " x "));
+    println!("grid shape:   {}", join(g.shape(), " x "));
     println!("cells:        {}", g.len());
 }
 

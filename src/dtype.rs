@@ -200,9 +200,11 @@ impl FromStr for ByteOrder {
     }
 }
 
-/// A borrowed run of native-endian, aligned elements of a runtime type.
+/// A borrowed run of native-endian, aligned elements of a runtime type
+/// (an implementation detail of [`Element`]).
 #[derive(Debug, Clone, Copy)]
 #[allow(missing_docs)]
+#[doc(hidden)]
 pub enum Run<'a> {
     U8(&'a [u8]),
     I8(&'a [i8]),
@@ -232,10 +234,12 @@ pub trait Element:
     const DTYPE: DType;
 
     /// Converts a run of native elements of any type into `dst`
-    /// (`src` and `dst` have the same length).
+    /// (`src` and `dst` have the same length; extra elements are ignored).
+    #[doc(hidden)]
     fn convert_from(src: Run<'_>, dst: &mut [Self]);
 
     /// Wraps a slice of this type as a [`Run`].
+    #[doc(hidden)]
     fn run(s: &[Self]) -> Run<'_>;
 
     /// `self as f64`.
@@ -245,6 +249,7 @@ pub trait Element:
     fn from_f64(v: f64) -> Self;
 
     /// Reads one element from exactly `size_of::<Self>()` bytes stored in `order`.
+    #[doc(hidden)]
     fn read(bytes: &[u8], order: ByteOrder) -> Self;
 }
 
@@ -268,7 +273,10 @@ macro_rules! impl_element {
                 // The same-type arm comes first; its twin below is unreachable.
                 #[allow(unreachable_patterns)]
                 match src {
-                    Run::$variant(s) => dst.copy_from_slice(s),
+                    Run::$variant(s) => {
+                        let n = s.len().min(dst.len());
+                        dst[..n].copy_from_slice(&s[..n])
+                    }
                     Run::U8(s) => convert_arm!(s, dst, $t),
                     Run::I8(s) => convert_arm!(s, dst, $t),
                     Run::U16(s) => convert_arm!(s, dst, $t),
@@ -300,7 +308,8 @@ macro_rules! impl_element {
             #[inline]
             fn read(bytes: &[u8], order: ByteOrder) -> Self {
                 let mut a = [0u8; std::mem::size_of::<$t>()];
-                a.copy_from_slice(bytes);
+                let n = bytes.len().min(a.len());
+                a[..n].copy_from_slice(&bytes[..n]);
                 match order {
                     ByteOrder::Little => <$t>::from_le_bytes(a),
                     ByteOrder::Big => <$t>::from_be_bytes(a),
@@ -344,7 +353,7 @@ fn convert_bytes_as<S: Element, U: Element>(bytes: &[u8], order: ByteOrder, dst:
 /// Same type and native order is a plain byte copy; otherwise each element
 /// is decoded and converted with `as`.
 #[inline]
-pub fn convert_run<U: Element>(dtype: DType, order: ByteOrder, bytes: &[u8], dst: &mut [U]) {
+pub(crate) fn convert_run<U: Element>(dtype: DType, order: ByteOrder, bytes: &[u8], dst: &mut [U]) {
     debug_assert_eq!(bytes.len(), dst.len() * dtype.size());
     if dtype == U::DTYPE && (order.is_native() || dtype.size() == 1) {
         bytemuck::cast_slice_mut::<U, u8>(dst).copy_from_slice(bytes);

@@ -353,11 +353,21 @@ fn reflect(i: usize, dim: usize) -> usize {
 }
 
 /// A lazy selection of cells: its region, and ways to read it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Selected<'p, V> {
     partition: &'p Partition<V>,
     cells: CellBox,
     region: Region,
+}
+
+impl<V> Clone for Selected<'_, V> {
+    fn clone(&self) -> Self {
+        Selected {
+            partition: self.partition,
+            cells: self.cells.clone(),
+            region: self.region.clone(),
+        }
+    }
 }
 
 impl<'p, V: Volume> Selected<'p, V> {
@@ -454,7 +464,8 @@ impl<'p, V: Volume> Selected<'p, V> {
             } else {
                 1
             };
-            let even = step > 0
+            // evenly spaced, ascending or descending (BGR -> RGB): a strided slice
+            let even = step != 0
                 && list
                     .windows(2)
                     .all(|w| w[1] as isize - w[0] as isize == step);
@@ -517,9 +528,19 @@ impl<'p, V: Volume> Selected<'p, V> {
         Ok(maps)
     }
 
+    /// The constant of constant padding, converted to the stored type first
+    /// and then to `U`, so materializing as `U` equals materializing as the
+    /// stored type and casting (as `np.pad(...).astype(U)` would).
     fn fill<U: Element>(&self) -> U {
         match self.partition.pad_mode() {
-            Some(PadMode::Constant(v)) => U::from_f64(v),
+            Some(PadMode::Constant(v)) => {
+                crate::dispatch_dtype!(self.partition.volume.dtype(), T => {
+                    let stored = [T::from_f64(v)];
+                    let mut out = [U::default()];
+                    U::convert_from(T::run(&stored), &mut out);
+                    out[0]
+                })
+            }
             _ => U::default(),
         }
     }

@@ -229,3 +229,59 @@ fn demo_runs() {
     assert!(text.contains("grid shape:   7 x 7 x 7"), "{text}");
     assert!(dir.path().join("shepp_logan_32.u16.raw").exists());
 }
+
+#[test]
+fn dtype_byte_order_mark_and_pad_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("be.raw");
+    let vals: Vec<u8> = (0u16..24).flat_map(|v| (v * 300).to_be_bytes()).collect();
+    std::fs::write(&path, vals).unwrap();
+    let p = path.to_str().unwrap();
+    let stats = |extra: &[&str]| {
+        let mut args = vec!["stats", p, "--shape", "4,6", "--cell", "4,6", "--json"];
+        args.extend_from_slice(extra);
+        impart(&args)
+    };
+    // '>u2' and --byte-order big agree, and read the true values
+    for extra in [
+        &["--dtype", ">u2"][..],
+        &["--dtype", "u16", "--byte-order", "big"][..],
+    ] {
+        let out = stats(extra);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let first: Value = serde_json::from_str(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(first["max"].as_f64().unwrap(), 23.0 * 300.0);
+        assert_eq!(
+            first["sum"].as_f64().unwrap(),
+            300.0 * (0..24).sum::<u32>() as f64
+        );
+    }
+    let out = stats(&["--dtype", ">u2", "--byte-order", "little"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--byte-order"));
+    let out = stats(&["--dtype", "u16", "--pad-mode", "edge"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--edge pad"));
+    let out = stats(&[
+        "--dtype",
+        "u16",
+        "--edge",
+        "pad",
+        "--pad-mode",
+        "reflect",
+        "--pad-value",
+        "3",
+    ]);
+    assert!(!out.status.success());
+}

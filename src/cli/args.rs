@@ -116,8 +116,10 @@ pub struct InputArgs {
     /// Raw files: extent per axis, comma-separated (e.g. 512,512,512).
     #[arg(long, value_delimiter = ',')]
     pub shape: Option<Vec<usize>>,
-    /// Raw files: element type (u8 i8 u16 i16 u32 i32 u64 i64 f32 f64).
-    #[arg(long)]
+    /// Raw files: element type: u8 i8 u16 i16 u32 i32 u64 i64 f32 f64, or a
+    /// NumPy type string whose byte-order mark sets the byte order ('<u2',
+    /// '>f4'; note that NumPy's 'u8' is u64 but a plain u8 here is one byte).
+    #[arg(long, allow_hyphen_values = true)]
     pub dtype: Option<String>,
     /// Raw files: memory order, C (last axis contiguous) or F (first).
     #[arg(long, value_enum, default_value = "C", ignore_case = true)]
@@ -125,9 +127,9 @@ pub struct InputArgs {
     /// Raw files: byte offset of the first voxel.
     #[arg(long, default_value_t = 0)]
     pub offset: u64,
-    /// Raw files: byte order of the elements.
-    #[arg(long, value_enum, default_value = "little")]
-    pub byte_order: ByteOrderArg,
+    /// Raw files: byte order of the elements [default: little].
+    #[arg(long, value_enum)]
+    pub byte_order: Option<ByteOrderArg>,
 }
 
 /// The grid laid over the volume.
@@ -151,12 +153,12 @@ pub struct GridArgs {
     /// What happens to cells crossing the volume's end.
     #[arg(long, value_enum, default_value = "clip")]
     pub edge: EdgeArg,
-    /// How `--edge pad` fills voxels outside the volume.
-    #[arg(long, value_enum, default_value = "constant")]
-    pub pad_mode: PadModeArg,
-    /// The constant of `--pad-mode constant`.
-    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
-    pub pad_value: f64,
+    /// How `--edge pad` fills voxels outside the volume [default: constant].
+    #[arg(long, value_enum)]
+    pub pad_mode: Option<PadModeArg>,
+    /// The constant of `--pad-mode constant` [default: 0].
+    #[arg(long, allow_hyphen_values = true)]
+    pub pad_value: Option<f64>,
     /// Partitioned volume axes, comma-separated (default: the first K for K
     /// cell extents).
     #[arg(long, value_delimiter = ',')]

@@ -47,17 +47,34 @@ pub fn run(cli: Cli) -> Result<()> {
 /// Opens the input: raw when `--shape`/`--dtype` are given.
 fn open(input: &InputArgs) -> Result<Box<dyn Volume>> {
     match (&input.shape, &input.dtype) {
-        (Some(shape), Some(dtype)) => {
-            let dtype: DType = dtype.parse()?;
+        (Some(shape), Some(dtype_text)) => {
+            let dtype: DType = dtype_text.parse()?;
+            let mark = match dtype_text.trim().chars().next() {
+                Some('<') => Some(ByteOrder::Little),
+                Some('>') => Some(ByteOrder::Big),
+                _ => None,
+            };
+            let flag = input.byte_order.map(|b| match b {
+                ByteOrderArg::Little => ByteOrder::Little,
+                ByteOrderArg::Big => ByteOrder::Big,
+            });
+            let byte_order = match (mark, flag) {
+                (Some(m), Some(f)) if m != f && dtype.size() > 1 => {
+                    return Err(Error::InvalidArgument {
+                        what: "--dtype",
+                        detail: format!("{dtype_text:?} is {m}-endian but --byte-order says {f}"),
+                    })
+                }
+                (Some(m), _) => m,
+                (None, Some(f)) => f,
+                (None, None) => ByteOrder::Little,
+            };
             let volume = RawOptions::new(shape, dtype)
                 .order(match input.order {
                     OrderArg::C => MemoryOrder::C,
                     OrderArg::F => MemoryOrder::F,
                 })
-                .byte_order(match input.byte_order {
-                    ByteOrderArg::Little => ByteOrder::Little,
-                    ByteOrderArg::Big => ByteOrder::Big,
-                })
+                .byte_order(byte_order)
                 .offset(input.offset)
                 .open(&input.path)?;
             Ok(Box::new(volume))
@@ -78,11 +95,23 @@ fn partition(volume: Box<dyn Volume>, g: &GridArgs) -> Result<Partition<Box<dyn 
         (Some(stride), None) => Spacing::Stride(PerAxis::Each(stride.clone())),
         (None, None) => Spacing::default(),
     };
+    if g.edge != EdgeArg::Pad && (g.pad_mode.is_some() || g.pad_value.is_some()) {
+        return Err(Error::InvalidArgument {
+            what: "--pad-mode/--pad-value",
+            detail: "they only apply with --edge pad".into(),
+        });
+    }
+    if g.pad_value.is_some() && !matches!(g.pad_mode, None | Some(PadModeArg::Constant)) {
+        return Err(Error::InvalidArgument {
+            what: "--pad-value",
+            detail: "it only applies with --pad-mode constant".into(),
+        });
+    }
     let edge = match g.edge {
         EdgeArg::Clip => Edge::Clip,
         EdgeArg::Shift => Edge::Shift,
-        EdgeArg::Pad => Edge::Pad(match g.pad_mode {
-            PadModeArg::Constant => PadMode::Constant(g.pad_value),
+        EdgeArg::Pad => Edge::Pad(match g.pad_mode.unwrap_or(PadModeArg::Constant) {
+            PadModeArg::Constant => PadMode::Constant(g.pad_value.unwrap_or(0.0)),
             PadModeArg::Edge => PadMode::Edge,
             PadModeArg::Reflect => PadMode::Reflect,
         }),
@@ -164,12 +193,10 @@ fn info(input: &InputArgs, json_out: bool) -> Result<()> {
         .as_ref()
         .map(|l| l.byte_order())
         .unwrap_or(ByteOrder::native());
-    let order = layout.as_ref().map(|l| {
-        if l.strides().windows(2).all(|w| w[0] >= w[1]) {
-            MemoryOrder::C
-        } else {
-            MemoryOrder::F
-        }
+    // every input is raw for now: the order is the one given
+    let order = Some(match input.order {
+        OrderArg::C => MemoryOrder::C,
+        OrderArg::F => MemoryOrder::F,
     });
     if json_out {
         print_json(&json!({
@@ -379,10 +406,10 @@ fn stats<V: Volume>(part: &Partition<V>, select: &str, json_out: bool) -> Result
 }
 
 fn demo(size: usize, dir: Option<&Path>, cell: usize, stride: f64) -> Result<()> {
-    if size == 0 || cell == 0 {
+    if !(1..=1024).contains(&size) || cell == 0 {
         return Err(Error::InvalidArgument {
             what: "demo",
-            detail: "--size and --cell must be at least 1".into(),
+            detail: "--size must be in 1..=1024 and --cell at least 1".into(),
         });
     }
     let dir = dir

@@ -187,3 +187,79 @@ fn s_macro_elems_and_text_agree_on_the_opaque_path() {
     assert_eq!(a, b);
     assert_eq!(a, data.slice(ndarray::s![6..9, 0..6, ..]).into_dyn());
 }
+
+/// `RawOptions::mmap(false)` reads with pread and gives the same cells as
+/// the mapping, in every layout; a file truncated after opening is an I/O
+/// error naming the file, not a crash.
+#[test]
+fn pread_raw_equals_mmap_raw() {
+    use impart::{ByteOrder, MemoryOrder, RawOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let shape = [7usize, 9, 5];
+    let data = Array::from_shape_fn(shape, |(a, b, c)| (a * 100 + b * 10 + c) as u16 * 3);
+    for (order, bo, offset) in [
+        (MemoryOrder::C, ByteOrder::Little, 0u64),
+        (MemoryOrder::F, ByteOrder::Big, 3),
+        (MemoryOrder::C, ByteOrder::Big, 16),
+    ] {
+        let path = dir.path().join(format!("v-{order}-{bo}-{offset}.raw"));
+        let mut bytes = vec![0xEEu8; offset as usize];
+        let ordered: Vec<u16> = match order {
+            MemoryOrder::C => data.iter().copied().collect(),
+            MemoryOrder::F => data.t().iter().copied().collect(),
+        };
+        for v in ordered {
+            bytes.extend(match bo {
+                ByteOrder::Little => v.to_le_bytes(),
+                ByteOrder::Big => v.to_be_bytes(),
+            });
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let opts = RawOptions::new(&shape, DType::U16)
+            .order(order)
+            .byte_order(bo)
+            .offset(offset);
+        let mapped = opts.open(&path).unwrap();
+        let read = opts.clone().mmap(false).open(&path).unwrap();
+        assert!(mapped.is_mapped() && !read.is_mapped());
+        assert!(read.layout().is_none());
+        for (cell, edge) in [
+            (vec![3, 4, 5], Edge::Clip),
+            (vec![4, 9, 2], Edge::Pad(PadMode::Reflect)),
+            (vec![7, 2, 5], Edge::Shift),
+        ] {
+            let a = Partition::builder(&mapped)
+                .cell(&cell)
+                .stride(0.6)
+                .edge(edge)
+                .build()
+                .unwrap();
+            let b = Partition::builder(&read)
+                .cell(&cell)
+                .stride(0.6)
+                .edge(edge)
+                .build()
+                .unwrap();
+            for (x, y) in a.cells("...").unwrap().zip(b.cells("...").unwrap()) {
+                let want = x.to_array::<u16>().unwrap();
+                assert_eq!(y.to_array::<u16>().unwrap(), want);
+                assert_eq!(y.to_array_as::<f32>().unwrap(), want.mapv(|v| v as f32));
+                let r = x.region().clip_to(&shape).unwrap();
+                let direct = data.slice(ndarray::s![r.range(0), r.range(1), r.range(2)]);
+                if matches!(edge, Edge::Clip | Edge::Shift) {
+                    assert_eq!(want, direct.into_dyn());
+                }
+            }
+        }
+        // truncate after opening: the pread volume reports an I/O error
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        let part = Partition::builder(&read).cell(&[7, 9, 5]).build().unwrap();
+        let err = part
+            .cell(&[0, 0, 0])
+            .unwrap()
+            .to_array::<u16>()
+            .unwrap_err();
+        assert!(matches!(err, Error::Io { .. }), "{err}");
+        assert!(err.to_string().contains(path.to_str().unwrap()));
+    }
+}

@@ -127,6 +127,10 @@ pub struct InputArgs {
     /// Raw files: byte offset of the first voxel.
     #[arg(long, default_value_t = 0)]
     pub offset: u64,
+    /// Read with positioned reads instead of memory-mapping (no SIGBUS if
+    /// the file is truncated while open; for network file systems).
+    #[arg(long)]
+    pub no_mmap: bool,
     /// Raw files: byte order of the elements [default: little].
     #[arg(long, value_enum)]
     pub byte_order: Option<ByteOrderArg>,

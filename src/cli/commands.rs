@@ -76,6 +76,7 @@ fn open(input: &InputArgs) -> Result<Box<dyn Volume>> {
                 })
                 .byte_order(byte_order)
                 .offset(input.offset)
+                .mmap(!input.no_mmap)
                 .open(&input.path)?;
             Ok(Box::new(volume))
         }

@@ -8,6 +8,7 @@ use memmap2::{Mmap, MmapOptions};
 use super::{checked_size, Layout, MemoryOrder, Volume};
 use crate::dtype::{ByteOrder, DType};
 use crate::error::{Error, Result};
+use crate::grid::Region;
 
 /// How to read a raw binary file: shape, element type, byte order, memory
 /// order and the offset of the first voxel.
@@ -29,6 +30,7 @@ pub struct RawOptions {
     byte_order: ByteOrder,
     order: MemoryOrder,
     offset: u64,
+    mmap: bool,
 }
 
 impl RawOptions {
@@ -41,6 +43,7 @@ impl RawOptions {
             byte_order: ByteOrder::Little,
             order: MemoryOrder::C,
             offset: 0,
+            mmap: true,
         }
     }
 
@@ -62,30 +65,50 @@ impl RawOptions {
         self
     }
 
+    /// Whether to memory-map the file (default `true`). With `false` the
+    /// file is read with positioned reads (`pread`) on demand: no zero-copy
+    /// views, but a file that is truncated or rewritten while open gives an
+    /// I/O error instead of `SIGBUS`, and network file systems that map
+    /// poorly are read efficiently.
+    pub fn mmap(mut self, mmap: bool) -> Self {
+        self.mmap = mmap;
+        self
+    }
+
     /// Checks the file against the options and memory-maps its data.
     pub fn open(&self, path: impl AsRef<Path>) -> Result<RawVolume> {
         RawVolume::open(path, self)
     }
 }
 
-/// A raw binary file, memory-mapped read-only.
+/// A raw binary file, memory-mapped read-only (or read on demand, see
+/// [`RawOptions::mmap`]).
 ///
 /// Opening checks that the file holds `offset + voxels * size` bytes before
 /// mapping, so a short file is an [`Error::Truncated`], not a crash.
 ///
 /// # The file must not change while it is mapped
 ///
-/// The mapping shows the file's current bytes. If another process rewrites
-/// the file, views change under the program; if it truncates the file, a
-/// read of a page past the new end raises `SIGBUS` and the process dies.
-/// Do not modify or truncate a file while a `RawVolume` of it is alive.
+/// A mapping aliases the file. If another process rewrites the file while a
+/// `RawVolume` is alive, the bytes behind views and copies change (formally
+/// undefined behaviour); if it truncates the file, the next read of a page
+/// past the new end raises `SIGBUS` and the process dies. Do not modify or
+/// truncate a file while it is open here, or open it with
+/// `RawOptions::mmap(false)`, which reads with `pread` and reports such a
+/// file as an I/O error.
 #[derive(Debug)]
 pub struct RawVolume {
     path: PathBuf,
     name: String,
     options: RawOptions,
     strides: Vec<usize>,
-    map: Mmap,
+    data: Data,
+}
+
+#[derive(Debug)]
+enum Data {
+    Mapped(Mmap),
+    File(File),
 }
 
 impl RawVolume {
@@ -114,24 +137,36 @@ impl RawVolume {
                 actual: len,
             });
         }
-        // SAFETY: the mapping is read-only and covers `offset..offset + nbytes`,
-        // which lies inside the file as checked just above (memmap2 itself only
-        // checks `offset <= len`). Mapping is unsafe because another process may
-        // change or truncate the file while it is mapped; that contract is
-        // documented on `RawVolume` and passed on to the caller.
-        let map = unsafe {
-            MmapOptions::new()
-                .offset(options.offset)
-                .len(nbytes)
-                .map(&file)
-        }
-        .map_err(|e| Error::io(&path, e))?;
+        let data = if options.mmap {
+            // SAFETY: memmap2's `map` is unsafe because the slice it returns
+            // aliases the file: another process could rewrite the file under
+            // our shared references, or truncate it so that a read raises
+            // SIGBUS. No process can rule that out for a file it does not
+            // own; like every mmap-based reader (ripgrep's searcher, numpy's
+            // memmap) we accept it for read-only data files and state the
+            // contract on `RawVolume`, with `RawOptions::mmap(false)` as the
+            // safe alternative. What this code does guarantee: the mapping is
+            // read-only and covers `offset..offset + nbytes`, which lies
+            // inside the file as checked just above (memmap2 itself only
+            // checks `offset <= len`), so every index the layout allows is
+            // backed by the file when it is mapped.
+            let map = unsafe {
+                MmapOptions::new()
+                    .offset(options.offset)
+                    .len(nbytes)
+                    .map(&file)
+            }
+            .map_err(|e| Error::io(&path, e))?;
+            Data::Mapped(map)
+        } else {
+            Data::File(file)
+        };
         Ok(RawVolume {
             strides: options.order.strides(&options.shape),
             path,
             name,
             options: options.clone(),
-            map,
+            data,
         })
     }
 
@@ -160,12 +195,131 @@ impl RawVolume {
         self.options.order
     }
 
-    /// Gives the kernel an access-pattern hint for the whole mapping.
+    /// Whether the data is memory-mapped.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.data, Data::Mapped(_))
+    }
+
+    /// Gives the kernel an access-pattern hint for the whole mapping (no-op
+    /// when the file is not mapped).
     #[cfg(unix)]
     pub fn advise(&self, advice: memmap2::Advice) -> Result<()> {
-        self.map
-            .advise(advice)
-            .map_err(|e| Error::io(&self.path, e))
+        match &self.data {
+            Data::Mapped(map) => map.advise(advice).map_err(|e| Error::io(&self.path, e)),
+            Data::File(_) => Ok(()),
+        }
+    }
+
+    /// Reads a region with positioned reads: one read per contiguous run of
+    /// the file (runs merge across axes the region spans whole), into a
+    /// buffer in file order, then one conversion pass into `out`.
+    fn read_file_region(&self, file: &File, region: &Region, out: &mut [u8]) -> Result<()> {
+        let shape = &self.options.shape;
+        let ndim = shape.len();
+        let size = self.options.dtype.size();
+        if !region.is_within(shape) {
+            return Err(Error::InvalidLayout {
+                volume: self.name.clone(),
+                detail: format!("region {region} is outside the volume {shape:?}"),
+            });
+        }
+        let nbytes = region
+            .voxels()
+            .and_then(|n| n.checked_mul(size))
+            .ok_or_else(|| Error::TooLarge {
+                volume: self.name.clone(),
+                shape: region.shape().to_vec(),
+            })?;
+        // axes from the file's fastest to its slowest
+        let order: Vec<usize> = match self.options.order {
+            MemoryOrder::C => (0..ndim).rev().collect(),
+            MemoryOrder::F => (0..ndim).collect(),
+        };
+        let rshape = region.shape();
+        let mut run = rshape[order[0]];
+        let mut j = 1;
+        while j < ndim && rshape[order[j - 1]] == shape[order[j - 1]] {
+            run *= rshape[order[j]];
+            j += 1;
+        }
+        let outer = &order[j..];
+        let buf_strides = self.options.order.strides(rshape);
+        let mut buf: Vec<u8> = Vec::new();
+        buf.try_reserve_exact(nbytes).map_err(|_| Error::TooLarge {
+            volume: self.name.clone(),
+            shape: rshape.to_vec(),
+        })?;
+        buf.resize(nbytes, 0);
+        let origin: usize = (0..ndim).map(|k| region.start()[k] * self.strides[k]).sum();
+        let mut idx = vec![0usize; outer.len()];
+        loop {
+            let file_el = origin
+                + outer
+                    .iter()
+                    .zip(&idx)
+                    .map(|(&k, &i)| i * self.strides[k])
+                    .sum::<usize>();
+            let buf_el: usize = outer
+                .iter()
+                .zip(&idx)
+                .map(|(&k, &i)| i * buf_strides[k])
+                .sum();
+            let pos = self.options.offset + (file_el * size) as u64;
+            read_at(file, &mut buf[buf_el * size..(buf_el + run) * size], pos)
+                .map_err(|e| Error::io(&self.path, e))?;
+            let mut k = 0;
+            loop {
+                if k == outer.len() {
+                    let layout = Layout::new(
+                        &buf,
+                        rshape,
+                        &buf_strides,
+                        self.options.dtype,
+                        self.options.byte_order,
+                    )?;
+                    return crate::partition::copy::read_region_bytes(
+                        &self.name,
+                        &layout,
+                        &Region::full(rshape),
+                        out,
+                    );
+                }
+                idx[k] += 1;
+                if idx[k] < rshape[outer[k]] {
+                    break;
+                }
+                idx[k] = 0;
+                k += 1;
+            }
+        }
+    }
+}
+
+/// Reads exactly `buf.len()` bytes at `pos`.
+fn read_at(file: &File, buf: &mut [u8], pos: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        file.read_exact_at(buf, pos)
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::FileExt;
+        let mut done = 0;
+        while done < buf.len() {
+            match file.seek_read(&mut buf[done..], pos + done as u64)? {
+                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                n => done += n,
+            }
+        }
+        Ok(())
+    }
+    #[cfg(not(any(unix, windows)))]
+    {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = file;
+        f.seek(SeekFrom::Start(pos))?;
+        f.read_exact(buf)
     }
 }
 
@@ -183,14 +337,32 @@ impl Volume for RawVolume {
     }
 
     fn layout(&self) -> Option<Layout<'_>> {
+        let Data::Mapped(map) = &self.data else {
+            return None;
+        };
         Layout::new(
-            &self.map,
+            map,
             &self.options.shape,
             &self.strides,
             self.options.dtype,
             self.options.byte_order,
         )
         .ok()
+    }
+
+    fn read_region(&self, region: &Region, out: &mut [u8]) -> Result<()> {
+        match &self.data {
+            Data::File(file) => self.read_file_region(file, region, out),
+            Data::Mapped(_) => match self.layout() {
+                Some(layout) => {
+                    crate::partition::copy::read_region_bytes(&self.name, &layout, region, out)
+                }
+                None => Err(Error::InvalidLayout {
+                    volume: self.name.clone(),
+                    detail: "the mapping does not match the shape".into(),
+                }),
+            },
+        }
     }
 
     fn kind(&self) -> &'static str {

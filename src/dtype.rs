@@ -3,7 +3,7 @@
 //! A volume's element type is only known at run time (it comes from a file
 //! header or a command-line flag), while views and materialized arrays are
 //! typed. [`DType`] is the runtime tag, [`Element`] ties a Rust type to its
-//! tag, and [`convert_run`] turns a run of stored bytes of any supported type
+//! tag, and the internal `convert_run` turns a run of stored bytes of any supported type
 //! and byte order into a slice of any [`Element`], one monomorphic loop per
 //! pair of types so the compiler can vectorize it.
 

@@ -10,7 +10,7 @@
 //! 2. merges inner axes that are contiguous in both source and destination
 //!    (a whole-width image row with all its channels becomes one run);
 //! 3. splits the innermost axis into runs of consecutive source indices and
-//!    copies each run with [`convert_run`](crate::dtype::convert_run) — a
+//!    copies each run with `convert_run` — a
 //!    `memcpy` when the types match and the byte order is native.
 
 use std::cmp::Reverse;

@@ -659,8 +659,9 @@ impl<'p, V: Volume> Selected<'p, V> {
     }
 
     /// Materializes into a caller's array (for example one slot of a batch,
-    /// `batch.index_axis_mut(Axis(0), i)`), converting to `U`, without
-    /// allocating when `dst` is contiguous in memory.
+    /// `batch.index_axis_mut(Axis(0), i)`), converting to `U`. When `dst` is
+    /// contiguous in memory the voxels are written straight into it (no
+    /// intermediate array); otherwise they go through one owned copy.
     pub fn read_into<U: Element, D: Dimension>(
         &self,
         mut dst: ArrayViewMut<'_, U, D>,

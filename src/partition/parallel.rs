@@ -41,8 +41,10 @@ impl<V: Volume> Partition<V> {
     /// Materializes every cell of a selection in parallel as `U` and maps
     /// it with `f`, returning the results in C order of the cells.
     ///
-    /// Each worker reuses one buffer, so no cell allocates; `f` sees the
-    /// cell and a view of its voxels that lives until `f` returns.
+    /// Voxel buffers are reused from cell to cell within each rayon job
+    /// (`map_init`), so cells are not allocated one by one (only a few small
+    /// index vectors are); `f` sees the cell and a view of its voxels that
+    /// lives until `f` returns.
     pub fn par_map_cells<U, R, F>(&self, selection: impl IntoSelection, f: F) -> Result<Vec<R>>
     where
         U: Element,

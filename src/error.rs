@@ -257,6 +257,24 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+    /// A file header that is malformed or hostile.
+    #[error("{path}: invalid header: {detail}")]
+    InvalidHeader {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the offending values.
+        detail: String,
+    },
+    /// A file whose element type this crate does not read.
+    #[error("{path}: unsupported data type {code} ({name})")]
+    UnsupportedDType {
+        /// The file.
+        path: PathBuf,
+        /// The format's type code.
+        code: i64,
+        /// The type's name in the format.
+        name: &'static str,
+    },
     /// An element type name this crate does not know.
     #[error(
         "unknown element type {name:?} (expected one of u8 i8 u16 i16 u32 i32 u64 i64 f32 f64)"

@@ -42,6 +42,7 @@
 //! ## Features
 //!
 //! - `rayon` (default): parallel iteration over cells.
+//! - `nifti` (default): NIfTI-1/NIfTI-2 volumes.
 //! - `cli` (default): the `impart` command-line program.
 
 #![warn(missing_docs)]
@@ -59,6 +60,8 @@ pub use grid::{CellBox, Edge, Grid, PadMode, PerAxis, Region, Spacing};
 pub use partition::{Partition, PartitionBuilder, Selected};
 pub use selection::{AxisIndex, IntoSelection, Selection};
 pub use volume::{ArrayVolume, Layout, MemoryOrder, RawOptions, RawVolume, Volume};
+#[cfg(feature = "nifti")]
+pub use volume::{NiftiHeader, NiftiOptions, NiftiVolume};
 
 /// The README's examples, run as doctests.
 #[cfg(doctest)]

@@ -60,6 +60,10 @@ pub enum Command {
         /// Worker threads (default: one per core).
         #[arg(long)]
         threads: Option<usize>,
+        /// Statistics of scaled values (NIfTI scl_slope/scl_inter), as
+        /// nibabel's get_fdata gives them.
+        #[arg(long)]
+        scaled: bool,
         /// Print one JSON line per cell, then a summary line.
         #[arg(long)]
         json: bool,
@@ -108,10 +112,11 @@ pub enum PadModeArg {
     Reflect,
 }
 
-/// The input volume. Raw files need `--shape` and `--dtype`.
+/// The input volume: NIfTI (.nii, .nii.gz, .hdr/.img) is recognised by its
+/// name; raw files need `--shape` and `--dtype`.
 #[derive(Debug, Clone, Args)]
 pub struct InputArgs {
-    /// The volume file.
+    /// The volume file (NIfTI, or raw with --shape and --dtype).
     pub path: PathBuf,
     /// Raw files: extent per axis, comma-separated (e.g. 512,512,512).
     #[arg(long, value_delimiter = ',')]
@@ -127,6 +132,11 @@ pub struct InputArgs {
     /// Raw files: byte offset of the first voxel.
     #[arg(long, default_value_t = 0)]
     pub offset: u64,
+    /// Where gzipped NIfTI files are decompressed to (default: the system
+    /// temp dir); one uncompressed copy per file, reused while the source
+    /// is unchanged.
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
     /// Read with positioned reads instead of memory-mapping (no SIGBUS if
     /// the file is truncated while open; for network file systems).
     #[arg(long)]

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use impart::{
-    dispatch_dtype, ByteOrder, DType, Edge, Error, MemoryOrder, PadMode, Partition, PerAxis,
-    RawOptions, Result, Spacing, Volume,
+    dispatch_dtype, ByteOrder, DType, Edge, Error, MemoryOrder, NiftiOptions, PadMode, Partition,
+    PerAxis, RawOptions, Result, Spacing, Volume,
 };
 use serde_json::{json, Value};
 
@@ -29,11 +29,11 @@ pub fn run(cli: Cli) -> Result<()> {
             grid,
             select,
             threads,
+            scaled,
             json,
         } => {
-            let volume = open(&input)?;
-            let part = partition(volume, &grid)?;
-            with_threads(threads, || stats(&part, &select, json))?
+            let part = partition(open(&input)?.volume, &grid)?;
+            with_threads(threads, || stats(&part, &select, scaled, json))?
         }
         Command::Demo {
             size,
@@ -44,50 +44,185 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Opens the input: raw when `--shape`/`--dtype` are given.
-fn open(input: &InputArgs) -> Result<Box<dyn Volume>> {
+/// An opened input: the volume and the format's facts for `info`
+/// (JSON key, JSON value, human text).
+struct Opened {
+    volume: Box<dyn Volume>,
+    facts: Vec<(&'static str, Value, &'static str, String)>,
+}
+
+/// Opens the input: raw when `--shape`/`--dtype` are given, NIfTI by
+/// extension (`.nii`, `.nii.gz`, `.hdr`, `.img`, `.img.gz`).
+fn open(input: &InputArgs) -> Result<Opened> {
     match (&input.shape, &input.dtype) {
-        (Some(shape), Some(dtype_text)) => {
-            let dtype: DType = dtype_text.parse()?;
-            let mark = match dtype_text.trim().chars().next() {
-                Some('<') => Some(ByteOrder::Little),
-                Some('>') => Some(ByteOrder::Big),
-                _ => None,
-            };
-            let flag = input.byte_order.map(|b| match b {
-                ByteOrderArg::Little => ByteOrder::Little,
-                ByteOrderArg::Big => ByteOrder::Big,
-            });
-            let byte_order = match (mark, flag) {
-                (Some(m), Some(f)) if m != f && dtype.size() > 1 => {
-                    return Err(Error::InvalidArgument {
-                        what: "--dtype",
-                        detail: format!("{dtype_text:?} is {m}-endian but --byte-order says {f}"),
-                    })
-                }
-                (Some(m), _) => m,
-                (None, Some(f)) => f,
-                (None, None) => ByteOrder::Little,
-            };
-            let volume = RawOptions::new(shape, dtype)
-                .order(match input.order {
-                    OrderArg::C => MemoryOrder::C,
-                    OrderArg::F => MemoryOrder::F,
-                })
-                .byte_order(byte_order)
-                .offset(input.offset)
-                .mmap(!input.no_mmap)
-                .open(&input.path)?;
-            Ok(Box::new(volume))
-        }
-        _ => Err(Error::InvalidArgument {
+        (Some(shape), Some(dtype_text)) => open_raw(input, shape, dtype_text),
+        (None, None) if is_nifti_name(&input.path) => open_nifti(input),
+        (None, None) => Err(Error::InvalidArgument {
             what: "input",
             detail: format!(
-                "{}: raw files need --shape and --dtype (e.g. --shape 512,512,512 --dtype u16)",
+                "{}: not a recognised format (.nii, .nii.gz, .hdr/.img); raw files need --shape and --dtype (e.g. --shape 512,512,512 --dtype u16)",
                 input.path.display()
             ),
         }),
+        _ => Err(Error::InvalidArgument {
+            what: "input",
+            detail: format!("{}: raw files need both --shape and --dtype", input.path.display()),
+        }),
     }
+}
+
+fn is_nifti_name(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    [".nii", ".nii.gz", ".hdr", ".hdr.gz", ".img", ".img.gz"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+}
+
+fn open_nifti(input: &InputArgs) -> Result<Opened> {
+    let mut options = NiftiOptions::new().mmap(!input.no_mmap);
+    if let Some(dir) = &input.cache_dir {
+        options = options.cache_dir(dir);
+    }
+    let volume = options.open(&input.path)?;
+    let h = volume.header().clone();
+    let affine = h.affine();
+    let source = if h.sform_code != 0 {
+        "sform"
+    } else if h.qform_code != 0 {
+        "qform"
+    } else {
+        "pixdim (no sform or qform)"
+    };
+    let storage = match volume.cache_path() {
+        Some(c) => format!("decompressed once to the cache {}", c.display()),
+        None if volume.raw().is_mapped() => {
+            format!("memory-mapped {}", volume.data_path().display())
+        }
+        None => format!("read on demand from {}", volume.data_path().display()),
+    };
+    let affine_text = affine
+        .iter()
+        .take(3)
+        .map(|r| format!("[{:>9.4} {:>9.4} {:>9.4} {:>10.4}]", r[0], r[1], r[2], r[3]))
+        .collect::<Vec<_>>()
+        .join("\n            ");
+    let facts = vec![
+        (
+            "nifti_version",
+            json!(h.version),
+            "version",
+            format!("NIfTI-{}", h.version),
+        ),
+        (
+            "datatype",
+            json!(h.datatype),
+            "datatype",
+            h.datatype.to_string(),
+        ),
+        (
+            "byte_order",
+            json!(h.byte_order.name()),
+            "byte order",
+            h.byte_order.name().to_string(),
+        ),
+        (
+            "vox_offset",
+            json!(h.vox_offset),
+            "vox_offset",
+            h.vox_offset.to_string(),
+        ),
+        (
+            "voxel_size",
+            json!(h.voxel_size()),
+            "voxel size",
+            join(&h.voxel_size(), " x "),
+        ),
+        (
+            "scaling",
+            json!(h.scaling().map(|(s, i)| json!({"slope": s, "inter": i}))),
+            "scaling",
+            match h.scaling() {
+                Some((s, i)) => {
+                    format!("value * {s} + {i} (applied on request, e.g. stats --scaled)")
+                }
+                None => "none".into(),
+            },
+        ),
+        ("affine", json!(affine), "affine", affine_text),
+        ("affine_source", json!(source), "from", source.to_string()),
+        (
+            "cached",
+            json!(volume.is_cached()),
+            "storage",
+            storage.clone(),
+        ),
+        ("storage", json!(storage), "", String::new()),
+    ];
+    Ok(Opened {
+        volume: Box::new(volume),
+        facts,
+    })
+}
+
+fn open_raw(input: &InputArgs, shape: &[usize], dtype_text: &str) -> Result<Opened> {
+    let dtype: DType = dtype_text.parse()?;
+    let mark = match dtype_text.trim().chars().next() {
+        Some('<') => Some(ByteOrder::Little),
+        Some('>') => Some(ByteOrder::Big),
+        _ => None,
+    };
+    let flag = input.byte_order.map(|b| match b {
+        ByteOrderArg::Little => ByteOrder::Little,
+        ByteOrderArg::Big => ByteOrder::Big,
+    });
+    let byte_order = match (mark, flag) {
+        (Some(m), Some(f)) if m != f && dtype.size() > 1 => {
+            return Err(Error::InvalidArgument {
+                what: "--dtype",
+                detail: format!("{dtype_text:?} is {m}-endian but --byte-order says {f}"),
+            })
+        }
+        (Some(m), _) => m,
+        (None, Some(f)) => f,
+        (None, None) => ByteOrder::Little,
+    };
+    let order = match input.order {
+        OrderArg::C => MemoryOrder::C,
+        OrderArg::F => MemoryOrder::F,
+    };
+    let volume = RawOptions::new(shape, dtype)
+        .order(order)
+        .byte_order(byte_order)
+        .offset(input.offset)
+        .mmap(!input.no_mmap)
+        .open(&input.path)?;
+    let facts = vec![
+        (
+            "byte_order",
+            json!(byte_order.name()),
+            "byte order",
+            byte_order.name().to_string(),
+        ),
+        (
+            "order",
+            json!(order.name()),
+            "order",
+            order.name().to_string(),
+        ),
+        (
+            "offset",
+            json!(input.offset),
+            "offset",
+            input.offset.to_string(),
+        ),
+    ];
+    Ok(Opened {
+        volume: Box::new(volume),
+        facts,
+    })
 }
 
 fn partition(volume: Box<dyn Volume>, g: &GridArgs) -> Result<Partition<Box<dyn Volume>>> {
@@ -177,42 +312,34 @@ fn human_bytes(n: u64) -> String {
 }
 
 fn info(input: &InputArgs, json_out: bool) -> Result<()> {
-    let volume = open(input)?;
+    let Opened { volume, facts } = open(input)?;
     let dtype = volume.dtype();
     let nbytes = volume.shape().iter().product::<usize>() * dtype.size();
     let layout = volume.layout();
+    let align = dispatch_dtype!(dtype, T => { std::mem::align_of::<T>() });
     let obstacle = layout
         .as_ref()
-        .and_then(|l| l.zero_copy_obstacle(dtype, dtype.size()));
+        .and_then(|l| l.zero_copy_obstacle(dtype, align));
     let zero_copy = layout.is_some() && obstacle.is_none();
     let reason = match (&layout, &obstacle) {
         (None, _) => Some("the backend holds no addressable memory".to_string()),
         (_, Some(r)) => Some(r.to_string()),
         _ => None,
     };
-    let byte_order = layout
-        .as_ref()
-        .map(|l| l.byte_order())
-        .unwrap_or(ByteOrder::native());
-    // every input is raw for now: the order is the one given
-    let order = Some(match input.order {
-        OrderArg::C => MemoryOrder::C,
-        OrderArg::F => MemoryOrder::F,
-    });
     if json_out {
-        print_json(&json!({
-            "path": input.path.display().to_string(),
-            "format": volume.kind(),
-            "shape": volume.shape(),
-            "dtype": dtype.name(),
-            "byte_order": byte_order.name(),
-            "order": order.map(|o| o.name()),
-            "offset": input.offset,
-            "nbytes": nbytes,
-            "mapped": layout.is_some(),
-            "zero_copy": zero_copy,
-            "zero_copy_obstacle": reason,
-        }));
+        let mut obj = serde_json::Map::new();
+        obj.insert("path".into(), json!(input.path.display().to_string()));
+        obj.insert("format".into(), json!(volume.kind()));
+        obj.insert("shape".into(), json!(volume.shape()));
+        obj.insert("dtype".into(), json!(dtype.name()));
+        obj.insert("nbytes".into(), json!(nbytes));
+        obj.insert("mapped".into(), json!(layout.is_some()));
+        obj.insert("zero_copy".into(), json!(zero_copy));
+        obj.insert("zero_copy_obstacle".into(), json!(reason));
+        for (k, v, _, _) in &facts {
+            obj.insert((*k).into(), v.clone());
+        }
+        print_json(&Value::Object(obj));
     } else {
         println!("path:       {}", input.path.display());
         println!(
@@ -225,15 +352,16 @@ fn info(input: &InputArgs, json_out: bool) -> Result<()> {
             }
         );
         println!("shape:      {}", join(volume.shape(), " x "));
-        println!("dtype:      {dtype} ({byte_order}-endian)");
-        if let Some(o) = order {
-            println!("order:      {o}");
-        }
-        println!("offset:     {}", input.offset);
+        println!("dtype:      {dtype}");
         println!(
             "size:       {} ({nbytes} bytes)",
             human_bytes(nbytes as u64)
         );
+        for (_, _, label, text) in &facts {
+            if !label.is_empty() {
+                println!("{:<11} {text}", format!("{label}:"));
+            }
+        }
         match reason {
             None => println!("zero copy:  yes"),
             Some(r) => println!("zero copy:  no, {r} (materialization converts)"),
@@ -257,7 +385,7 @@ fn grid_json<V: Volume>(part: &Partition<V>) -> Value {
 }
 
 fn grid_cmd(input: &InputArgs, g: &GridArgs, json_out: bool) -> Result<()> {
-    let part = partition(open(input)?, g)?;
+    let part = partition(open(input)?.volume, g)?;
     if json_out {
         print_json(&grid_json(&part));
     } else {
@@ -278,7 +406,7 @@ fn print_grid<V: Volume>(part: &Partition<V>) {
 }
 
 fn region(input: &InputArgs, g: &GridArgs, select: &str, json_out: bool) -> Result<()> {
-    let part = partition(open(input)?, g)?;
+    let part = partition(open(input)?.volume, g)?;
     let sel = part.select(select)?;
     let r = sel.region();
     let cells: Vec<[usize; 2]> = sel
@@ -288,12 +416,17 @@ fn region(input: &InputArgs, g: &GridArgs, select: &str, json_out: bool) -> Resu
         .map(|c| [c.start, c.end])
         .collect();
     if json_out {
-        print_json(&json!({
+        let mut out = json!({
             "start": r.start(),
             "shape": r.shape(),
             "cells": cells,
             "selection": select,
-        }));
+        });
+        if let (Some(w), Some(a)) = (sel.world_origin(), sel.affine()) {
+            out["world_origin"] = json!(w);
+            out["affine"] = json!(a);
+        }
+        print_json(&out);
     } else {
         println!("selection: {select}");
         println!(
@@ -310,6 +443,9 @@ fn region(input: &InputArgs, g: &GridArgs, select: &str, json_out: bool) -> Resu
         println!("start:     {}", join(r.start(), ", "));
         println!("shape:     {}", join(r.shape(), " x "));
         println!("end:       {}", join(&r.end(), ", "));
+        if let Some(w) = sel.world_origin() {
+            println!("world:     {} mm (first voxel)", join(&w, ", "));
+        }
     }
     Ok(())
 }
@@ -318,29 +454,44 @@ struct Row {
     index: Vec<usize>,
     start: Vec<usize>,
     shape: Vec<usize>,
+    world: Option<[f64; 3]>,
     stats: CellStats,
 }
 
-fn compute_stats<V: Volume>(part: &Partition<V>, select: &str) -> Result<Vec<Row>> {
+/// Per-cell statistics of the stored values, or of the scaled values
+/// (`stored * slope + intercept`) when `scaled` and the volume has scaling.
+fn compute_stats<V: Volume>(part: &Partition<V>, select: &str, scaled: bool) -> Result<Vec<Row>> {
+    let scaling = if scaled {
+        part.volume().scaling()
+    } else {
+        None
+    };
     dispatch_dtype!(part.volume().dtype(), T => {
         part.par_map_cells::<T, _, _>(select, |cell, view| {
-            let stats = match view.as_slice_memory_order() {
+            let mut stats = match view.as_slice_memory_order() {
                 Some(s) => stats_of(s),
                 None => stats_of(&view.iter().copied().collect::<Vec<T>>()),
             };
+            if let Some((slope, inter)) = scaling {
+                let (a, b) = (stats.min * slope + inter, stats.max * slope + inter);
+                stats.min = a.min(b);
+                stats.max = a.max(b);
+                stats.sum = stats.sum * slope + inter * stats.count as f64;
+            }
             Row {
                 index: cell.index(),
                 start: cell.region().start().to_vec(),
                 shape: cell.region().shape().to_vec(),
+                world: cell.world_origin(),
                 stats,
             }
         })
     })
 }
 
-fn stats<V: Volume>(part: &Partition<V>, select: &str, json_out: bool) -> Result<()> {
+fn stats<V: Volume>(part: &Partition<V>, select: &str, scaled: bool, json_out: bool) -> Result<()> {
     let t0 = Instant::now();
-    let rows = compute_stats(part, select)?;
+    let rows = compute_stats(part, select, scaled)?;
     let secs = t0.elapsed().as_secs_f64();
     let elem = part.volume().dtype().size();
     let bytes: usize = rows.iter().map(|r| r.stats.count * elem).sum();
@@ -351,7 +502,7 @@ fn stats<V: Volume>(part: &Partition<V>, select: &str, json_out: bool) -> Result
     let w = |e: std::io::Error| Error::io("<stdout>", e);
     if json_out {
         for r in &rows {
-            let line = json!({
+            let mut line = json!({
                 "index": r.index,
                 "start": r.start,
                 "shape": r.shape,
@@ -360,6 +511,9 @@ fn stats<V: Volume>(part: &Partition<V>, select: &str, json_out: bool) -> Result
                 "mean": r.stats.mean(),
                 "sum": r.stats.sum,
             });
+            if let Some(w) = r.world {
+                line["world_origin"] = json!(w);
+            }
             writeln!(out, "{line}").map_err(w)?;
         }
         let summary = json!({
@@ -437,7 +591,7 @@ fn demo(size: usize, dir: Option<&Path>, cell: usize, stride: f64) -> Result<()>
         .build()?;
     print_grid(&part);
     println!();
-    let rows = compute_stats(&part, "...")?;
+    let rows = compute_stats(&part, "...", false)?;
     let mid = part
         .grid()
         .shape()

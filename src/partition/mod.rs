@@ -693,6 +693,45 @@ impl<'p, V: Volume> Selected<'p, V> {
         }
     }
 
+    /// The volume's affine with this selection's start folded in: voxel
+    /// `(i, j, k)` of the selection maps to world millimetres, so a cell
+    /// written as its own file overlays the source in a viewer.
+    pub fn affine(&self) -> Option<[[f64; 4]; 4]> {
+        let mut a = self.partition.volume.affine()?;
+        let o = self.start_ijk();
+        for row in a.iter_mut().take(3) {
+            row[3] += row[0] * o[0] + row[1] * o[1] + row[2] * o[2];
+        }
+        Some(a)
+    }
+
+    /// World position (millimetres) of the selection's first voxel.
+    pub fn world_origin(&self) -> Option<[f64; 3]> {
+        let a = self.affine()?;
+        Some([a[0][3], a[1][3], a[2][3]])
+    }
+
+    /// The start on the first three volume axes (missing axes are 0).
+    fn start_ijk(&self) -> [f64; 3] {
+        let mut o = [0.0; 3];
+        for (slot, &s) in o.iter_mut().zip(self.region.start()) {
+            *slot = s as f64;
+        }
+        o
+    }
+
+    /// Materializes as `U` with the volume's intensity scaling applied:
+    /// `stored * slope + intercept`, computed in `f64` (nibabel's
+    /// `get_fdata`). Without scaling this is [`to_array_as`](Self::to_array_as).
+    /// Padding constants are stored values and are scaled too.
+    pub fn to_array_scaled<U: Element>(&self) -> Result<ArrayD<U>> {
+        let Some((slope, inter)) = self.partition.volume.scaling() else {
+            return self.to_array_as::<U>();
+        };
+        let stored = self.to_array_as::<f64>()?;
+        Ok(stored.mapv(|v| U::from_f64(v * slope + inter)))
+    }
+
     /// Materializes into a caller's vector, reusing its allocation: on return
     /// `buf` holds the selection in the volume's memory order, and the
     /// returned view (shape and strides) describes it.

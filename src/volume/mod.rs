@@ -7,13 +7,18 @@
 //! formats). Everything above this layer — views, materialization, parallel
 //! walks — is written once against this trait.
 //!
-//! Backends here: [`RawVolume`] (a memory-mapped binary file) and
-//! [`ArrayVolume`] (an ndarray array, borrowed or owned).
+//! Backends here: [`RawVolume`] (a memory-mapped binary file),
+//! [`ArrayVolume`] (an ndarray array, borrowed or owned) and, with the
+//! `nifti` feature, `NiftiVolume` (NIfTI-1/2 through the raw path).
 
 mod memory;
+#[cfg(feature = "nifti")]
+pub mod nifti;
 mod raw;
 
 pub use memory::ArrayVolume;
+#[cfg(feature = "nifti")]
+pub use nifti::{NiftiHeader, NiftiOptions, NiftiVolume};
 pub use raw::{RawOptions, RawVolume};
 
 use std::fmt;
@@ -216,6 +221,18 @@ pub trait Volume: Send + Sync {
         crate::partition::copy::read_region_bytes(self.name(), &layout, region, out)
     }
 
+    /// The voxel-to-world affine (4x4, row-major, millimetres), for formats
+    /// that have one.
+    fn affine(&self) -> Option<[[f64; 4]; 4]> {
+        None
+    }
+
+    /// Intensity scaling `(slope, intercept)` that
+    /// [`to_array_scaled`](crate::Selected::to_array_scaled) applies.
+    fn scaling(&self) -> Option<(f64, f64)> {
+        None
+    }
+
     /// Short description of the backend (`"raw"`, `"memory"`, …).
     fn kind(&self) -> &'static str;
 }
@@ -237,6 +254,12 @@ macro_rules! forward_volume {
             }
             fn read_region(&self, region: &Region, out: &mut [u8]) -> Result<()> {
                 (**self).read_region(region, out)
+            }
+            fn affine(&self) -> Option<[[f64; 4]; 4]> {
+                (**self).affine()
+            }
+            fn scaling(&self) -> Option<(f64, f64)> {
+                (**self).scaling()
             }
             fn kind(&self) -> &'static str {
                 (**self).kind()

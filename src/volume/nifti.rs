@@ -1,0 +1,890 @@
+//! NIfTI-1 and NIfTI-2 volumes: `.nii`, `.nii.gz`, `.hdr/.img` pairs and
+//! their gzipped forms.
+//!
+//! The header is parsed (NIfTI-1 through the `nifti` crate, NIfTI-2 here,
+//! since that crate reads NIfTI-1 only), every field that sizes or places
+//! data is checked, and the voxels are read through the raw backend: an
+//! uncompressed file is memory-mapped at `vox_offset` and viewed in place,
+//! exactly like a raw file in Fortran order (axes x, y, z, t, … as nibabel
+//! presents them).
+//!
+//! # Gzipped files and the cache
+//!
+//! A gzip stream cannot be mapped, and decompressing a large volume into
+//! memory defeats the point. A `.nii.gz` (or `.img.gz`) is decompressed once,
+//! streaming with a 1 MiB buffer whatever the volume's size, into a cache
+//! file, which is then mapped. **Disk cost: one uncompressed copy of the
+//! volume** (header, extensions and voxels), in
+//! `<cache dir>/impart-cache/` (the cache dir defaults to the system temp
+//! directory; see [`NiftiOptions::cache_dir`]). The cache file is named by a
+//! hash of the source's path, size and modification time, so a changed
+//! source gets a new cache file and an unchanged one reuses it. It is
+//! written under a temporary name and renamed when complete, so a crash
+//! never leaves a partial file that a later run trusts. Nothing removes
+//! cache files; delete the directory to reclaim the space.
+//!
+//! # Intensity scaling and world coordinates
+//!
+//! Views and plain materialization show stored values. `scl_slope` and
+//! `scl_inter` are applied on request
+//! ([`Selected::to_array_scaled`](crate::Selected::to_array_scaled)), as
+//! nibabel's `get_fdata` does: a slope of 0 or not finite means no scaling.
+//! The voxel-to-world affine is the sform if `sform_code != 0`, else the
+//! qform if `qform_code != 0`, else the base affine from `pixdim` (nibabel's
+//! order, and nibabel's formulas).
+//!
+//! # Refused types
+//!
+//! Binary (1), complex (32, 1792, 2048), RGB24 (128), RGBA32 (2304) and
+//! float128 (1536) data are refused with [`Error::UnsupportedDType`].
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read};
+use std::path::{Path, PathBuf};
+
+use flate2::read::MultiGzDecoder;
+
+use super::{checked_size, Layout, MemoryOrder, RawOptions, RawVolume, Volume};
+use crate::dtype::{ByteOrder, DType};
+use crate::error::{Error, Result};
+use crate::grid::Region;
+
+/// Size of a NIfTI-1 header.
+pub const NIFTI1_HEADER_SIZE: usize = 348;
+/// Size of a NIfTI-2 header.
+pub const NIFTI2_HEADER_SIZE: usize = 540;
+
+/// A 4x4 row-major affine: voxel `(i, j, k)` to world millimetres.
+pub type Affine = [[f64; 4]; 4];
+
+/// The fields of a NIfTI-1 or NIfTI-2 header that locate, type, scale and
+/// place the voxels, checked and widened to 64 bits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NiftiHeader {
+    /// 1 or 2.
+    pub version: u8,
+    /// `dim[1..=dim[0]]`: x, y, z, t, ….
+    pub shape: Vec<usize>,
+    /// The element type.
+    pub dtype: DType,
+    /// The NIfTI `datatype` code.
+    pub datatype: i16,
+    /// Byte order of the header and data.
+    pub byte_order: ByteOrder,
+    /// Byte offset of the voxels in the data file.
+    pub vox_offset: u64,
+    /// `scl_slope`.
+    pub scl_slope: f64,
+    /// `scl_inter`.
+    pub scl_inter: f64,
+    /// `pixdim[0..8]` (`pixdim[0]` is qfac).
+    pub pixdim: [f64; 8],
+    /// `qform_code`.
+    pub qform_code: i32,
+    /// `sform_code`.
+    pub sform_code: i32,
+    /// `quatern_b`, `quatern_c`, `quatern_d`.
+    pub quatern: [f64; 3],
+    /// `qoffset_x`, `qoffset_y`, `qoffset_z`.
+    pub qoffset: [f64; 3],
+    /// `srow_x`, `srow_y`, `srow_z`.
+    pub srow: [[f64; 4]; 3],
+    /// Whether the magic says single file (`n+1`/`n+2`) rather than a pair.
+    pub single_file: bool,
+}
+
+fn invalid(path: &Path, detail: impl Into<String>) -> Error {
+    Error::InvalidHeader {
+        path: path.to_path_buf(),
+        detail: detail.into(),
+    }
+}
+
+/// Maps a NIfTI datatype code to a [`DType`], or names the refused type.
+fn dtype_of(code: i16) -> std::result::Result<DType, &'static str> {
+    Ok(match code {
+        2 => DType::U8,
+        4 => DType::I16,
+        8 => DType::I32,
+        16 => DType::F32,
+        64 => DType::F64,
+        256 => DType::I8,
+        512 => DType::U16,
+        768 => DType::U32,
+        1024 => DType::I64,
+        1280 => DType::U64,
+        0 => return Err("unknown"),
+        1 => return Err("binary"),
+        32 => return Err("complex64"),
+        128 => return Err("RGB24"),
+        1536 => return Err("float128"),
+        1792 => return Err("complex128"),
+        2048 => return Err("complex256"),
+        2304 => return Err("RGBA32"),
+        _ => return Err("not a NIfTI type"),
+    })
+}
+
+/// Reads fixed-size little- or big-endian fields from header bytes.
+struct Fields<'a> {
+    bytes: &'a [u8],
+    order: ByteOrder,
+}
+
+impl Fields<'_> {
+    fn take<const N: usize>(&self, at: usize) -> [u8; N] {
+        let mut a = [0u8; N];
+        a.copy_from_slice(&self.bytes[at..at + N]);
+        if self.order == ByteOrder::Big {
+            a.reverse();
+        }
+        a
+    }
+    fn i16(&self, at: usize) -> i16 {
+        i16::from_le_bytes(self.take(at))
+    }
+    fn i32(&self, at: usize) -> i32 {
+        i32::from_le_bytes(self.take(at))
+    }
+    fn i64(&self, at: usize) -> i64 {
+        i64::from_le_bytes(self.take(at))
+    }
+    fn f64(&self, at: usize) -> f64 {
+        f64::from_le_bytes(self.take(at))
+    }
+}
+
+impl NiftiHeader {
+    /// Parses and checks a header from the first bytes of a file (at least
+    /// 348 for NIfTI-1, 540 for NIfTI-2). `path` names the file in errors.
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Self> {
+        if bytes.len() < 4 {
+            return Err(invalid(
+                path,
+                format!("{} bytes is too short for a NIfTI header", bytes.len()),
+            ));
+        }
+        let first = [bytes[0], bytes[1], bytes[2], bytes[3]];
+        let (le, be) = (i32::from_le_bytes(first), i32::from_be_bytes(first));
+        let size_of = |n: usize| n as i32;
+        if le == size_of(NIFTI1_HEADER_SIZE) || be == size_of(NIFTI1_HEADER_SIZE) {
+            Self::parse1(bytes, path)
+        } else if le == size_of(NIFTI2_HEADER_SIZE) || be == size_of(NIFTI2_HEADER_SIZE) {
+            let order = if le == size_of(NIFTI2_HEADER_SIZE) {
+                ByteOrder::Little
+            } else {
+                ByteOrder::Big
+            };
+            Self::parse2(bytes, path, order)
+        } else {
+            Err(invalid(
+                path,
+                format!("sizeof_hdr is {le} (byte-swapped {be}), neither 348 (NIfTI-1) nor 540 (NIfTI-2)"),
+            ))
+        }
+    }
+
+    fn parse1(bytes: &[u8], path: &Path) -> Result<Self> {
+        if bytes.len() < NIFTI1_HEADER_SIZE {
+            return Err(invalid(
+                path,
+                format!("NIfTI-1 header truncated at {} of 348 bytes", bytes.len()),
+            ));
+        }
+        let h = nifti::NiftiHeader::from_reader(&bytes[..NIFTI1_HEADER_SIZE])
+            .map_err(|e| invalid(path, format!("NIfTI-1 header: {e}")))?;
+        let single_file = match &h.magic {
+            b"n+1\0" => true,
+            b"ni1\0" => false,
+            m => {
+                return Err(invalid(
+                    path,
+                    format!("magic {m:?} is neither \"n+1\" nor \"ni1\""),
+                ))
+            }
+        };
+        let byte_order = match h.endianness {
+            nifti::Endianness::Little => ByteOrder::Little,
+            nifti::Endianness::Big => ByteOrder::Big,
+        };
+        let ndim = h.dim[0] as usize;
+        // NIfTI-1 dims are signed 16-bit; the nifti crate stores them as u16
+        let dims: Vec<i64> = h.dim[1..].iter().map(|&d| d as i16 as i64).collect();
+        let shape = check_dims(path, ndim as i64, &dims)?;
+        let vox = h.vox_offset;
+        if !vox.is_finite() || vox < 0.0 || vox.fract() != 0.0 || vox > (1u64 << 53) as f32 {
+            return Err(invalid(
+                path,
+                format!("vox_offset {vox} is not a whole, non-negative byte offset"),
+            ));
+        }
+        let f = |v: f32| v as f64;
+        let header = NiftiHeader {
+            version: 1,
+            shape,
+            dtype: DType::U8,
+            datatype: h.datatype,
+            byte_order,
+            vox_offset: vox as u64,
+            scl_slope: f(h.scl_slope),
+            scl_inter: f(h.scl_inter),
+            pixdim: h.pixdim.map(f),
+            qform_code: h.qform_code as i32,
+            sform_code: h.sform_code as i32,
+            quatern: [f(h.quatern_b), f(h.quatern_c), f(h.quatern_d)],
+            qoffset: [f(h.quatern_x), f(h.quatern_y), f(h.quatern_z)],
+            srow: [h.srow_x.map(f), h.srow_y.map(f), h.srow_z.map(f)],
+            single_file,
+        };
+        header.finish(path)
+    }
+
+    fn parse2(bytes: &[u8], path: &Path, order: ByteOrder) -> Result<Self> {
+        if bytes.len() < NIFTI2_HEADER_SIZE {
+            return Err(invalid(
+                path,
+                format!("NIfTI-2 header truncated at {} of 540 bytes", bytes.len()),
+            ));
+        }
+        let single_file = match &bytes[4..8] {
+            b"n+2\0" => true,
+            b"ni2\0" => false,
+            m => {
+                return Err(invalid(
+                    path,
+                    format!("magic {m:?} is neither \"n+2\" nor \"ni2\""),
+                ))
+            }
+        };
+        let r = Fields { bytes, order };
+        let ndim = r.i64(16);
+        let dims: Vec<i64> = (1..8).map(|k| r.i64(16 + 8 * k)).collect();
+        let shape = check_dims(path, ndim, &dims)?;
+        let vox = r.i64(168);
+        let vox_offset = u64::try_from(vox)
+            .map_err(|_| invalid(path, format!("vox_offset {vox} is negative")))?;
+        let mut pixdim = [0f64; 8];
+        for (k, p) in pixdim.iter_mut().enumerate() {
+            *p = r.f64(104 + 8 * k);
+        }
+        let row = |at: usize| [r.f64(at), r.f64(at + 8), r.f64(at + 16), r.f64(at + 24)];
+        let header = NiftiHeader {
+            version: 2,
+            shape,
+            dtype: DType::U8,
+            datatype: r.i16(12),
+            byte_order: order,
+            vox_offset,
+            scl_slope: r.f64(176),
+            scl_inter: r.f64(184),
+            pixdim,
+            qform_code: r.i32(344),
+            sform_code: r.i32(348),
+            quatern: [r.f64(352), r.f64(360), r.f64(368)],
+            qoffset: [r.f64(376), r.f64(384), r.f64(392)],
+            srow: [row(400), row(432), row(464)],
+            single_file,
+        };
+        header.finish(path)
+    }
+
+    /// Checks the type and the sizes that place the data.
+    fn finish(mut self, path: &Path) -> Result<Self> {
+        self.dtype = dtype_of(self.datatype).map_err(|name| Error::UnsupportedDType {
+            path: path.to_path_buf(),
+            code: self.datatype as i64,
+            name,
+        })?;
+        let header_size = self.header_size() as u64;
+        if self.single_file && self.vox_offset < header_size {
+            return Err(invalid(
+                path,
+                format!(
+                    "vox_offset {} lies inside the {header_size}-byte header",
+                    self.vox_offset
+                ),
+            ));
+        }
+        let (_, nbytes) = checked_size(&path.display().to_string(), &self.shape, self.dtype)?;
+        self.vox_offset.checked_add(nbytes as u64).ok_or_else(|| {
+            invalid(
+                path,
+                format!(
+                    "vox_offset {} plus {nbytes} data bytes overflows",
+                    self.vox_offset
+                ),
+            )
+        })?;
+        Ok(self)
+    }
+
+    /// 348 or 540.
+    pub fn header_size(&self) -> usize {
+        if self.version == 1 {
+            NIFTI1_HEADER_SIZE
+        } else {
+            NIFTI2_HEADER_SIZE
+        }
+    }
+
+    /// Bytes of voxel data.
+    pub fn data_bytes(&self) -> usize {
+        self.shape.iter().product::<usize>() * self.dtype.size()
+    }
+
+    /// Voxel size along x, y, z, … (`pixdim[1..=ndim]`).
+    pub fn voxel_size(&self) -> Vec<f64> {
+        self.pixdim[1..=self.shape.len()].to_vec()
+    }
+
+    /// `(slope, intercept)`, or `None` when the slope is 0 or not finite
+    /// (nibabel's `get_slope_inter`); a non-finite intercept counts as 0.
+    pub fn scaling(&self) -> Option<(f64, f64)> {
+        let (s, i) = (self.scl_slope, self.scl_inter);
+        if s == 0.0 || !s.is_finite() {
+            return None;
+        }
+        Some((s, if i.is_finite() { i } else { 0.0 }))
+    }
+
+    /// The sform: rows `srow_x`, `srow_y`, `srow_z`.
+    pub fn sform(&self) -> Affine {
+        [
+            self.srow[0],
+            self.srow[1],
+            self.srow[2],
+            [0.0, 0.0, 0.0, 1.0],
+        ]
+    }
+
+    /// The qform, from the quaternion, `pixdim` and `qfac` (nibabel's
+    /// `get_qform`; a qfac other than -1 counts as 1).
+    pub fn qform(&self) -> Affine {
+        let [b, c, d] = self.quatern;
+        let w2 = 1.0 - (b * b + c * c + d * d);
+        let a = if w2 < 0.0 { 0.0 } else { w2.sqrt() };
+        let r = quat_to_mat([a, b, c, d]);
+        let qfac = if self.pixdim[0] == -1.0 { -1.0 } else { 1.0 };
+        let zoom = [self.pixdim[1], self.pixdim[2], self.pixdim[3] * qfac];
+        let mut out = [[0.0; 4]; 4];
+        for i in 0..3 {
+            for j in 0..3 {
+                out[i][j] = r[i][j] * zoom[j];
+            }
+            out[i][3] = self.qoffset[i];
+        }
+        out[3] = [0.0, 0.0, 0.0, 1.0];
+        out
+    }
+
+    /// The affine of an Analyze header: voxel sizes with x flipped, origin at
+    /// the volume's centre (nibabel's `get_base_affine`).
+    pub fn base_affine(&self) -> Affine {
+        let ndim = self.shape.len();
+        let mut shape = [1.0f64; 3];
+        let mut zooms = [1.0f64; 3];
+        for k in 0..ndim.min(3) {
+            shape[k] = self.shape[k] as f64;
+            zooms[k] = self.pixdim[k + 1];
+        }
+        zooms[0] = -zooms[0];
+        let mut out = [[0.0; 4]; 4];
+        for k in 0..3 {
+            out[k][k] = zooms[k];
+            out[k][3] = -((shape[k] - 1.0) / 2.0) * zooms[k];
+        }
+        out[3][3] = 1.0;
+        out
+    }
+
+    /// The voxel-to-world affine nibabel reports (`img.affine`): sform if
+    /// `sform_code != 0`, else qform if `qform_code != 0`, else the base
+    /// affine.
+    pub fn affine(&self) -> Affine {
+        if self.sform_code != 0 {
+            self.sform()
+        } else if self.qform_code != 0 {
+            self.qform()
+        } else {
+            self.base_affine()
+        }
+    }
+}
+
+fn check_dims(path: &Path, ndim: i64, dims: &[i64]) -> Result<Vec<usize>> {
+    if !(1..=7).contains(&ndim) {
+        return Err(invalid(
+            path,
+            format!("dim[0] is {ndim}; it must be 1 to 7"),
+        ));
+    }
+    dims[..ndim as usize]
+        .iter()
+        .enumerate()
+        .map(|(k, &d)| {
+            usize::try_from(d).ok().filter(|&d| d >= 1).ok_or_else(|| {
+                invalid(
+                    path,
+                    format!("dim[{}] is {d}; every extent must be at least 1", k + 1),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Rotation matrix of a quaternion `[w, x, y, z]` (nibabel's `quat2mat`).
+fn quat_to_mat(q: [f64; 4]) -> [[f64; 3]; 3] {
+    let [w, x, y, z] = q;
+    let nq = w * w + x * x + y * y + z * z;
+    if nq < f64::EPSILON {
+        return [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+    }
+    let s = 2.0 / nq;
+    let (xs, ys, zs) = (x * s, y * s, z * s);
+    let (wx, wy, wz) = (w * xs, w * ys, w * zs);
+    let (xx, xy, xz) = (x * xs, x * ys, x * zs);
+    let (yy, yz, zz) = (y * ys, y * zs, z * zs);
+    [
+        [1.0 - (yy + zz), xy - wz, xz + wy],
+        [xy + wz, 1.0 - (xx + zz), yz - wx],
+        [xz - wy, yz + wx, 1.0 - (xx + yy)],
+    ]
+}
+
+/// Options for opening NIfTI files.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NiftiOptions {
+    cache_dir: Option<PathBuf>,
+    mmap: bool,
+}
+
+impl Default for NiftiOptions {
+    fn default() -> Self {
+        NiftiOptions {
+            cache_dir: None,
+            mmap: true,
+        }
+    }
+}
+
+impl NiftiOptions {
+    /// Default options: memory-mapped, cache in the system temp directory.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Where gzipped files are decompressed to (a subdirectory
+    /// `impart-cache` is made there).
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Memory-map the data (default) or read it with positioned reads
+    /// (see [`RawOptions::mmap`]).
+    pub fn mmap(mut self, mmap: bool) -> Self {
+        self.mmap = mmap;
+        self
+    }
+
+    /// Opens a `.nii`, `.nii.gz`, `.hdr`/`.img` (either name of the pair)
+    /// or gzipped pair file.
+    pub fn open(&self, path: impl AsRef<Path>) -> Result<NiftiVolume> {
+        NiftiVolume::open_with(path.as_ref(), self)
+    }
+}
+
+/// A NIfTI-1 or NIfTI-2 volume; see the [module docs](self).
+///
+/// ```no_run
+/// use impart::{NiftiVolume, Partition, Volume};
+///
+/// let volume = NiftiVolume::open("t1.nii.gz")?;
+/// println!("{:?} {} voxel size {:?}", volume.shape(), volume.dtype(), volume.header().voxel_size());
+/// let part = Partition::builder(volume).cell(&[64, 64, 64]).stride(0.5).build()?;
+/// for cell in part.cells("...")? {
+///     let mm = cell.world_origin().unwrap_or_default();
+///     let values = cell.to_array_scaled::<f32>()?;
+///     println!("{:?} at {mm:?} mm: {} voxels", cell.index(), values.len());
+/// }
+/// # Ok::<(), impart::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct NiftiVolume {
+    path: PathBuf,
+    name: String,
+    header: NiftiHeader,
+    data_path: PathBuf,
+    cache: Option<PathBuf>,
+    raw: RawVolume,
+}
+
+/// How the files of a NIfTI volume are laid out on disk.
+struct Files {
+    header: PathBuf,
+    header_gz: bool,
+    data: PathBuf,
+    data_gz: bool,
+}
+
+fn lower_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// `path` with its last `strip` characters replaced by `add`.
+fn with_suffix(path: &Path, strip: usize, add: &str) -> PathBuf {
+    let s = path.as_os_str().to_string_lossy();
+    PathBuf::from(format!("{}{add}", &s[..s.len() - strip]))
+}
+
+fn first_existing(candidates: &[PathBuf]) -> Option<PathBuf> {
+    candidates.iter().find(|p| p.exists()).cloned()
+}
+
+fn locate(path: &Path) -> Result<Files> {
+    let name = lower_name(path);
+    let is_gz = |p: &Path| lower_name(p).ends_with(".gz");
+    let pair = |hdr: PathBuf, img: PathBuf| Files {
+        header_gz: is_gz(&hdr),
+        data_gz: is_gz(&img),
+        header: hdr,
+        data: img,
+    };
+    let missing = |what: &str, tried: &[PathBuf]| {
+        Error::io(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no {what} found next to it (tried {tried:?})"),
+            ),
+        )
+    };
+    if name.ends_with(".hdr") || name.ends_with(".hdr.gz") {
+        let strip = if name.ends_with(".gz") { 7 } else { 4 };
+        let tried = [
+            with_suffix(path, strip, ".img"),
+            with_suffix(path, strip, ".img.gz"),
+        ];
+        let img = first_existing(&tried).ok_or_else(|| missing("image file", &tried))?;
+        Ok(pair(path.to_path_buf(), img))
+    } else if name.ends_with(".img") || name.ends_with(".img.gz") {
+        let strip = if name.ends_with(".gz") { 7 } else { 4 };
+        let tried = [
+            with_suffix(path, strip, ".hdr"),
+            with_suffix(path, strip, ".hdr.gz"),
+        ];
+        let hdr = first_existing(&tried).ok_or_else(|| missing("header file", &tried))?;
+        Ok(pair(hdr, path.to_path_buf()))
+    } else {
+        // .nii, .nii.gz, or anything else: sniff the gzip magic
+        let mut magic = [0u8; 2];
+        let n = File::open(path)
+            .and_then(|mut f| f.read(&mut magic))
+            .map_err(|e| Error::io(path, e))?;
+        let gz = n == 2 && magic == [0x1f, 0x8b];
+        Ok(Files {
+            header: path.to_path_buf(),
+            header_gz: gz,
+            data: path.to_path_buf(),
+            data_gz: gz,
+        })
+    }
+}
+
+/// Reads up to `n` bytes from the start of a file, through gzip if asked.
+fn read_prefix(path: &Path, gz: bool, n: usize) -> Result<Vec<u8>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut buf = Vec::with_capacity(n);
+    let reader: Box<dyn Read> = if gz {
+        Box::new(MultiGzDecoder::new(BufReader::new(file)))
+    } else {
+        Box::new(file)
+    };
+    reader
+        .take(n as u64)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io(path, e))?;
+    Ok(buf)
+}
+
+/// 64-bit FNV-1a, for naming cache files (stable across builds).
+fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for &b in *part {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h ^= 0xff;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The decompressed copy of `source` (its first `needed` bytes), made
+/// atomically if it is not already there. Returns the cache file's path.
+fn cached(source: &Path, needed: u64, prefix: &[u8], dir: &Path) -> Result<PathBuf> {
+    let meta = std::fs::metadata(source).map_err(|e| Error::io(source, e))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let canonical = std::fs::canonicalize(source).unwrap_or_else(|_| source.to_path_buf());
+    let key = fnv1a(&[
+        canonical.as_os_str().to_string_lossy().as_bytes(),
+        &meta.len().to_le_bytes(),
+        &mtime.to_le_bytes(),
+        &needed.to_le_bytes(),
+    ]);
+    let dir = dir.join("impart-cache");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let stem = lower_name(source);
+    let stem = stem.trim_end_matches(".gz");
+    let target = dir.join(format!("{key:016x}-{stem}"));
+    // Reuse a complete copy whose first bytes match the source's.
+    if let Ok(m) = std::fs::metadata(&target) {
+        if m.len() == needed && read_prefix(&target, false, prefix.len())? == prefix {
+            return Ok(target);
+        }
+    }
+    let tmp = dir.join(format!(
+        ".{key:016x}-{stem}.{}.{}.tmp",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    ));
+    let result = (|| -> Result<()> {
+        let input = File::open(source).map_err(|e| Error::io(source, e))?;
+        let mut decoder =
+            MultiGzDecoder::new(BufReader::with_capacity(1 << 20, input)).take(needed);
+        let out = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let mut writer = BufWriter::with_capacity(1 << 20, out);
+        let copied = std::io::copy(&mut decoder, &mut writer).map_err(|e| Error::io(source, e))?;
+        if copied < needed {
+            return Err(Error::Truncated {
+                path: source.to_path_buf(),
+                needed,
+                actual: copied,
+            });
+        }
+        let out = writer
+            .into_inner()
+            .map_err(|e| Error::io(&tmp, e.into_error()))?;
+        out.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        drop(out);
+        std::fs::rename(&tmp, &target).map_err(|e| Error::io(&target, e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map(|()| target)
+}
+
+impl NiftiVolume {
+    /// Opens a NIfTI file with default [`NiftiOptions`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path.as_ref(), &NiftiOptions::default())
+    }
+
+    fn open_with(path: &Path, options: &NiftiOptions) -> Result<Self> {
+        let files = locate(path)?;
+        let prefix = read_prefix(&files.header, files.header_gz, NIFTI2_HEADER_SIZE)?;
+        let header = NiftiHeader::parse(&prefix, &files.header)?;
+        let pair = files.header != files.data;
+        if pair == header.single_file {
+            let magic = if header.single_file {
+                "single-file"
+            } else {
+                "pair"
+            };
+            let layout = if pair {
+                "a .hdr/.img pair"
+            } else {
+                "a single file"
+            };
+            return Err(invalid(
+                &files.header,
+                format!("the magic says {magic} but the file is {layout}"),
+            ));
+        }
+        let needed = header.vox_offset + header.data_bytes() as u64;
+        let (data_path, cache) = if files.data_gz {
+            let dir = options.cache_dir.clone().unwrap_or_else(std::env::temp_dir);
+            // the prefix of the data file checks a reused cache copy
+            let data_prefix = if pair {
+                read_prefix(&files.data, true, 64)?
+            } else {
+                prefix.clone()
+            };
+            let data_prefix = &data_prefix[..data_prefix.len().min(needed as usize)];
+            let c = cached(&files.data, needed, data_prefix, &dir)?;
+            (c.clone(), Some(c))
+        } else {
+            (files.data.clone(), None)
+        };
+        let raw = RawOptions::new(&header.shape, header.dtype)
+            .order(MemoryOrder::F)
+            .byte_order(header.byte_order)
+            .offset(header.vox_offset)
+            .mmap(options.mmap)
+            .open(&data_path)
+            .map_err(|e| match (e, &cache) {
+                // name the user's file, not the cache copy
+                (Error::Truncated { needed, actual, .. }, None) => Error::Truncated {
+                    path: files.data.clone(),
+                    needed,
+                    actual,
+                },
+                (e, _) => e,
+            })?;
+        Ok(NiftiVolume {
+            name: path.display().to_string(),
+            path: path.to_path_buf(),
+            header,
+            data_path: files.data,
+            cache,
+            raw,
+        })
+    }
+
+    /// The checked header.
+    pub fn header(&self) -> &NiftiHeader {
+        &self.header
+    }
+
+    /// The path the volume was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file holding the voxels (the `.img` of a pair).
+    pub fn data_path(&self) -> &Path {
+        &self.data_path
+    }
+
+    /// Whether the voxels are read from a decompressed cache copy.
+    pub fn is_cached(&self) -> bool {
+        self.cache.is_some()
+    }
+
+    /// The cache copy, for gzipped sources.
+    pub fn cache_path(&self) -> Option<&Path> {
+        self.cache.as_deref()
+    }
+
+    /// The raw backend the voxels are read through.
+    pub fn raw(&self) -> &RawVolume {
+        &self.raw
+    }
+}
+
+impl Volume for NiftiVolume {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn shape(&self) -> &[usize] {
+        &self.header.shape
+    }
+
+    fn dtype(&self) -> DType {
+        self.header.dtype
+    }
+
+    fn layout(&self) -> Option<Layout<'_>> {
+        self.raw.layout()
+    }
+
+    fn read_region(&self, region: &Region, out: &mut [u8]) -> Result<()> {
+        self.raw.read_region(region, out)
+    }
+
+    fn affine(&self) -> Option<Affine> {
+        Some(self.header.affine())
+    }
+
+    fn scaling(&self) -> Option<(f64, f64)> {
+        self.header.scaling()
+    }
+
+    fn kind(&self) -> &'static str {
+        "nifti"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quaternion_identity_and_flip() {
+        let mut h = NiftiHeader {
+            version: 1,
+            shape: vec![4, 5, 6],
+            dtype: DType::I16,
+            datatype: 4,
+            byte_order: ByteOrder::Little,
+            vox_offset: 352,
+            scl_slope: 0.0,
+            scl_inter: 0.0,
+            pixdim: [1.0, 2.0, 3.0, 4.0, 1.0, 1.0, 1.0, 1.0],
+            qform_code: 1,
+            sform_code: 0,
+            quatern: [0.0, 0.0, 0.0],
+            qoffset: [10.0, 20.0, 30.0],
+            srow: [[0.0; 4]; 3],
+            single_file: true,
+        };
+        assert_eq!(
+            h.affine(),
+            [
+                [2.0, 0.0, 0.0, 10.0],
+                [0.0, 3.0, 0.0, 20.0],
+                [0.0, 0.0, 4.0, 30.0],
+                [0.0, 0.0, 0.0, 1.0]
+            ]
+        );
+        h.pixdim[0] = -1.0;
+        assert_eq!(h.affine()[2][2], -4.0);
+        // 180 degrees about z: b=c=0, d=1 -> diag(-1, -1, 1)
+        h.pixdim[0] = 1.0;
+        h.quatern = [0.0, 0.0, 1.0];
+        let a = h.affine();
+        assert_eq!((a[0][0], a[1][1], a[2][2]), (-2.0, -3.0, 4.0));
+        // neither form: nibabel's base affine
+        h.qform_code = 0;
+        assert_eq!(
+            h.affine(),
+            [
+                [-2.0, 0.0, 0.0, 3.0],
+                [0.0, 3.0, 0.0, -6.0],
+                [0.0, 0.0, 4.0, -10.0],
+                [0.0, 0.0, 0.0, 1.0]
+            ]
+        );
+        assert_eq!(h.scaling(), None);
+        h.scl_slope = f64::NAN;
+        assert_eq!(h.scaling(), None);
+        h.scl_slope = 2.0;
+        h.scl_inter = -1.0;
+        assert_eq!(h.scaling(), Some((2.0, -1.0)));
+    }
+
+    #[test]
+    fn short_and_foreign_headers() {
+        let p = Path::new("x.nii");
+        assert!(NiftiHeader::parse(&[], p).is_err());
+        assert!(NiftiHeader::parse(&[1, 2, 3, 4, 5], p).is_err());
+        let mut b = vec![0u8; 348];
+        b[..4].copy_from_slice(&348i32.to_le_bytes());
+        assert!(NiftiHeader::parse(&b[..100], p).is_err());
+        // zero dim[0]
+        assert!(NiftiHeader::parse(&b, p).is_err());
+    }
+}

@@ -270,10 +270,10 @@ pub enum Error {
     UnsupportedDType {
         /// The file.
         path: PathBuf,
-        /// The format's type code.
+        /// The format's type code (0 where the format names types).
         code: i64,
         /// The type's name in the format.
-        name: &'static str,
+        name: String,
     },
     /// An element type name this crate does not know.
     #[error(

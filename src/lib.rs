@@ -43,6 +43,8 @@
 //!
 //! - `rayon` (default): parallel iteration over cells.
 //! - `nifti` (default): NIfTI-1/NIfTI-2 volumes.
+//! - `zarr`: Zarr v2/v3 arrays through `zarrs` (chunked, compressed,
+//!   sharded).
 //! - `cli` (default): the `impart` command-line program.
 
 #![warn(missing_docs)]
@@ -62,6 +64,8 @@ pub use selection::{AxisIndex, IntoSelection, Selection};
 pub use volume::{ArrayVolume, Layout, MemoryOrder, RawOptions, RawVolume, Volume};
 #[cfg(feature = "nifti")]
 pub use volume::{NiftiHeader, NiftiOptions, NiftiVolume};
+#[cfg(feature = "zarr")]
+pub use volume::{ZarrOptions, ZarrVolume};
 
 /// The README's examples, run as doctests.
 #[cfg(doctest)]

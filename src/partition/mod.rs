@@ -328,6 +328,25 @@ impl<V: Volume> Partition<V> {
     }
 }
 
+/// The bounding box of the source voxels some maps read (`None` when
+/// every output is fill).
+fn bounds_of(maps: &[AxisMap]) -> Result<Option<Region>> {
+    let mut lo = Vec::with_capacity(maps.len());
+    let mut ext = Vec::with_capacity(maps.len());
+    for m in maps {
+        let a = m.iter().flatten().copied().min();
+        let b = m.iter().flatten().copied().max();
+        match (a, b) {
+            (Some(a), Some(b)) => {
+                lo.push(a);
+                ext.push(b + 1 - a);
+            }
+            _ => return Ok(None),
+        }
+    }
+    Ok(Some(Region::new(lo, ext)?))
+}
+
 /// An empty vector with room for `n` elements, or an error instead of an
 /// aborting allocation failure.
 fn try_vec<T>(n: usize, volume: &str) -> Result<Vec<T>> {
@@ -528,6 +547,12 @@ impl<'p, V: Volume> Selected<'p, V> {
         Ok(maps)
     }
 
+    /// The box of stored voxels materializing this selection reads (its
+    /// region clipped to the volume, or wider for reflect padding).
+    pub(crate) fn read_bounds(&self) -> Option<Region> {
+        self.maps().ok().and_then(|m| bounds_of(&m).ok().flatten())
+    }
+
     /// The constant of constant padding, converted to the stored type first
     /// and then to `U`, so materializing as `U` equals materializing as the
     /// stored type and casting (as `np.pad(...).astype(U)` would).
@@ -568,24 +593,12 @@ impl<'p, V: Volume> Selected<'p, V> {
         }
         // No addressable memory: read the bounding box of the voxels the
         // maps touch, then gather from that buffer.
-        let mut lo = Vec::with_capacity(maps.len());
-        let mut ext = Vec::with_capacity(maps.len());
-        for m in &maps {
-            let a = m.iter().flatten().copied().min();
-            let b = m.iter().flatten().copied().max();
-            match (a, b) {
-                (Some(a), Some(b)) => {
-                    lo.push(a);
-                    ext.push(b + 1 - a);
-                }
-                _ => {
-                    // every output on this axis is fill
-                    data.fill(fill);
-                    return Ok(());
-                }
-            }
-        }
-        let region = Region::new(lo.clone(), ext.clone())?;
+        let Some(region) = bounds_of(&maps)? else {
+            // every output is fill
+            data.fill(fill);
+            return Ok(());
+        };
+        let (lo, ext) = (region.start().to_vec(), region.shape().to_vec());
         let dtype = volume.dtype();
         let nbytes = region
             .voxels()

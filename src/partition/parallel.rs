@@ -6,6 +6,7 @@ use rayon::prelude::*;
 use super::{Partition, Selected};
 use crate::dtype::Element;
 use crate::error::Result;
+use crate::grid::CellBox;
 use crate::selection::IntoSelection;
 use crate::volume::Volume;
 
@@ -51,7 +52,9 @@ impl<V: Volume> Partition<V> {
         R: Send,
         F: Fn(&Selected<'_, V>, ArrayViewD<'_, U>) -> R + Sync + Send,
     {
-        self.par_cells(selection)?
+        let cells = selection.into_selection()?.resolve(self.grid.shape())?;
+        let _walk = Walk::new(self, &cells);
+        self.par_cells(&cells)?
             .map_init(Vec::<U>::new, |buf, cell| {
                 let view = cell.read_into_vec(buf)?;
                 Ok(f(&cell, view))
@@ -65,12 +68,43 @@ impl<V: Volume> Partition<V> {
         U: Element,
         F: Fn(&Selected<'_, V>, ArrayViewD<'_, U>) + Sync + Send,
     {
-        self.par_cells(selection)?
+        let cells = selection.into_selection()?.resolve(self.grid.shape())?;
+        let _walk = Walk::new(self, &cells);
+        self.par_cells(&cells)?
             .map_init(Vec::<U>::new, |buf, cell| {
                 let view = cell.read_into_vec(buf)?;
                 f(&cell, view);
                 Ok(())
             })
             .collect()
+    }
+}
+
+/// Announces a walk to the volume for its lifetime (backends without
+/// addressable memory use it to decode each chunk once).
+struct Walk<'p, V: Volume> {
+    volume: Option<&'p V>,
+}
+
+impl<'p, V: Volume> Walk<'p, V> {
+    fn new(part: &'p Partition<V>, cells: &CellBox) -> Self {
+        if part.volume().layout().is_some() {
+            return Walk { volume: None };
+        }
+        let regions: Vec<_> = (0..cells.len())
+            .filter_map(|k| part.nth_cell(cells, k).read_bounds())
+            .collect();
+        part.volume().prepare_walk(&mut regions.into_iter());
+        Walk {
+            volume: Some(part.volume()),
+        }
+    }
+}
+
+impl<V: Volume> Drop for Walk<'_, V> {
+    fn drop(&mut self) {
+        if let Some(v) = self.volume {
+            v.finish_walk();
+        }
     }
 }

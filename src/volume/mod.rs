@@ -15,11 +15,15 @@ mod memory;
 #[cfg(feature = "nifti")]
 pub mod nifti;
 mod raw;
+#[cfg(feature = "zarr")]
+pub mod zarr;
 
 pub use memory::ArrayVolume;
 #[cfg(feature = "nifti")]
 pub use nifti::{NiftiHeader, NiftiOptions, NiftiVolume};
 pub use raw::{RawOptions, RawVolume};
+#[cfg(feature = "zarr")]
+pub use zarr::{ZarrOptions, ZarrVolume};
 
 use std::fmt;
 use std::str::FromStr;
@@ -233,6 +237,18 @@ pub trait Volume: Send + Sync {
         None
     }
 
+    /// Announces a walk: the regions [`read_region`](Volume::read_region)
+    /// is about to be asked for (in roughly this order; parallel walks read
+    /// them concurrently), so a backend that decodes chunks can keep each
+    /// one exactly as long as a later read needs it. Default: nothing.
+    fn prepare_walk(&self, regions: &mut dyn Iterator<Item = Region>) {
+        let _ = regions;
+    }
+
+    /// Ends a walk announced by [`prepare_walk`](Volume::prepare_walk):
+    /// drop whatever was kept for it. Default: nothing.
+    fn finish_walk(&self) {}
+
     /// Short description of the backend (`"raw"`, `"memory"`, …).
     fn kind(&self) -> &'static str;
 }
@@ -260,6 +276,12 @@ macro_rules! forward_volume {
             }
             fn scaling(&self) -> Option<(f64, f64)> {
                 (**self).scaling()
+            }
+            fn prepare_walk(&self, regions: &mut dyn Iterator<Item = Region>) {
+                (**self).prepare_walk(regions)
+            }
+            fn finish_walk(&self) {
+                (**self).finish_walk()
             }
             fn kind(&self) -> &'static str {
                 (**self).kind()

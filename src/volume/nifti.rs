@@ -31,7 +31,9 @@
 //! nibabel's `get_fdata` does: a slope of 0 or not finite means no scaling.
 //! The voxel-to-world affine is the sform if `sform_code != 0`, else the
 //! qform if `qform_code != 0`, else the base affine from `pixdim` (nibabel's
-//! order, and nibabel's formulas).
+//! order, and nibabel's formulas). Like nibabel's loader, the header is
+//! repaired first: zero or negative voxel sizes, a qfac other than ±1 and
+//! undefined transform codes (see [`NiftiHeader::parse`]).
 //!
 //! # Refused types
 //!
@@ -157,6 +159,10 @@ impl Fields<'_> {
 impl NiftiHeader {
     /// Parses and checks a header from the first bytes of a file (at least
     /// 348 for NIfTI-1, 540 for NIfTI-2). `path` names the file in errors.
+    ///
+    /// Repairs as nibabel's loader does: `pixdim[1..=3]` of 0 become 1 and
+    /// negative ones their absolute value, a qfac (`pixdim[0]`) other than
+    /// ±1 becomes 1, and sform/qform codes outside 0..=5 become 0.
     pub fn parse(bytes: &[u8], path: &Path) -> Result<Self> {
         if bytes.len() < 4 {
             return Err(invalid(
@@ -288,8 +294,27 @@ impl NiftiHeader {
         header.finish(path)
     }
 
-    /// Checks the type and the sizes that place the data.
+    /// Checks the type and the sizes that place the data, and repairs the
+    /// fields nibabel repairs when it loads a header (`check_fix`), so the
+    /// affine and voxel size agree with nibabel's: `pixdim[1..=3]` of 0
+    /// becomes 1 and negative ones their absolute value, a qfac other than
+    /// -1 or 1 becomes 1, and an sform or qform code outside 0..=5 becomes 0.
     fn finish(mut self, path: &Path) -> Result<Self> {
+        for p in &mut self.pixdim[1..4] {
+            if *p == 0.0 {
+                *p = 1.0;
+            } else if *p < 0.0 {
+                *p = -*p;
+            }
+        }
+        if self.pixdim[0] != 1.0 && self.pixdim[0] != -1.0 {
+            self.pixdim[0] = 1.0;
+        }
+        for code in [&mut self.sform_code, &mut self.qform_code] {
+            if !(0..=5).contains(code) {
+                *code = 0;
+            }
+        }
         self.dtype = dtype_of(self.datatype).map_err(|name| Error::UnsupportedDType {
             path: path.to_path_buf(),
             code: self.datatype as i64,

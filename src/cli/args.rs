@@ -113,10 +113,12 @@ pub enum PadModeArg {
 }
 
 /// The input volume: NIfTI (.nii, .nii.gz, .hdr/.img) is recognised by its
-/// name; raw files need `--shape` and `--dtype`.
+/// name, Zarr by its directory (zarr.json or .zarray); raw files need
+/// `--shape` and `--dtype`.
 #[derive(Debug, Clone, Args)]
 pub struct InputArgs {
-    /// The volume file (NIfTI, or raw with --shape and --dtype).
+    /// The volume: a NIfTI file, a Zarr array (or store, with --array), or a
+    /// raw file with --shape and --dtype.
     pub path: PathBuf,
     /// Raw files: extent per axis, comma-separated (e.g. 512,512,512).
     #[arg(long, value_delimiter = ',')]
@@ -132,6 +134,10 @@ pub struct InputArgs {
     /// Raw files: byte offset of the first voxel.
     #[arg(long, default_value_t = 0)]
     pub offset: u64,
+    /// Zarr: the array's path inside the store or group given as PATH
+    /// (e.g. "raw/0").
+    #[arg(long)]
+    pub array: Option<String>,
     /// Where gzipped NIfTI files are decompressed to (default: the system
     /// temp dir); one uncompressed copy per file, reused while the source
     /// is unchanged.

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use impart::{
     dispatch_dtype, ByteOrder, DType, Edge, Error, MemoryOrder, NiftiOptions, PadMode, Partition,
-    PerAxis, RawOptions, Result, Spacing, Volume,
+    PerAxis, RawOptions, Result, Spacing, Volume, ZarrVolume,
 };
 use serde_json::{json, Value};
 
@@ -57,10 +57,11 @@ fn open(input: &InputArgs) -> Result<Opened> {
     match (&input.shape, &input.dtype) {
         (Some(shape), Some(dtype_text)) => open_raw(input, shape, dtype_text),
         (None, None) if is_nifti_name(&input.path) => open_nifti(input),
+        (None, None) if input.array.is_some() || is_zarr_dir(&input.path) => open_zarr(input),
         (None, None) => Err(Error::InvalidArgument {
             what: "input",
             detail: format!(
-                "{}: not a recognised format (.nii, .nii.gz, .hdr/.img); raw files need --shape and --dtype (e.g. --shape 512,512,512 --dtype u16)",
+                "{}: not a recognised format (.nii, .nii.gz, .hdr/.img, a Zarr array directory); raw files need --shape and --dtype (e.g. --shape 512,512,512 --dtype u16)",
                 input.path.display()
             ),
         }),
@@ -79,6 +80,73 @@ fn is_nifti_name(path: &Path) -> bool {
     [".nii", ".nii.gz", ".hdr", ".hdr.gz", ".img", ".img.gz"]
         .iter()
         .any(|ext| name.ends_with(ext))
+}
+
+fn is_zarr_dir(path: &Path) -> bool {
+    path.join("zarr.json").is_file() || path.join(".zarray").is_file()
+}
+
+fn open_zarr(input: &InputArgs) -> Result<Opened> {
+    let volume = match &input.array {
+        Some(a) => ZarrVolume::open_in(&input.path, a)?,
+        None => ZarrVolume::open(&input.path)?,
+    };
+    let meta = serde_json::to_value(volume.array().metadata()).unwrap_or(Value::Null);
+    let version = meta.get("zarr_format").cloned().unwrap_or(Value::Null);
+    let codecs = match meta.get("codecs") {
+        Some(c) => c.clone(),
+        None => json!({
+            "compressor": meta.get("compressor").cloned().unwrap_or(Value::Null),
+            "filters": meta.get("filters").cloned().unwrap_or(Value::Null),
+            "order": meta.get("order").cloned().unwrap_or(Value::Null),
+            "dimension_separator": meta.get("dimension_separator").cloned().unwrap_or(Value::Null),
+        }),
+    };
+    let grid_chunk: Vec<u64> = volume
+        .array()
+        .chunk_shape(&vec![0; volume.shape().len()])
+        .map(|s| s.iter().map(|n| n.get()).collect())
+        .unwrap_or_default();
+    let codec_text = codecs.to_string();
+    let mut facts = vec![
+        (
+            "zarr_format",
+            version.clone(),
+            "zarr format",
+            version.to_string(),
+        ),
+        (
+            "chunk_shape",
+            json!(if volume.is_sharded() {
+                volume.chunk_shape().to_vec()
+            } else {
+                grid_chunk.iter().map(|&n| n as usize).collect()
+            }),
+            "chunks",
+            join(volume.chunk_shape(), " x "),
+        ),
+    ];
+    if volume.is_sharded() {
+        facts.push((
+            "shard_shape",
+            json!(grid_chunk),
+            "shards",
+            join(&grid_chunk, " x "),
+        ));
+    }
+    facts.push(("codecs", codecs, "codecs", codec_text));
+    facts.push((
+        "fill_value",
+        meta.get("fill_value").cloned().unwrap_or(Value::Null),
+        "fill value",
+        meta.get("fill_value")
+            .map(|v| v.to_string())
+            .unwrap_or_default(),
+    ));
+    Ok(Opened {
+        volume: Box::new(volume),
+        facts,
+    })
 }
 
 fn open_nifti(input: &InputArgs) -> Result<Opened> {

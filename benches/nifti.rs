@@ -42,7 +42,9 @@ fn write_volume(path: &Path, n: usize, gz: bool) {
         Box::new(std::io::BufWriter::new(file))
     };
     out.write_all(&header(n)).expect("write");
-    let row: Vec<u8> = (0..n).flat_map(|x| ((x * 7) as u16).to_le_bytes()).collect();
+    let row: Vec<u8> = (0..n)
+        .flat_map(|x| ((x * 7) as u16).to_le_bytes())
+        .collect();
     for z in 0..n * n {
         let mut r = row.clone();
         r[0] = z as u8;
@@ -53,7 +55,10 @@ fn write_volume(path: &Path, n: usize, gz: bool) {
 }
 
 fn file(n: usize, gz: bool) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("impart-bench-{n}-u16.nii{}", if gz { ".gz" } else { "" }));
+    let path = std::env::temp_dir().join(format!(
+        "impart-bench-{n}-u16.nii{}",
+        if gz { ".gz" } else { "" }
+    ));
     if !path.exists() {
         write_volume(&path, n, gz);
     }
@@ -61,14 +66,27 @@ fn file(n: usize, gz: bool) -> PathBuf {
 }
 
 fn bench_nifti(c: &mut Criterion) {
-    let n: usize = std::env::var("IMPART_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(512);
+    let n: usize = std::env::var("IMPART_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(512);
     let nii = file(n, false);
     let volume = NiftiVolume::open(&nii).expect("open");
     let bytes = volume.layout().expect("mapped").bytes();
-    let pool1 = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool");
-    let pool2 = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("pool");
+    let pool1 = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("pool");
+    let pool2 = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("pool");
     for stride in [1.0, 0.5] {
-        let part = Partition::builder(&volume).cell(&[64, 64, 64]).stride(stride).build().expect("partition");
+        let part = Partition::builder(&volume)
+            .cell(&[64, 64, 64])
+            .stride(stride)
+            .build()
+            .expect("partition");
         let total: usize = part.cells("...").expect("cells").map(|c| c.nbytes()).sum();
         let cell_bytes = 64 * 64 * 64 * 2;
         let mut group = c.benchmark_group(format!("nifti_{n}cube_u16_cell64_stride{stride:.1}"));
@@ -111,17 +129,37 @@ fn bench_nifti(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Bytes((n * n * n * 2) as u64));
     let first_cell = |v: NiftiVolume| {
-        let part = Partition::builder(v).cell(&[64, 64, 64]).build().expect("partition");
-        black_box(part.cell(&[0, 0, 0]).expect("cell").to_array::<u16>().expect("read"));
+        let part = Partition::builder(v)
+            .cell(&[64, 64, 64])
+            .build()
+            .expect("partition");
+        black_box(
+            part.cell(&[0, 0, 0])
+                .expect("cell")
+                .to_array::<u16>()
+                .expect("read"),
+        );
     };
     group.bench_function("first_cell_cold_cache", |b| {
         b.iter(|| {
             let _ = std::fs::remove_dir_all(&cache);
-            first_cell(NiftiOptions::new().cache_dir(&cache).open(&gz).expect("open"));
+            first_cell(
+                NiftiOptions::new()
+                    .cache_dir(&cache)
+                    .open(&gz)
+                    .expect("open"),
+            );
         })
     });
     group.bench_function("first_cell_warm_cache", |b| {
-        b.iter(|| first_cell(NiftiOptions::new().cache_dir(&cache).open(&gz).expect("open")))
+        b.iter(|| {
+            first_cell(
+                NiftiOptions::new()
+                    .cache_dir(&cache)
+                    .open(&gz)
+                    .expect("open"),
+            )
+        })
     });
     group.finish();
 }

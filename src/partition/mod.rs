@@ -599,6 +599,18 @@ impl<'p, V: Volume> Selected<'p, V> {
             return Ok(());
         };
         let (lo, ext) = (region.start().to_vec(), region.shape().to_vec());
+        // The common case needs no staging buffer: the stored type, the
+        // cell's own box with nothing filled or reordered, a C-order output.
+        let identity = maps
+            .iter()
+            .zip(&lo)
+            .all(|(m, &l)| m.iter().enumerate().all(|(i, v)| *v == Some(l + i)));
+        if identity
+            && U::DTYPE == volume.dtype()
+            && strides == MemoryOrder::C.strides(&ext).as_slice()
+        {
+            return volume.read_region(&region, bytemuck::cast_slice_mut(data));
+        }
         let dtype = volume.dtype();
         let nbytes = region
             .voxels()
@@ -742,7 +754,17 @@ impl<'p, V: Volume> Selected<'p, V> {
             return self.to_array_as::<U>();
         };
         let stored = self.to_array_as::<f64>()?;
-        Ok(stored.mapv(|v| U::from_f64(v * slope + inter)))
+        // as nibabel: multiply only by a slope other than 1 and add only an
+        // intercept other than 0 (so -0.0 stays -0.0 under (1, 0))
+        Ok(stored.mapv(|mut v| {
+            if slope != 1.0 {
+                v *= slope;
+            }
+            if inter != 0.0 {
+                v += inter;
+            }
+            U::from_f64(v)
+        }))
     }
 
     /// Materializes into a caller's vector, reusing its allocation: on return

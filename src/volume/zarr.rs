@@ -338,15 +338,22 @@ impl ZarrVolume {
                 Some(c.chunks.entry(idx.to_vec()).or_default().clone())
             }
         };
+        let mut decoded_here = false;
         let result = match &slot {
-            Some(cell) => cell.get_or_init(|| self.decode(idx)).clone(),
+            Some(cell) => cell
+                .get_or_init(|| {
+                    decoded_here = true;
+                    self.decode(idx)
+                })
+                .clone(),
             None => self.decode(idx),
         };
         let bytes = result.map_err(|detail| Error::InvalidHeader {
             path: self.path.clone(),
             detail: format!("chunk {idx:?}: {detail}"),
         })?;
-        if slot.is_some() {
+        if decoded_here {
+            // only a new decode adds to the bytes held
             self.account(bytes.len());
         }
         Ok(bytes)

@@ -266,14 +266,23 @@ pub enum Error {
         detail: String,
     },
     /// A file whose element type this crate does not read.
-    #[error("{path}: unsupported data type {code} ({name})")]
+    #[error("{path}: unsupported data type {name}")]
     UnsupportedDType {
         /// The file.
         path: PathBuf,
-        /// The format's type code (0 where the format names types).
-        code: i64,
-        /// The type's name in the format.
+        /// The type as the format names it (with its code where the
+        /// format has codes, e.g. `RGB24 (NIfTI datatype 128)`).
         name: String,
+    },
+    /// Stored data that cannot be decoded (a corrupt or truncated chunk).
+    #[error("{path}: cannot decode chunk {chunk:?}: {detail}")]
+    Decode {
+        /// The file or array.
+        path: PathBuf,
+        /// The chunk's grid index.
+        chunk: Vec<u64>,
+        /// What the decoder said.
+        detail: String,
     },
     /// An element type name this crate does not know.
     #[error(

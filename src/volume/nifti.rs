@@ -317,8 +317,7 @@ impl NiftiHeader {
         }
         self.dtype = dtype_of(self.datatype).map_err(|name| Error::UnsupportedDType {
             path: path.to_path_buf(),
-            code: self.datatype as i64,
-            name: name.to_string(),
+            name: format!("{name} (NIfTI datatype {})", self.datatype),
         })?;
         let header_size = self.header_size() as u64;
         if self.single_file && self.vox_offset < header_size {

@@ -22,7 +22,8 @@
 //!
 //! Data types other than `u8 … f64` (bool, float16, complex, strings, dates,
 //! structured types) are refused with [`Error::UnsupportedDType`]; chunk
-//! grids other than regular ones with [`Error::InvalidHeader`].
+//! grids other than regular ones with [`Error::InvalidHeader`]. A chunk that
+//! does not decode is an [`Error::Decode`] for the reads that touch it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -167,8 +168,21 @@ impl ZarrVolume {
             ));
         }
         let store = FilesystemStore::new(store_path).map_err(|e| invalid(format!("store: {e}")))?;
-        let array = Array::open(Arc::new(store), node)
-            .map_err(|e| invalid(format!("cannot open array: {e}")))?;
+        let array = Array::open(Arc::new(store), node).map_err(|e| {
+            let text = e.to_string();
+            // zarrs names types it has no plugin for (strings,
+            // structured, bytes, some dates): unsupported types
+            if text.contains("data type")
+                && (text.contains("not supported") || text.contains("fill value"))
+            {
+                Error::UnsupportedDType {
+                    path: path.to_path_buf(),
+                    name: text,
+                }
+            } else {
+                invalid(format!("cannot open array: {text}"))
+            }
+        })?;
         let data_type = array.data_type();
         let dtype = [
             zarrs::plugin::ZarrVersion::V3,
@@ -179,7 +193,6 @@ impl ZarrVolume {
         .find_map(|n| dtype_from_name(&n))
         .ok_or_else(|| Error::UnsupportedDType {
             path: path.to_path_buf(),
-            code: 0,
             name: data_type.to_string(),
         })?;
         let shape: Vec<usize> = array
@@ -348,9 +361,10 @@ impl ZarrVolume {
                 .clone(),
             None => self.decode(idx),
         };
-        let bytes = result.map_err(|detail| Error::InvalidHeader {
+        let bytes = result.map_err(|detail| Error::Decode {
             path: self.path.clone(),
-            detail: format!("chunk {idx:?}: {detail}"),
+            chunk: idx.to_vec(),
+            detail,
         })?;
         if decoded_here {
             // only a new decode adds to the bytes held
@@ -460,12 +474,10 @@ impl Volume for ZarrVolume {
                 .collect();
             let ext: Vec<usize> = lo.iter().zip(&hi).map(|(a, b)| b - a).collect();
             if Some(bytes.len()) != self.unit.iter().product::<usize>().checked_mul(size) {
-                return Err(Error::InvalidHeader {
+                return Err(Error::Decode {
                     path: self.path.clone(),
-                    detail: format!(
-                        "chunk {idx:?} decoded to {} bytes, not the chunk's size",
-                        bytes.len()
-                    ),
+                    chunk: idx.clone(),
+                    detail: format!("decoded to {} bytes, not the chunk's size", bytes.len()),
                 });
             }
             copy_block(

@@ -1,0 +1,1122 @@
+//! Zarr v2 and v3 arrays written by zarr-python, read back through impart.
+//!
+//! `data-scripts/make_zarr_fixtures.py` writes small arrays with zarr-python
+//! 3.1 into `tests/data/zarr` (every dtype impart reads in both formats; zstd,
+//! blosc, gzip, no compressor, transpose, big-endian bytes, crc32c, sharding;
+//! v2 in C and F order with both dimension separators and big-endian dtypes;
+//! partial edge chunks; missing chunks with a non-zero fill value; arrays in
+//! groups), arrays of types impart must refuse, and broken arrays, plus a
+//! manifest `expected.json` with, for every cell of a stride-0.5 grid and for
+//! the whole array, the region and a digest of its voxels as zarr-python's
+//! slicing gives them: sum, absolute sum, min, max, first and last value,
+//! and the order-sensitive checksum of `make_raw_fixtures.py` (see
+//! [`checksum`]).
+//!
+//! Beyond the values, the tests hold the backend to its promises: no
+//! zero-copy view, a region decodes only the chunks it touches, and a
+//! parallel walk over all cells decodes each chunk once
+//! ([`ZarrVolume::decoded_chunks`]).
+#![cfg(feature = "zarr")]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use impart::{DType, Element, Error, Partition, Region, Selected, Volume, ZarrVolume};
+use ndarray::ArrayD;
+use serde_json::Value;
+
+const FORMAT: u64 = 1;
+
+/// The checksum of `make_raw_fixtures.py`: SplitMix64's finalizer over
+/// `bits(v[k]) + (k + 1) * 0x9E3779B97F4A7C15`, summed mod 2^64, `k` running
+/// over the values in C order.
+fn checksum<'a>(values: impl Iterator<Item = &'a f64>) -> u64 {
+    values.enumerate().fold(0u64, |acc, (k, v)| {
+        let mut x = v
+            .to_bits()
+            .wrapping_add((k as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        x ^= x >> 30;
+        x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x ^= x >> 27;
+        x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
+        x ^= x >> 31;
+        acc.wrapping_add(x)
+    })
+}
+
+#[test]
+fn checksum_matches_the_script() {
+    // np.array([0.0, 1.0, -2.5]) through make_raw_fixtures.checksum
+    assert_eq!(
+        format!("{:016x}", checksum([0.0, 1.0, -2.5].iter())),
+        "257f9e0692573d53"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// JSON helpers: every failure names the case and the cell.
+
+struct Ctx<'a> {
+    case: &'a str,
+    item: String,
+}
+
+impl Ctx<'_> {
+    fn fail(&self, msg: impl std::fmt::Display) -> String {
+        if self.item.is_empty() {
+            format!("{}: {msg}", self.case)
+        } else {
+            format!("{} {}: {msg}", self.case, self.item)
+        }
+    }
+}
+
+fn field<'v>(v: &'v Value, key: &str) -> &'v Value {
+    v.get(key)
+        .unwrap_or_else(|| panic!("manifest entry lacks {key:?}: {v}"))
+}
+
+fn usizes(v: &Value) -> Vec<usize> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("expected an array, found {v}"))
+        .iter()
+        .map(|x| {
+            x.as_u64()
+                .unwrap_or_else(|| panic!("expected an unsigned integer, found {x}"))
+                as usize
+        })
+        .collect()
+}
+
+fn f64s(v: &Value) -> Vec<f64> {
+    match v {
+        Value::Array(a) => a.iter().map(f64_of).collect(),
+        _ => vec![f64_of(v)],
+    }
+}
+
+fn f64_of(v: &Value) -> f64 {
+    v.as_f64()
+        .unwrap_or_else(|| panic!("expected a number, found {v}"))
+}
+
+fn str_of<'v>(v: &'v Value, key: &str) -> &'v str {
+    field(v, key)
+        .as_str()
+        .unwrap_or_else(|| panic!("{key:?} is not a string in {v}"))
+}
+
+/// Whether two floats parsed from / computed for JSON are equal up to the
+/// last bit or two (serde_json's default float parser may be one ulp off).
+fn close(a: f64, b: f64) -> bool {
+    a == b || (a - b).abs() <= 4.0 * f64::EPSILON * a.abs().max(b.abs())
+}
+
+/// Runs `f`, turning a panic into a failure message (the library must never
+/// panic, whatever the input).
+fn no_panic<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
+        let msg = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        format!("{what} PANICKED: {msg}")
+    })
+}
+
+// ---------------------------------------------------------------------------
+// One array
+
+struct Case {
+    name: String,
+    zarr_format: u64,
+    path: PathBuf,
+    /// `(store, array path)` for arrays inside a group.
+    in_store: Option<(PathBuf, String)>,
+    shape: Vec<usize>,
+    dtype: DType,
+    chunks: Vec<usize>,
+    sharded: bool,
+    cell: Vec<usize>,
+    stride: f64,
+}
+
+impl Case {
+    fn parse(dir: &Path, v: &Value) -> Case {
+        let name = str_of(v, "name").to_string();
+        let in_store = v
+            .get("store")
+            .and_then(Value::as_str)
+            .map(|s| (dir.join(s), str_of(v, "array_path").to_string()));
+        Case {
+            zarr_format: field(v, "zarr_format").as_u64().expect("zarr_format"),
+            path: dir.join(str_of(v, "path")),
+            in_store,
+            shape: usizes(field(v, "shape")),
+            dtype: str_of(v, "dtype")
+                .parse()
+                .unwrap_or_else(|e| panic!("{name}: dtype: {e}")),
+            chunks: usizes(field(v, "chunks")),
+            sharded: !field(v, "shards").is_null(),
+            cell: usizes(field(v, "cell")),
+            stride: f64_of(field(v, "stride")),
+            name,
+        }
+    }
+
+    fn open(&self) -> impart::Result<ZarrVolume> {
+        match &self.in_store {
+            Some((store, array)) => ZarrVolume::open_in(store, array),
+            None => ZarrVolume::open(&self.path),
+        }
+    }
+
+    fn partition(&self) -> impart::Result<Partition<ZarrVolume>> {
+        Partition::builder(self.open()?)
+            .cell(&self.cell)
+            .stride(self.stride)
+            .build()
+    }
+}
+
+fn cases(manifest: &Value, dir: &Path) -> Vec<(Case, Value)> {
+    field(manifest, "cases")
+        .as_array()
+        .expect("cases")
+        .iter()
+        .map(|v| (Case::parse(dir, v), v.clone()))
+        .collect()
+}
+
+/// Indices of the chunks (read units of shape `unit`) that `region` touches.
+fn chunks_of(region: &Region, unit: &[usize]) -> Vec<Vec<usize>> {
+    let ranges: Vec<std::ops::Range<usize>> = region
+        .start()
+        .iter()
+        .zip(region.shape())
+        .zip(unit)
+        .map(|((&s, &n), &u)| s / u..(s + n).div_ceil(u))
+        .collect();
+    let mut out = vec![vec![]];
+    for r in ranges {
+        out = out
+            .into_iter()
+            .flat_map(|p: Vec<usize>| {
+                r.clone().map(move |i| {
+                    let mut q = p.clone();
+                    q.push(i);
+                    q
+                })
+            })
+            .collect();
+    }
+    out
+}
+
+fn region_of(entry: &Value) -> Region {
+    Region::new(usizes(field(entry, "start")), usizes(field(entry, "shape")))
+        .expect("a valid region in the manifest")
+}
+
+// ---------------------------------------------------------------------------
+// Content checks
+
+/// The digest of `arr` (as f64) against a manifest entry.
+fn check_content(
+    ctx: &Ctx<'_>,
+    exact: bool,
+    arr: &ArrayD<f64>,
+    entry: &Value,
+    failures: &mut Vec<String>,
+) {
+    let shape = usizes(field(entry, "shape"));
+    if arr.shape() != shape.as_slice() {
+        failures.push(ctx.fail(format!(
+            "materialized shape {:?}, zarr-python's is {shape:?}",
+            arr.shape()
+        )));
+        return;
+    }
+    let mut sum = 0.0f64;
+    let mut abs_sum = 0.0f64;
+    let mut min = f64::INFINITY;
+    let mut max = f64::NEG_INFINITY;
+    for &x in arr.iter() {
+        sum += x;
+        abs_sum += x.abs();
+        min = min.min(x);
+        max = max.max(x);
+    }
+    let first = arr.iter().next().copied().unwrap_or(f64::NAN);
+    let last = arr.iter().last().copied().unwrap_or(f64::NAN);
+    let want = |key: &str| f64_of(field(entry, key));
+    let want_abs = want("abs_sum");
+    let sum_ok = |got: f64, w: f64| {
+        if exact {
+            got == w
+        } else {
+            (got - w).abs() <= 1e-9 * want_abs.max(f64::MIN_POSITIVE)
+        }
+    };
+    let value_ok = |got: f64, w: f64| if exact { got == w } else { close(got, w) };
+    for (key, got, ok) in [
+        ("sum", sum, sum_ok(sum, want("sum"))),
+        ("abs_sum", abs_sum, sum_ok(abs_sum, want_abs)),
+        ("min", min, value_ok(min, want("min"))),
+        ("max", max, value_ok(max, want("max"))),
+        ("first", first, value_ok(first, want("first"))),
+        ("last", last, value_ok(last, want("last"))),
+    ] {
+        if !ok {
+            failures.push(ctx.fail(format!("{key} is {got:?}, zarr-python says {}", want(key))));
+        }
+    }
+    let got = format!("{:016x}", checksum(arr.iter()));
+    let want = str_of(entry, "checksum");
+    if got != want {
+        failures.push(ctx.fail(format!(
+            "checksum {got}, zarr-python says {want} (the values differ or are out of place)"
+        )));
+    }
+}
+
+/// Region, content, typed materialization and the refused view of one
+/// selection.
+fn check_selected<V: Volume>(
+    ctx: &Ctx<'_>,
+    dtype: DType,
+    sel: &Selected<'_, V>,
+    entry: &Value,
+    failures: &mut Vec<String>,
+) {
+    let want = region_of(entry);
+    if sel.region() != &want {
+        failures.push(ctx.fail(format!(
+            "region {}, zarr-python's slicing is {want}",
+            sel.region()
+        )));
+        return;
+    }
+    let arr = match sel.to_array_as::<f64>() {
+        Ok(a) => a,
+        Err(e) => {
+            failures.push(ctx.fail(format!("to_array_as::<f64>() failed: {e}")));
+            return;
+        }
+    };
+    check_content(ctx, !dtype.is_float(), &arr, entry, failures);
+
+    #[allow(unreachable_patterns)] // DType may be #[non_exhaustive]
+    let (view, typed) = match dtype {
+        DType::U8 => typed_as_f64::<u8, V>(sel),
+        DType::I8 => typed_as_f64::<i8, V>(sel),
+        DType::U16 => typed_as_f64::<u16, V>(sel),
+        DType::I16 => typed_as_f64::<i16, V>(sel),
+        DType::U32 => typed_as_f64::<u32, V>(sel),
+        DType::I32 => typed_as_f64::<i32, V>(sel),
+        DType::U64 => typed_as_f64::<u64, V>(sel),
+        DType::I64 => typed_as_f64::<i64, V>(sel),
+        DType::F32 => typed_as_f64::<f32, V>(sel),
+        DType::F64 => typed_as_f64::<f64, V>(sel),
+        other => {
+            failures.push(ctx.fail(format!("dtype {other} not covered by this test")));
+            return;
+        }
+    };
+    match typed {
+        Ok(t) if same_bits(&t, &arr) => {}
+        Ok(_) => {
+            failures.push(ctx.fail("to_array::<stored type>() differs from to_array_as::<f64>()"))
+        }
+        Err(e) => failures.push(ctx.fail(format!("to_array::<stored type>() failed: {e}"))),
+    }
+    match view {
+        Err(Error::NotZeroCopy { .. }) => {}
+        Err(e) => failures.push(ctx.fail(format!("view() failed with {e}, expected NotZeroCopy"))),
+        Ok(_) => failures.push(ctx.fail("view() of a Zarr array succeeded (expected NotZeroCopy)")),
+    }
+}
+
+/// The zero-copy view (as a marker) and the owned array of the stored type,
+/// as `f64`.
+fn typed_as_f64<T: Element, V: Volume>(
+    sel: &Selected<'_, V>,
+) -> (impart::Result<()>, impart::Result<ArrayD<f64>>) {
+    (
+        sel.view::<T>().map(|_| ()),
+        sel.to_array::<T>().map(|a| a.mapv(|x| x.to_f64())),
+    )
+}
+
+fn same_bits(a: &ArrayD<f64>, b: &ArrayD<f64>) -> bool {
+    a.shape() == b.shape()
+        && a.iter()
+            .zip(b.iter())
+            .all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
+/// Checks one array against the manifest; returns the failures.
+fn check_case(case: &Case, v: &Value) -> Vec<String> {
+    let mut ctx = Ctx {
+        case: &case.name,
+        item: String::new(),
+    };
+    let mut failures = Vec::new();
+    let vol = match case.open() {
+        Ok(vol) => vol,
+        Err(e) => return vec![ctx.fail(format!("open failed: {e}"))],
+    };
+    if vol.shape() != case.shape.as_slice() {
+        failures.push(ctx.fail(format!(
+            "shape {:?}, zarr-python's is {:?}",
+            vol.shape(),
+            case.shape
+        )));
+        return failures;
+    }
+    if vol.dtype() != case.dtype {
+        failures.push(ctx.fail(format!(
+            "dtype {}, the manifest says {} (zarr {})",
+            vol.dtype(),
+            case.dtype,
+            field(v, "zarr_dtype")
+        )));
+        return failures;
+    }
+    if vol.chunk_shape() != case.chunks.as_slice() {
+        failures.push(ctx.fail(format!(
+            "chunk_shape() is {:?}, the {} is {:?}",
+            vol.chunk_shape(),
+            if case.sharded {
+                "inner chunk shape"
+            } else {
+                "chunk shape"
+            },
+            case.chunks
+        )));
+    }
+    if vol.layout().is_some() {
+        failures.push(ctx.fail("layout() is Some: a Zarr array has no addressable voxels"));
+    }
+
+    // The whole array, as one cell.
+    ctx.item = "full array".into();
+    match Partition::builder(&vol).cell(&case.shape).build() {
+        Ok(whole) => match whole.select("...") {
+            Ok(sel) => check_selected(&ctx, case.dtype, &sel, field(v, "full"), &mut failures),
+            Err(e) => failures.push(ctx.fail(format!("select(\"...\") failed: {e}"))),
+        },
+        Err(e) => failures.push(ctx.fail(format!("partition failed: {e}"))),
+    }
+
+    // Every cell of the stride grid.
+    ctx.item = String::new();
+    let part = match Partition::builder(&vol)
+        .cell(&case.cell)
+        .stride(case.stride)
+        .build()
+    {
+        Ok(p) => p,
+        Err(e) => {
+            failures.push(ctx.fail(format!("partition failed: {e}")));
+            return failures;
+        }
+    };
+    let grid_shape = usizes(field(v, "grid_shape"));
+    if part.grid().shape() != grid_shape {
+        failures.push(ctx.fail(format!(
+            "grid shape {:?}, expected {grid_shape:?}",
+            part.grid().shape()
+        )));
+        return failures;
+    }
+    let step = f64s(field(v, "step"));
+    if part
+        .grid()
+        .step()
+        .iter()
+        .zip(&step)
+        .any(|(a, b)| !close(*a, *b))
+    {
+        failures.push(ctx.fail(format!("step {:?}, expected {step:?}", part.grid().step())));
+    }
+    let cells = field(v, "cells").as_array().expect("cells");
+    for entry in cells {
+        let index = usizes(field(entry, "index"));
+        ctx.item = format!("cell {index:?}");
+        match part.cell(&index) {
+            Ok(sel) => check_selected(&ctx, case.dtype, &sel, entry, &mut failures),
+            Err(e) => failures.push(ctx.fail(format!("cell() failed: {e}"))),
+        }
+    }
+    // The listing is complete: `cells("...")` walks it in the same order.
+    ctx.item = String::new();
+    if part.len() != cells.len() {
+        failures.push(ctx.fail(format!(
+            "{} cells in the grid, the manifest lists {}",
+            part.len(),
+            cells.len()
+        )));
+    }
+    match part.cells("...") {
+        Ok(iter) => {
+            for (k, (sel, entry)) in iter.zip(cells).enumerate() {
+                let index = usizes(field(entry, "index"));
+                if sel.index() != index || sel.region() != &region_of(entry) {
+                    failures.push(ctx.fail(format!(
+                        "cells() item {k} is {:?} at {}, the manifest lists {index:?} at {}",
+                        sel.index(),
+                        sel.region(),
+                        region_of(entry)
+                    )));
+                    break;
+                }
+            }
+        }
+        Err(e) => failures.push(ctx.fail(format!("cells(\"...\") failed: {e}"))),
+    }
+    failures
+}
+
+// ---------------------------------------------------------------------------
+// Loading
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/zarr")
+}
+
+fn load(dir: &Path) -> Value {
+    let path = dir.join("expected.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {}: {e} (generate it with data-scripts/make_zarr_fixtures.py)",
+            path.display()
+        )
+    });
+    let manifest: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", path.display()));
+    assert_eq!(
+        manifest.get("format").and_then(Value::as_u64),
+        Some(FORMAT),
+        "{}: unknown manifest format",
+        path.display()
+    );
+    manifest
+}
+
+fn report(what: &str, failures: Vec<String>) {
+    assert!(
+        failures.is_empty(),
+        "{} failures {what}:\n  {}",
+        failures.len(),
+        failures.join("\n  ")
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+
+/// Shape, dtype, chunk shape, every cell and the whole array of every
+/// readable fixture, as zarr-python reads them.
+#[test]
+fn fixtures_read_as_zarr_python_reads_them() {
+    let dir = dir();
+    let manifest = load(&dir);
+    let cases = cases(&manifest, &dir);
+    assert!(!cases.is_empty());
+    let failures: Vec<String> = cases
+        .iter()
+        .flat_map(|(case, v)| {
+            no_panic(&case.name, || check_case(case, v)).unwrap_or_else(|p| vec![p])
+        })
+        .collect();
+    report("reading the zarr-python fixtures", failures);
+    eprintln!("checked {} zarr-python fixtures", cases.len());
+}
+
+/// An array in a group reads the same through `open_in(store, path)` and
+/// `open(store/path)`.
+#[test]
+fn open_in_a_group_equals_open_of_the_array_directory() {
+    let dir = dir();
+    let manifest = load(&dir);
+    let mut n = 0;
+    let mut failures = Vec::new();
+    for (case, v) in cases(&manifest, &dir) {
+        let Some((store, array)) = &case.in_store else {
+            continue;
+        };
+        n += 1;
+        let r = no_panic(
+            &case.name,
+            || -> impart::Result<(ArrayD<f64>, ArrayD<f64>)> {
+                let a = Partition::builder(ZarrVolume::open_in(store, array)?)
+                    .cell(&case.shape)
+                    .build()?
+                    .select("...")?
+                    .to_array_as::<f64>()?;
+                let b = Partition::builder(ZarrVolume::open(store.join(array))?)
+                    .cell(&case.shape)
+                    .build()?
+                    .select("...")?
+                    .to_array_as::<f64>()?;
+                Ok((a, b))
+            },
+        );
+        match r {
+            Ok(Ok((a, b))) => {
+                if !same_bits(&a, &b) {
+                    failures.push(format!("{}: open_in and open read differently", case.name));
+                }
+                let ctx = Ctx {
+                    case: &case.name,
+                    item: "open(store/path)".into(),
+                };
+                check_content(
+                    &ctx,
+                    !case.dtype.is_float(),
+                    &b,
+                    field(&v, "full"),
+                    &mut failures,
+                );
+            }
+            Ok(Err(e)) => failures.push(format!("{}: {e}", case.name)),
+            Err(p) => failures.push(p),
+        }
+        // the group itself is not an array
+        match no_panic(&case.name, || ZarrVolume::open(store)) {
+            Ok(Ok(_)) => failures.push(format!(
+                "{}: open({}) of a group succeeded",
+                case.name,
+                store.display()
+            )),
+            Ok(Err(_)) => {}
+            Err(p) => failures.push(p),
+        }
+        match no_panic(&case.name, || ZarrVolume::open_in(store, "no/such/array")) {
+            Ok(Ok(_)) => failures.push(format!(
+                "{}: open_in(.., \"no/such/array\") succeeded",
+                case.name
+            )),
+            Ok(Err(_)) => {}
+            Err(p) => failures.push(p),
+        }
+    }
+    assert!(n >= 3, "too few group fixtures");
+    report("opening arrays in groups", failures);
+}
+
+/// A parallel walk over all cells reads what zarr-python reads, and decodes
+/// each chunk (each inner chunk of a sharded array) exactly once: the
+/// number of decodes equals the number of distinct chunks the cells touch.
+#[test]
+fn par_map_cells_decodes_each_chunk_once() {
+    let dir = dir();
+    let manifest = load(&dir);
+    let mut failures = Vec::new();
+    let mut lines = Vec::new();
+    for (case, v) in cases(&manifest, &dir) {
+        let r = no_panic(&case.name, || walk_and_count(&case, &v));
+        match r {
+            Ok(Ok(line)) => lines.push(line),
+            Ok(Err(mut f)) => failures.append(&mut f),
+            Err(p) => failures.push(p),
+        }
+    }
+    for l in &lines {
+        eprintln!("{l}");
+    }
+    report("walking all cells in parallel", failures);
+}
+
+fn walk_and_count(case: &Case, v: &Value) -> Result<String, Vec<String>> {
+    let ctx = Ctx {
+        case: &case.name,
+        item: "par_map_cells".into(),
+    };
+    let fail = |m: String| vec![ctx.fail(m)];
+    let part = case
+        .partition()
+        .map_err(|e| fail(format!("open/partition failed: {e}")))?;
+    let unit = part.volume().chunk_shape().to_vec();
+    let cells = field(v, "cells").as_array().expect("cells");
+    let touched: BTreeSet<Vec<usize>> = cells
+        .iter()
+        .flat_map(|c| chunks_of(&region_of(c), &unit))
+        .collect();
+    let want: BTreeMap<Vec<usize>, String> = cells
+        .iter()
+        .map(|c| (usizes(field(c, "index")), str_of(c, "checksum").to_string()))
+        .collect();
+
+    part.volume().reset_decoded_chunks();
+    let got = part
+        .par_map_cells::<f64, _, _>("...", |cell, view| {
+            (cell.index(), format!("{:016x}", checksum(view.iter())))
+        })
+        .map_err(|e| fail(format!("failed: {e}")))?;
+    let walk_decodes = part.volume().decoded_chunks();
+
+    let mut failures = Vec::new();
+    if got.len() != want.len() {
+        failures.push(ctx.fail(format!("{} results for {} cells", got.len(), want.len())));
+    }
+    for (index, sum) in &got {
+        match want.get(index) {
+            Some(w) if w == sum => {}
+            Some(w) => failures.push(ctx.fail(format!(
+                "cell {index:?}: checksum {sum}, zarr-python says {w}"
+            ))),
+            None => failures.push(ctx.fail(format!("cell {index:?} is not in the grid"))),
+        }
+    }
+    if walk_decodes != touched.len() as u64 {
+        failures.push(ctx.fail(format!(
+            "{walk_decodes} chunk decodes in one walk; the cells touch {} chunks of shape \
+             {unit:?} (each should be decoded exactly once)",
+            touched.len()
+        )));
+    }
+
+    // The same cells one by one: no walk, so no reuse across cells.
+    part.volume().reset_decoded_chunks();
+    for sel in part
+        .cells("...")
+        .map_err(|e| fail(format!("cells failed: {e}")))?
+    {
+        sel.to_array_as::<f64>()
+            .map_err(|e| fail(format!("cell {:?}: to_array_as failed: {e}", sel.index())))?;
+    }
+    let loop_decodes = part.volume().decoded_chunks();
+    let per_cell: u64 = cells
+        .iter()
+        .map(|c| chunks_of(&region_of(c), &unit).len() as u64)
+        .sum();
+    if loop_decodes < touched.len() as u64 || loop_decodes > per_cell {
+        failures.push(ctx.fail(format!(
+            "{loop_decodes} decodes reading cell by cell; expected between {} (each chunk \
+             once) and {per_cell} (each cell's chunks)",
+            touched.len()
+        )));
+    }
+    if failures.is_empty() {
+        Ok(format!(
+            "{:<34} {:>3} cells, {:>3} chunks {:?}: walk {:>3} decodes, cell by cell {:>3}",
+            case.name,
+            cells.len(),
+            touched.len(),
+            unit,
+            walk_decodes,
+            loop_decodes
+        ))
+    } else {
+        Err(failures)
+    }
+}
+
+/// Outside a walk, reading one region decodes exactly the chunks it touches.
+#[test]
+fn a_region_decodes_only_the_chunks_it_touches() {
+    let dir = dir();
+    let manifest = load(&dir);
+    let mut failures = Vec::new();
+    for (case, v) in cases(&manifest, &dir) {
+        let r = no_panic(&case.name, || -> Result<(), String> {
+            let part = case.partition().map_err(|e| e.to_string())?;
+            let unit = part.volume().chunk_shape().to_vec();
+            let cells = field(&v, "cells").as_array().expect("cells");
+            // first, middle and last cell, and one a quarter in
+            for k in [0, cells.len() / 4, cells.len() / 2, cells.len() - 1] {
+                let entry = &cells[k];
+                let index = usizes(field(entry, "index"));
+                let sel = part.cell(&index).map_err(|e| e.to_string())?;
+                let want = chunks_of(sel.region(), &unit).len() as u64;
+                part.volume().reset_decoded_chunks();
+                sel.to_array_as::<f64>().map_err(|e| e.to_string())?;
+                let got = part.volume().decoded_chunks();
+                if got != want {
+                    return Err(format!(
+                        "cell {index:?} at {} decoded {got} chunks; it touches {want} of shape \
+                         {unit:?}",
+                        sel.region()
+                    ));
+                }
+            }
+            Ok(())
+        });
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failures.push(format!("{}: {e}", case.name)),
+            Err(p) => failures.push(p),
+        }
+    }
+    report("counting the chunks a region decodes", failures);
+}
+
+/// The issue's claim, on one array: with overlapping cells that do not line
+/// up with chunks, reading cell by cell decodes chunks several times; the
+/// parallel walk decodes each once.
+#[test]
+fn overlapping_cells_share_chunks_in_a_walk() {
+    let dir = dir();
+    let manifest = load(&dir);
+    let (case, _) = cases(&manifest, &dir)
+        .into_iter()
+        .find(|(c, _)| c.name == "v3_u16_zstd_3d")
+        .expect("fixture v3_u16_zstd_3d");
+    let part = case.partition().expect("open");
+    let unit = part.volume().chunk_shape().to_vec();
+    let touched: BTreeSet<Vec<usize>> = part
+        .cells("...")
+        .expect("cells")
+        .flat_map(|s| chunks_of(s.region(), &unit))
+        .collect();
+    // every chunk of the array: the cells cover it
+    let all = chunks_of(&Region::full(&case.shape), &unit).len();
+    assert_eq!(touched.len(), all);
+
+    part.volume().reset_decoded_chunks();
+    let sums = part
+        .par_map_cells::<u16, _, _>("...", |_, view| view.iter().map(|&x| x as u64).sum::<u64>())
+        .expect("walk");
+    let walk = part.volume().decoded_chunks();
+    part.volume().reset_decoded_chunks();
+    let mut loop_sums = Vec::new();
+    for sel in part.cells("...").expect("cells") {
+        let a = sel.to_array::<u16>().expect("to_array");
+        loop_sums.push(a.iter().map(|&x| x as u64).sum::<u64>());
+    }
+    let looped = part.volume().decoded_chunks();
+    assert_eq!(
+        sums, loop_sums,
+        "the walk and the loop read different values"
+    );
+    eprintln!(
+        "{}: {} cells over {all} chunks: walk {walk} decodes, cell by cell {looped}",
+        case.name,
+        part.len()
+    );
+    assert_eq!(walk, all as u64, "the walk must decode each chunk once");
+    assert!(
+        looped > walk,
+        "reading cell by cell decoded {looped} chunks, the walk {walk}: the fixture no longer \
+         shows chunk reuse"
+    );
+}
+
+/// A caller's buffer (one slot of a batch) is filled like an owned array.
+#[test]
+fn read_into_a_batch_slot() {
+    let dir = dir();
+    let manifest = load(&dir);
+    for name in ["v2_u16_be_zstd_f_slash", "v3_f32_sharded_3d"] {
+        let (case, v) = cases(&manifest, &dir)
+            .into_iter()
+            .find(|(c, _)| c.name == name)
+            .unwrap_or_else(|| panic!("fixture {name}"));
+        let part = case.partition().expect("open");
+        let cells = field(&v, "cells").as_array().expect("cells");
+        let mut batch = ndarray::Array::<f64, _>::zeros(
+            std::iter::once(cells.len())
+                .chain(case.cell.iter().copied())
+                .collect::<Vec<_>>(),
+        );
+        let mut filled = Vec::new();
+        for (k, entry) in cells.iter().enumerate() {
+            let sel = part.cell(&usizes(field(entry, "index"))).expect("cell");
+            if sel.shape() != case.cell {
+                continue; // a clipped border cell does not fit a batch slot
+            }
+            sel.read_into(batch.index_axis_mut(ndarray::Axis(0), k))
+                .expect("read_into");
+            filled.push(k);
+        }
+        assert!(!filled.is_empty());
+        let mut failures = Vec::new();
+        for k in filled {
+            let ctx = Ctx {
+                case: name,
+                item: format!("batch slot {k}"),
+            };
+            let slot = batch.index_axis(ndarray::Axis(0), k).to_owned();
+            check_content(
+                &ctx,
+                !case.dtype.is_float(),
+                &slot,
+                &cells[k],
+                &mut failures,
+            );
+        }
+        report("reading into a batch", failures);
+    }
+}
+
+/// Arrays of element types impart does not read are refused when opened,
+/// with an error that names the array (never a panic).
+#[test]
+fn unsupported_types_are_refused() {
+    let dir = dir();
+    let manifest = load(&dir);
+    let refused = field(&manifest, "refused").as_array().expect("refused");
+    assert!(refused.len() >= 8);
+    let mut failures = Vec::new();
+    for v in refused {
+        let name = str_of(v, "name");
+        let path = dir.join(str_of(v, "path"));
+        let why = format!("{} ({})", str_of(v, "why"), field(v, "zarr_dtype"));
+        match no_panic(name, || ZarrVolume::open(&path)) {
+            Err(p) => failures.push(p),
+            Ok(Ok(vol)) => failures.push(format!(
+                "{name}: a {why} array opened as {} {:?}; it must be refused",
+                vol.dtype(),
+                vol.shape()
+            )),
+            Ok(Err(e)) => {
+                let msg = e.to_string();
+                let typed = matches!(e, Error::UnsupportedDType { .. });
+                if !typed && !msg.contains(name) {
+                    failures.push(format!(
+                        "{name}: refused with an error that is neither UnsupportedDType nor \
+                         names the array: {msg}"
+                    ));
+                }
+                eprintln!(
+                    "{name}: {why}: {} {msg}",
+                    if typed {
+                        "UnsupportedDType:"
+                    } else {
+                        "other error:"
+                    }
+                );
+            }
+        }
+    }
+    report("refusing unsupported types", failures);
+}
+
+/// Broken arrays: metadata errors fail at open; a chunk that does not decode
+/// fails the reads that touch it, and only those (never a panic).
+#[test]
+fn broken_arrays_fail_cleanly() {
+    let dir = dir();
+    let manifest = load(&dir);
+    let broken = field(&manifest, "broken").as_array().expect("broken");
+    let mut failures = Vec::new();
+    for v in broken {
+        let name = str_of(v, "name");
+        let path = dir.join(str_of(v, "path"));
+        let opened = match no_panic(name, || ZarrVolume::open(&path)) {
+            Err(p) => {
+                failures.push(p);
+                continue;
+            }
+            Ok(r) => r,
+        };
+        let opens = field(v, "opens").as_bool().expect("opens");
+        let vol = match (opened, opens) {
+            (Err(e), false) => {
+                if !e.to_string().contains(name) {
+                    failures.push(format!("{name}: the error does not name the array: {e}"));
+                }
+                eprintln!("{name}: {}: {e}", str_of(v, "why"));
+                continue;
+            }
+            (Ok(_), false) => {
+                failures.push(format!(
+                    "{name}: opened, but {}: it must be an error",
+                    str_of(v, "why")
+                ));
+                continue;
+            }
+            (Err(e), true) => {
+                failures.push(format!(
+                    "{name}: open failed ({e}); only reads touching the broken chunk should fail"
+                ));
+                continue;
+            }
+            (Ok(vol), true) => vol,
+        };
+        let part = match Partition::builder(vol)
+            .cell(&usizes(field(v, "cell")))
+            .stride(f64_of(field(v, "stride")))
+            .build()
+        {
+            Ok(p) => p,
+            Err(e) => {
+                failures.push(format!("{name}: partition failed: {e}"));
+                continue;
+            }
+        };
+        let dtype: DType = str_of(v, "dtype").parse().expect("dtype");
+        for entry in field(v, "cells").as_array().expect("cells") {
+            let index = usizes(field(entry, "index"));
+            let ctx = Ctx {
+                case: name,
+                item: format!("cell {index:?}"),
+            };
+            let r = no_panic(name, || {
+                part.cell(&index).and_then(|s| s.to_array_as::<f64>())
+            });
+            let bad = entry.get("error").and_then(Value::as_bool) == Some(true);
+            match (r, bad) {
+                (Err(p), _) => failures.push(ctx.fail(p)),
+                (Ok(Err(e)), true) => {
+                    eprintln!("{name} cell {index:?}: {e}");
+                    if !e.to_string().contains(name) {
+                        failures.push(ctx.fail(format!("the error does not name the array: {e}")));
+                    }
+                }
+                (Ok(Ok(_)), true) => failures.push(ctx.fail(format!(
+                    "read succeeded over the {} chunk",
+                    str_of(v, "why")
+                ))),
+                (Ok(Err(e)), false) => failures.push(ctx.fail(format!(
+                    "read failed ({e}) though the cell does not touch the broken chunk"
+                ))),
+                (Ok(Ok(arr)), false) => {
+                    check_content(&ctx, !dtype.is_float(), &arr, entry, &mut failures)
+                }
+            }
+        }
+        // a walk over all cells reports the error
+        match no_panic(name, || {
+            part.par_map_cells::<f64, _, _>("...", |_, v| v.len())
+        }) {
+            Err(p) => failures.push(p),
+            Ok(Ok(_)) => failures.push(format!("{name}: a walk over the broken chunk succeeded")),
+            Ok(Err(_)) => {}
+        }
+    }
+    report("reading broken arrays", failures);
+}
+
+/// Paths that are not Zarr arrays.
+#[test]
+fn paths_that_are_not_arrays_are_errors() {
+    let dir = dir();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let file = dir.join("expected.json");
+    let missing = dir.join("no_such_array");
+    for (what, r) in [
+        (
+            "a missing path",
+            no_panic("missing", || ZarrVolume::open(&missing)),
+        ),
+        (
+            "an empty directory",
+            no_panic("empty", || ZarrVolume::open(&empty)),
+        ),
+        ("a file", no_panic("file", || ZarrVolume::open(&file))),
+        (
+            "a missing array in a store",
+            no_panic("open_in", || ZarrVolume::open_in(&dir, "no_such_array")),
+        ),
+        (
+            "an empty array path",
+            no_panic("open_in", || ZarrVolume::open_in(dir.join("v2_group"), "")),
+        ),
+    ] {
+        match r {
+            Err(p) => panic!("{what}: {p}"),
+            Ok(Ok(v)) => panic!("{what}: opened as {:?} {}", v.shape(), v.dtype()),
+            Ok(Err(e)) => eprintln!("{what}: {e}"),
+        }
+    }
+}
+
+/// The committed set keeps covering what the script promises.
+#[test]
+fn fixtures_cover_the_matrix() {
+    let dir = dir();
+    let manifest = load(&dir);
+    let cases = cases(&manifest, &dir);
+    let codecs = |v: &Value| -> Vec<String> {
+        field(v, "codecs")
+            .as_array()
+            .expect("codecs")
+            .iter()
+            .map(|c| c.as_str().expect("codec name").to_string())
+            .collect()
+    };
+    for fmt in [2, 3] {
+        let of = |f: &dyn Fn(&Case, &Value) -> bool| {
+            cases.iter().any(|(c, v)| c.zarr_format == fmt && f(c, v))
+        };
+        for d in DType::ALL {
+            assert!(of(&|c, _| c.dtype == d), "no v{fmt} {d} fixture");
+        }
+        for codec in ["zstd", "blosc", "gzip"] {
+            assert!(
+                of(&|_, v| codecs(v).iter().any(|c| c.contains(codec))),
+                "no v{fmt} {codec} fixture"
+            );
+        }
+        assert!(
+            of(&|_, v| !codecs(v)
+                .iter()
+                .any(|c| ["zstd", "blosc", "gzip"].iter().any(|k| c.contains(k)))),
+            "no uncompressed v{fmt} fixture"
+        );
+        assert!(
+            of(&|c, _| c.shape.iter().zip(&c.chunks).any(|(d, k)| d % k != 0)),
+            "no v{fmt} fixture with partial edge chunks"
+        );
+        assert!(
+            of(&|_, v| field(v, "missing_chunks").as_u64() > Some(0)
+                && f64_of(field(v, "fill_value")) != 0.0),
+            "no v{fmt} fixture with missing chunks and a non-zero fill value"
+        );
+        assert!(
+            of(&|c, _| c.in_store.is_some()),
+            "no v{fmt} array in a group"
+        );
+        assert!(
+            of(&|c, _| c.cell.len() < c.shape.len()),
+            "no v{fmt} carried axis"
+        );
+    }
+    let v2 = |f: &dyn Fn(&Value) -> bool| cases.iter().any(|(c, v)| c.zarr_format == 2 && f(v));
+    for order in ["C", "F"] {
+        assert!(
+            v2(&|v| str_of(v, "order") == order),
+            "no v2 {order}-order fixture"
+        );
+    }
+    for sep in [".", "/"] {
+        assert!(
+            v2(&|v| str_of(v, "separator") == sep),
+            "no v2 {sep:?} separator fixture"
+        );
+    }
+    assert!(
+        v2(&|v| str_of(v, "zarr_dtype").starts_with('>')),
+        "no big-endian v2 fixture"
+    );
+    for codec in ["sharding_indexed", "transpose", "crc32c", "bytes(big)"] {
+        assert!(
+            cases
+                .iter()
+                .any(|(_, v)| codecs(v).iter().any(|c| c.starts_with(codec))),
+            "no v3 {codec} fixture"
+        );
+    }
+    assert!(cases
+        .iter()
+        .any(|(c, v)| c.sharded && field(v, "missing_chunks").as_u64() > Some(0)));
+    let refused: Vec<&str> = field(&manifest, "refused")
+        .as_array()
+        .expect("refused")
+        .iter()
+        .map(|v| str_of(v, "why"))
+        .collect();
+    for why in ["bool", "complex", "float16", "string"] {
+        assert!(
+            refused.iter().filter(|w| w.contains(why)).count() >= 2,
+            "no v2 and v3 {why} fixtures to refuse"
+        );
+    }
+}

@@ -9,8 +9,10 @@ use std::hint::black_box;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use impart::{NiftiOptions, NiftiVolume, Partition, Volume};
+
+mod common;
 
 /// A minimal little-endian NIfTI-1 header for an n³ u16 volume at 352.
 fn header(n: usize) -> Vec<u8> {
@@ -73,14 +75,7 @@ fn bench_nifti(c: &mut Criterion) {
     let nii = file(n, false);
     let volume = NiftiVolume::open(&nii).expect("open");
     let bytes = volume.layout().expect("mapped").bytes();
-    let pool1 = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .expect("pool");
-    let pool2 = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .expect("pool");
+    let pools = common::pools();
     for stride in [1.0, 0.5] {
         let part = Partition::builder(&volume)
             .cell(&[64, 64, 64])
@@ -92,33 +87,9 @@ fn bench_nifti(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("nifti_{n}cube_u16_cell64_stride{stride:.1}"));
         group.throughput(Throughput::Bytes(total as u64));
         group.sample_size(10);
-        group.bench_function("memcpy", |b| {
-            let mut dst = vec![0u8; cell_bytes];
-            b.iter(|| {
-                let (mut off, mut left) = (0usize, total);
-                while left > 0 {
-                    let k = left.min(cell_bytes);
-                    if off + k > bytes.len() {
-                        off = 0;
-                    }
-                    dst[..k].copy_from_slice(&bytes[off..off + k]);
-                    black_box(&dst);
-                    off += k;
-                    left -= k;
-                }
-            })
-        });
-        for (name, pool) in [("1thread", &pool1), ("2threads", &pool2)] {
-            group.bench_function(BenchmarkId::new("impart_par", name), |b| {
-                b.iter(|| {
-                    pool.install(|| {
-                        part.par_for_each_cell::<u16, _>("...", |_, v| {
-                            black_box(v);
-                        })
-                        .expect("par")
-                    })
-                })
-            });
+        common::memcpy(&mut group, bytes, total, cell_bytes);
+        for (name, pool) in &pools {
+            common::walk(&mut group, &part, name, pool);
         }
         group.finish();
     }

@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use impart::{DType, Partition, RawOptions, Volume};
 
+mod common;
+
 fn volume_path(n: usize) -> PathBuf {
     let path = std::env::temp_dir().join(format!("impart-bench-{n}-u16.raw"));
     let want = (n * n * n * 2) as u64;
@@ -40,14 +42,7 @@ fn bench_raw(c: &mut Criterion) {
         .open(&path)
         .expect("open");
     let bytes = volume.layout().expect("mapped").bytes();
-    let pool1 = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .expect("pool");
-    let pool2 = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .expect("pool");
+    let pools = common::pools();
 
     for stride in [1.0, 0.5] {
         let part = Partition::builder(&volume)
@@ -61,25 +56,8 @@ fn bench_raw(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(total as u64));
         group.sample_size(10);
 
-        // Baseline: the same number of bytes, memcpy'd cell-sized piece by
-        // piece from the same mapping into one reused cell buffer.
-        group.bench_function("memcpy", |b| {
-            let mut dst = vec![0u8; cell_bytes];
-            b.iter(|| {
-                let mut off = 0usize;
-                let mut left = total;
-                while left > 0 {
-                    let k = left.min(cell_bytes);
-                    if off + k > bytes.len() {
-                        off = 0;
-                    }
-                    dst[..k].copy_from_slice(&bytes[off..off + k]);
-                    black_box(&dst);
-                    off += k;
-                    left -= k;
-                }
-            })
-        });
+        // Baseline: the same number of bytes from the same mapping.
+        common::memcpy(&mut group, bytes, total, cell_bytes);
 
         // One thread, one reused buffer (the batch-filling pattern).
         group.bench_function(BenchmarkId::new("impart_read_into", "1thread"), |b| {
@@ -101,17 +79,8 @@ fn bench_raw(c: &mut Criterion) {
             })
         });
 
-        for (name, pool) in [("1thread", &pool1), ("2threads", &pool2)] {
-            group.bench_function(BenchmarkId::new("impart_par", name), |b| {
-                b.iter(|| {
-                    pool.install(|| {
-                        part.par_for_each_cell::<u16, _>("...", |_, v| {
-                            black_box(v);
-                        })
-                        .expect("par")
-                    })
-                })
-            });
+        for (name, pool) in &pools {
+            common::walk(&mut group, &part, name, pool);
         }
         group.finish();
     }

@@ -14,6 +14,8 @@ use zarrs::array::codec::bytes_to_bytes::zstd::ZstdCodec;
 use zarrs::array::{data_type, ArrayBuilder, ArrayBytes, ArraySubset};
 use zarrs::filesystem::FilesystemStore;
 
+mod common;
+
 fn array_path(n: usize) -> PathBuf {
     let path = std::env::temp_dir().join(format!("impart-bench-{n}-u16-zstd-v2.zarr"));
     if path.join("zarr.json").exists() {
@@ -65,14 +67,7 @@ fn bench_zarr(c: &mut Criterion) {
             .flat_map(|z| (0..g).flat_map(move |y| (0..g).map(move |x| vec![z, y, x])))
             .collect()
     };
-    let pool1 = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .expect("pool");
-    let pool2 = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .expect("pool");
+    let pools = common::pools();
     for stride in [1.0, 0.5] {
         let part = Partition::builder(&volume)
             .cell(&[64, 64, 64])
@@ -84,7 +79,7 @@ fn bench_zarr(c: &mut Criterion) {
             c.benchmark_group(format!("zarr_zstd_{n}cube_u16_cell64_stride{stride:.1}"));
         group.throughput(Throughput::Bytes(total as u64));
         group.sample_size(10);
-        for (name, pool) in [("1thread", &pool1), ("2threads", &pool2)] {
+        for (name, pool) in &pools {
             group.bench_function(BenchmarkId::new("decode_every_chunk_once", name), |b| {
                 b.iter(|| {
                     pool.install(|| {
@@ -96,16 +91,7 @@ fn bench_zarr(c: &mut Criterion) {
                     })
                 })
             });
-            group.bench_function(BenchmarkId::new("impart_par", name), |b| {
-                b.iter(|| {
-                    pool.install(|| {
-                        part.par_for_each_cell::<u16, _>("...", |_, v| {
-                            black_box(v);
-                        })
-                        .expect("par")
-                    })
-                })
-            });
+            common::walk(&mut group, &part, name, pool);
         }
         volume.reset_decoded_chunks();
         part.par_for_each_cell::<u16, _>("...", |_, v| {

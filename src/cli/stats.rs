@@ -32,78 +32,43 @@ pub fn stats_of<T: Element>(data: &[T]) -> CellStats {
         DType::I8 => small_int_stats(bytemuck::cast_slice::<T, i8>(data)),
         DType::U16 => small_int_stats(bytemuck::cast_slice::<T, u16>(data)),
         DType::I16 => small_int_stats(bytemuck::cast_slice::<T, i16>(data)),
-        DType::U32 => int_stats(bytemuck::cast_slice::<T, u32>(data)),
-        DType::I32 => int_stats(bytemuck::cast_slice::<T, i32>(data)),
+        DType::U32 => int_stats::<u32, i64, LANES>(bytemuck::cast_slice(data)),
+        DType::I32 => int_stats::<i32, i64, LANES>(bytemuck::cast_slice(data)),
         _ => float_stats(data),
     }
 }
 
-/// Elements summed in `i64` lanes before folding into the `i128` total:
-/// 2^16 values below 2^32 cannot overflow a lane.
+/// Elements reduced per block before the lane sums fold into the `i128`
+/// total: 2^16 values per block keep every lane far from overflow (16-bit
+/// values in `i32` lanes: at most 4096 x 2^16 per lane; 32-bit values in
+/// `i64` lanes).
 const BLOCK: usize = 1 << 16;
 
-/// Lanes for 8- and 16-bit integers, summed in `i32`: a lane sees at most
-/// `BLOCK / SMALL_LANES` = 4096 values below 2^16, far from overflow.
+/// Lanes for 8- and 16-bit integers (summed in `i32`).
 const SMALL_LANES: usize = 16;
 
-fn small_int_stats<I>(data: &[I]) -> CellStats
-where
-    I: Copy + Ord + Into<i32> + Element,
-{
-    if data.is_empty() {
-        return float_stats(data);
-    }
-    let mut min = data[0];
-    let mut max = data[0];
-    let mut total: i64 = 0;
-    for block in data.chunks(BLOCK) {
-        let mut mins = [block[0]; SMALL_LANES];
-        let mut maxs = [block[0]; SMALL_LANES];
-        let mut sums = [0i32; SMALL_LANES];
-        let chunks = block.chunks_exact(SMALL_LANES);
-        let rest = chunks.remainder();
-        for c in chunks {
-            for l in 0..SMALL_LANES {
-                mins[l] = mins[l].min(c[l]);
-                maxs[l] = maxs[l].max(c[l]);
-                sums[l] += c[l].into();
-            }
-        }
-        for (l, &x) in rest.iter().enumerate() {
-            mins[l] = mins[l].min(x);
-            maxs[l] = maxs[l].max(x);
-            sums[l] += x.into();
-        }
-        min = mins.iter().copied().fold(min, Ord::min);
-        max = maxs.iter().copied().fold(max, Ord::max);
-        total += sums.iter().map(|&s| s as i64).sum::<i64>();
-    }
-    CellStats {
-        min: min.to_f64(),
-        max: max.to_f64(),
-        sum: total as f64,
-        count: data.len(),
-    }
+fn small_int_stats<I: Copy + Ord + Into<i32> + Element>(data: &[I]) -> CellStats {
+    int_stats::<I, i32, SMALL_LANES>(data)
 }
 
-fn int_stats<I>(data: &[I]) -> CellStats
+/// Exact integer statistics: min/max in the stored type, sums in `A` lanes.
+fn int_stats<I, A, const L: usize>(data: &[I]) -> CellStats
 where
-    I: Copy + Ord + Into<i64> + Element,
+    I: Copy + Ord + Into<A> + Element,
+    A: Copy + Default + std::ops::AddAssign + Into<i128>,
 {
-    if data.is_empty() {
+    let Some(&first) = data.first() else {
         return float_stats(data);
-    }
-    let mut min = data[0];
-    let mut max = data[0];
-    let mut total: i128 = 0;
+    };
+    let (mut min, mut max, mut total) = (first, first, 0i128);
     for block in data.chunks(BLOCK) {
-        let mut mins = [block[0]; LANES];
-        let mut maxs = [block[0]; LANES];
-        let mut sums = [0i64; LANES];
-        let chunks = block.chunks_exact(LANES);
+        let mut mins = [first; L];
+        let mut maxs = [first; L];
+        let mut sums = [A::default(); L];
+        let chunks = block.chunks_exact(L);
         let rest = chunks.remainder();
         for c in chunks {
-            for l in 0..LANES {
+            for l in 0..L {
                 mins[l] = mins[l].min(c[l]);
                 maxs[l] = maxs[l].max(c[l]);
                 sums[l] += c[l].into();
@@ -116,7 +81,7 @@ where
         }
         min = mins.iter().copied().fold(min, Ord::min);
         max = maxs.iter().copied().fold(max, Ord::max);
-        total += sums.iter().map(|&s| s as i128).sum::<i128>();
+        total += sums.iter().map(|&s| s.into()).sum::<i128>();
     }
     CellStats {
         min: min.to_f64(),

@@ -98,6 +98,21 @@ struct Cache {
     walking: bool,
 }
 
+impl Cache {
+    /// Drops a held chunk and its bytes from the account.
+    fn forget(&mut self, unit: &[u64]) {
+        self.last_use.remove(unit);
+        if let Some(d) = self.chunks.remove(unit) {
+            let n = d
+                .get()
+                .and_then(|r| r.as_ref().ok())
+                .map(|b| b.len())
+                .unwrap_or(0);
+            self.bytes = self.bytes.saturating_sub(n);
+        }
+    }
+}
+
 /// A Zarr v2 or v3 array; see the [module docs](self).
 pub struct ZarrVolume {
     path: PathBuf,
@@ -385,15 +400,7 @@ impl ZarrVolume {
                 .min_by_key(|(_, &t)| t)
                 .map(|(k, _)| k.clone());
             let Some(v) = victim else { break };
-            c.last_use.remove(&v);
-            if let Some(d) = c.chunks.remove(&v) {
-                let n = d
-                    .get()
-                    .and_then(|r| r.as_ref().ok())
-                    .map(|b| b.len())
-                    .unwrap_or(0);
-                c.bytes = c.bytes.saturating_sub(n);
-            }
+            c.forget(&v);
         }
     }
 
@@ -413,15 +420,7 @@ impl ZarrVolume {
             };
             if left == 0 {
                 c.pending.remove(u);
-                c.last_use.remove(u);
-                if let Some(d) = c.chunks.remove(u) {
-                    let n = d
-                        .get()
-                        .and_then(|r| r.as_ref().ok())
-                        .map(|b| b.len())
-                        .unwrap_or(0);
-                    c.bytes = c.bytes.saturating_sub(n);
-                }
+                c.forget(u);
             }
         }
     }

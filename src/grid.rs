@@ -236,6 +236,11 @@ impl From<&[f64]> for PerAxis<f64> {
         PerAxis::Each(v.to_vec())
     }
 }
+impl From<(f64, f64)> for PerAxis<f64> {
+    fn from(v: (f64, f64)) -> Self {
+        PerAxis::Each(vec![v.0, v.1])
+    }
+}
 impl<const N: usize> From<[f64; N]> for PerAxis<f64> {
     fn from(v: [f64; N]) -> Self {
         PerAxis::Each(v.to_vec())

@@ -43,7 +43,9 @@
 //!
 //! - `rayon` (default): parallel iteration over cells.
 //! - `nifti` (default): NIfTI-1/NIfTI-2 volumes.
-//! - `zarr`: Zarr v2/v3 arrays through `zarrs` (chunked, compressed,
+//! - `image` (default): PNG, TIFF and JPEG images, and the original's 2D
+//!   API ([`image::ImagePartition`]).
+//! - `zarr` (default): Zarr v2/v3 arrays through `zarrs` (chunked, compressed,
 //!   sharded).
 //! - `cli` (default): the `impart` command-line program.
 
@@ -52,6 +54,8 @@
 pub mod dtype;
 pub mod error;
 pub mod grid;
+#[cfg(feature = "image")]
+pub mod image;
 pub mod partition;
 pub mod selection;
 pub mod volume;
@@ -61,6 +65,8 @@ pub use error::{Error, GridError, NotZeroCopyReason, Result, SelectionError};
 pub use grid::{CellBox, Edge, Grid, PadMode, PerAxis, Region, Spacing};
 pub use partition::{Partition, PartitionBuilder, Selected};
 pub use selection::{AxisIndex, IntoSelection, Selection};
+#[cfg(feature = "image")]
+pub use volume::ImageVolume;
 pub use volume::{ArrayVolume, Layout, MemoryOrder, RawOptions, RawVolume, Volume};
 #[cfg(feature = "nifti")]
 pub use volume::{NiftiHeader, NiftiOptions, NiftiVolume};

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use impart::{
-    dispatch_dtype, ByteOrder, DType, Edge, Error, MemoryOrder, NiftiOptions, PadMode, Partition,
-    PerAxis, RawOptions, Result, Spacing, Volume, ZarrVolume,
+    dispatch_dtype, ByteOrder, DType, Edge, Error, ImageVolume, MemoryOrder, NiftiOptions, PadMode,
+    Partition, PerAxis, RawOptions, Result, Spacing, Volume, ZarrVolume,
 };
 use serde_json::{json, Value};
 
@@ -57,11 +57,12 @@ fn open(input: &InputArgs) -> Result<Opened> {
     match (&input.shape, &input.dtype) {
         (Some(shape), Some(dtype_text)) => open_raw(input, shape, dtype_text),
         (None, None) if is_nifti_name(&input.path) => open_nifti(input),
+        (None, None) if is_image_name(&input.path) => open_image(input),
         (None, None) if input.array.is_some() || is_zarr_dir(&input.path) => open_zarr(input),
         (None, None) => Err(Error::InvalidArgument {
             what: "input",
             detail: format!(
-                "{}: not a recognised format (.nii, .nii.gz, .hdr/.img, a Zarr array directory); raw files need --shape and --dtype (e.g. --shape 512,512,512 --dtype u16)",
+                "{}: not a recognised format (.nii, .nii.gz, .hdr/.img, .png, .tif, .jpg, a Zarr array directory); raw files need --shape and --dtype (e.g. --shape 512,512,512 --dtype u16)",
                 input.path.display()
             ),
         }),
@@ -80,6 +81,36 @@ fn is_nifti_name(path: &Path) -> bool {
     [".nii", ".nii.gz", ".hdr", ".hdr.gz", ".img", ".img.gz"]
         .iter()
         .any(|ext| name.ends_with(ext))
+}
+
+fn is_image_name(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    [".png", ".tif", ".tiff", ".jpg", ".jpeg"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+}
+
+fn open_image(input: &InputArgs) -> Result<Opened> {
+    let volume = ImageVolume::open(&input.path)?;
+    let (h, w, c) = (volume.height(), volume.width(), volume.channels());
+    let layout = match c {
+        1 => "gray",
+        2 => "gray+alpha",
+        3 => "RGB",
+        _ => "RGBA",
+    };
+    let facts = vec![
+        ("width", json!(w), "width", w.to_string()),
+        ("height", json!(h), "height", h.to_string()),
+        ("channels", json!(c), "channels", format!("{c} ({layout})")),
+    ];
+    Ok(Opened {
+        volume: Box::new(volume),
+        facts,
+    })
 }
 
 fn is_zarr_dir(path: &Path) -> bool {

@@ -11,6 +11,8 @@
 //! [`ArrayVolume`] (an ndarray array, borrowed or owned) and, with the
 //! `nifti` feature, `NiftiVolume` (NIfTI-1/2 through the raw path).
 
+#[cfg(feature = "image")]
+pub mod image;
 mod memory;
 #[cfg(feature = "nifti")]
 pub mod nifti;
@@ -18,6 +20,8 @@ mod raw;
 #[cfg(feature = "zarr")]
 pub mod zarr;
 
+#[cfg(feature = "image")]
+pub use image::ImageVolume;
 pub use memory::ArrayVolume;
 #[cfg(feature = "nifti")]
 pub use nifti::{NiftiHeader, NiftiOptions, NiftiVolume};

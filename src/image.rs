@@ -1,0 +1,145 @@
+//! The original `impart`'s 2D API, in Rust: an image partitioned into a grid
+//! of `(height, width)` cells.
+//!
+//! It is a thin layer over [`Partition`]: the two image axes are
+//! partitioned, the channel axis is carried (with the original's `channels`
+//! selection), and everything else — views, materialization, stats,
+//! fragmentation — is the N-dimensional code. Any 2D volume works too
+//! (a raw, NIfTI or Zarr array of shape `(height, width)` or
+//! `(height, width, channels)`), through [`ImagePartition::from_volume`].
+//!
+//! ```no_run
+//! use impart::image::ImagePartition;
+//! use ndarray::s;
+//!
+//! // Python: img = ImagePartition("image.png", cell_shape=(128, 128), stride=0.5, channels=(0, 1, 2))
+//! let img = ImagePartition::new("image.png", (128, 128), 0.5, &[0, 1, 2])?;
+//! println!("{:?} {:?}", img.shape(), img.step_size()); // (16, 29) (64.0, 64.0) for 1920x1080
+//! let column = img.select(s![.., 0])?;               // img[:, 0]
+//! let block = img.select(s![..3, 15..21])?;          // img[:3, 15:21]
+//! let pixels = img.select(s![..10, -1])?.to_array::<u8>()?; // img[:10, -1].numpy()
+//! let (left, top, width, height) = img.subregion(s![10, -1])?; // compute_image_subregion(10, -1)
+//! # let _ = (column, block, pixels, left, top, width, height);
+//! # Ok::<(), impart::Error>(())
+//! ```
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::grid::PerAxis;
+use crate::partition::{Partition, Selected};
+use crate::selection::IntoSelection;
+use crate::volume::{ImageVolume, Volume};
+
+/// An image (or any 2D volume) with a grid of cells over its two image axes.
+#[derive(Debug)]
+pub struct ImagePartition<V = ImageVolume> {
+    part: Partition<V>,
+}
+
+impl ImagePartition<ImageVolume> {
+    /// Opens a PNG, TIFF or JPEG with cells of `(height, width)`, a stride
+    /// (one for both axes or `(y, x)`), keeping the given channels in order
+    /// (the original's `channels=(0, 1, 2)`).
+    pub fn new(
+        path: impl AsRef<Path>,
+        cell_shape: (usize, usize),
+        stride: impl Into<PerAxis<f64>>,
+        channels: &[usize],
+    ) -> Result<Self> {
+        Self::from_volume(ImageVolume::open(path)?, cell_shape, stride, Some(channels))
+    }
+
+    /// Opens an image keeping all its channels.
+    pub fn open(
+        path: impl AsRef<Path>,
+        cell_shape: (usize, usize),
+        stride: impl Into<PerAxis<f64>>,
+    ) -> Result<Self> {
+        Self::from_volume(ImageVolume::open(path)?, cell_shape, stride, None)
+    }
+}
+
+impl<V: Volume> ImagePartition<V> {
+    /// Partitions a 2D volume: shape `(height, width)` or
+    /// `(height, width, channels)`.
+    pub fn from_volume(
+        volume: V,
+        cell_shape: (usize, usize),
+        stride: impl Into<PerAxis<f64>>,
+        channels: Option<&[usize]>,
+    ) -> Result<Self> {
+        let ndim = volume.shape().len();
+        let name = volume.name().to_string();
+        if !(2..=3).contains(&ndim) {
+            return Err(Error::InvalidPartition {
+                volume: name,
+                detail: format!(
+                    "an image has shape (height, width) or (height, width, channels), not {:?}",
+                    volume.shape()
+                ),
+            });
+        }
+        let mut b = Partition::builder(volume)
+            .cell(&[cell_shape.0, cell_shape.1])
+            .stride(stride);
+        if let Some(c) = channels {
+            if ndim == 2 {
+                return Err(Error::InvalidPartition {
+                    volume: name,
+                    detail: "channels given for an image without a channel axis".into(),
+                });
+            }
+            b = b.channels(c);
+        }
+        Ok(ImagePartition { part: b.build()? })
+    }
+
+    /// Number of cells `(rows, columns)` (the original's `shape`).
+    pub fn shape(&self) -> (usize, usize) {
+        let s = self.part.grid().shape();
+        (s[0], s[1])
+    }
+
+    /// Step between cells `(y, x)` in pixels (the original's `step_size`).
+    pub fn step_size(&self) -> (f64, f64) {
+        let s = self.part.grid().step();
+        (s[0], s[1])
+    }
+
+    /// Cell shape `(height, width)`.
+    pub fn cell_shape(&self) -> (usize, usize) {
+        let s = self.part.grid().cell_shape();
+        (s[0], s[1])
+    }
+
+    /// Image shape `(height, width)` (the original's `image_shape`).
+    pub fn image_shape(&self) -> (usize, usize) {
+        let s = self.part.volume().shape();
+        (s[0], s[1])
+    }
+
+    /// The kept channels.
+    pub fn channels(&self) -> Option<&[usize]> {
+        self.part.channels().map(|(_, c)| c)
+    }
+
+    /// Selects cells like the original's `img[y, x]`: `s![.., 0]`,
+    /// `s![..3, 15..21]`, `"10,-1"`.
+    pub fn select(&self, selection: impl IntoSelection) -> Result<Selected<'_, V>> {
+        self.part.select(selection)
+    }
+
+    /// The selection's bounding box as `(left, top, width, height)` (the
+    /// original's `compute_image_subregion`).
+    pub fn subregion(&self, selection: impl IntoSelection) -> Result<(usize, usize, usize, usize)> {
+        let sel = self.part.select(selection)?;
+        let r = sel.region();
+        Ok((r.start()[1], r.start()[0], r.shape()[1], r.shape()[0]))
+    }
+
+    /// The underlying N-dimensional partition.
+    pub fn partition(&self) -> &Partition<V> {
+        &self.part
+    }
+}

@@ -10,18 +10,19 @@
 //! hand-made hostile headers.
 //!
 //! The checks are in `tests/nifti_check/mod.rs`, shared with
-//! `tests/nifti_real.rs`.
+//! `tests/nifti_real.rs`, and in `tests/common/mod.rs`, shared with the
+//! other fixture tests.
 
+mod common;
 mod nifti_check;
 
 use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
+use common::{field, load_manifest, report, str_of, strings, usizes};
 use impart::{NiftiOptions, NiftiVolume, Partition, Volume};
-use nifti_check::{
-    check_volume, field, file_name, names_file, options, str_of, strings, usizes, Tol,
-};
+use nifti_check::{check_volume, file_name, names_file, options, Tol};
 use serde_json::Value;
 
 const FORMAT: u64 = 1;
@@ -31,22 +32,11 @@ fn dir() -> PathBuf {
 }
 
 fn manifest() -> Value {
-    let path = dir().join("cases.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {}: {e} (generate it with data-scripts/make_nifti_fixtures.py)",
-            path.display()
-        )
-    });
-    let m: Value = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", path.display()));
-    assert_eq!(
-        m.get("format").and_then(Value::as_u64),
-        Some(FORMAT),
-        "{}: unknown manifest format",
-        path.display()
-    );
-    m
+    load_manifest(
+        &dir().join("cases.json"),
+        FORMAT,
+        "generate it with data-scripts/make_nifti_fixtures.py",
+    )
 }
 
 fn cases(kind: &str) -> Vec<Value> {
@@ -61,24 +51,6 @@ fn cases(kind: &str) -> Vec<Value> {
 
 fn is_quirk(c: &Value) -> bool {
     c.get("quirk").is_some()
-}
-
-fn report(what: &str, failures: Vec<String>) {
-    assert!(
-        failures.is_empty(),
-        "{} {what} failure(s):\n  {}",
-        failures.len(),
-        failures.join("\n  ")
-    );
-}
-
-#[test]
-fn checksum_matches_the_script() {
-    // np.array([0.0, 1.0, -2.5]) through make_raw_fixtures.checksum
-    assert_eq!(
-        format!("{:016x}", nifti_check::checksum([0.0, 1.0, -2.5].iter())),
-        "257f9e0692573d53"
-    );
 }
 
 /// Every valid fixture, through every path that names it (`.hdr` and `.img`
@@ -114,7 +86,7 @@ fn valid_fixtures_match_nibabel() {
             n += 1;
         }
     }
-    report("NIfTI fixture", failures);
+    report("checking the NIfTI fixtures", failures);
     eprintln!("checked {n} NIfTI fixture paths against nibabel");
 }
 
@@ -143,7 +115,7 @@ fn header_repairs_match_nibabel() {
             .map(|f| format!("{f} [{quirk}]")),
         );
     }
-    report("header-repair", failures);
+    report("checking header repairs", failures);
 }
 
 // ---------------------------------------------------------------------------
@@ -225,30 +197,29 @@ fn check_refused(case: &Value, cache: &Path, failures: &mut Vec<String>) {
     }
 }
 
+/// Every case of `kind` (at least `min` of them) refused as `check_refused`
+/// demands.
+fn check_all_refused(kind: &str, min: usize, what: &str) {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let mut failures = Vec::new();
+    let cases = cases(kind);
+    assert!(cases.len() >= min);
+    for case in &cases {
+        check_refused(case, cache.path(), &mut failures);
+    }
+    report(what, failures);
+}
+
 /// Data types impart does not support: a typed error naming the file.
 #[test]
 fn refused_types_give_errors() {
-    let cache = tempfile::tempdir().expect("temp dir");
-    let mut failures = Vec::new();
-    let refused = cases("refused");
-    assert!(refused.len() >= 5);
-    for case in &refused {
-        check_refused(case, cache.path(), &mut failures);
-    }
-    report("refused-type", failures);
+    check_all_refused("refused", 5, "refusing unsupported types");
 }
 
 /// Hand-made hostile headers: an error naming the file, never a panic.
 #[test]
 fn hostile_headers_give_errors() {
-    let cache = tempfile::tempdir().expect("temp dir");
-    let mut failures = Vec::new();
-    let hostile = cases("hostile");
-    assert!(hostile.len() >= 30);
-    for case in &hostile {
-        check_refused(case, cache.path(), &mut failures);
-    }
-    report("hostile-header", failures);
+    check_all_refused("hostile", 30, "on hostile headers");
 }
 
 // ---------------------------------------------------------------------------
@@ -340,7 +311,7 @@ fn truncated_prefixes_fail_cleanly() {
         }
     }
     eprintln!("{tried} truncated prefixes tried, {opened} opened and read correctly");
-    report("truncated-prefix", failures);
+    report("on truncated prefixes", failures);
 }
 
 // ---------------------------------------------------------------------------
@@ -388,7 +359,7 @@ fn gz_cache_is_reused_and_follows_the_source() {
         .find(|c| c.get("name").and_then(Value::as_str) == Some("gz_i16_4d_scaled_be"))
         .expect("gz_i16_4d_scaled_be in cases.json");
     let failures = check_volume("replaced source", &src, case, &opts, true, Tol::exact());
-    report("gz-cache", failures);
+    report("in the gz cache", failures);
     let c = opts.open(&src).expect("open the replaced source");
     assert_ne!(c.cache_path(), Some(first.as_path()));
 }

@@ -17,43 +17,29 @@
 //! nibabel cannot read, or whose data type impart refuses, must give an
 //! error that names the file.
 
+mod common;
 mod nifti_check;
 
-use std::path::PathBuf;
 use std::time::Instant;
 
-use nifti_check::{check_volume, field, file_name, names_file, options, str_of, Tol};
-use serde_json::Value;
+use common::{env_dir, field, load_manifest, str_of};
+use nifti_check::{check_volume, file_name, names_file, options, Tol};
 
 const FORMAT: u64 = 1;
 
 #[test]
 fn real_files_match_nibabel() {
-    let dir = match std::env::var_os("IMPART_NIFTI_REAL_DIR") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => {
-            eprintln!(
-                "IMPART_NIFTI_REAL_DIR not set: real NIfTI files not checked \
-                 (see data-scripts/fetch_nifti_real.py)"
-            );
-            return;
-        }
+    let Some(dir) = env_dir(
+        "IMPART_NIFTI_REAL_DIR",
+        "real NIfTI files not checked (see data-scripts/fetch_nifti_real.py)",
+    ) else {
+        return;
     };
     let path = dir.join("expected.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {}: {e} (run data-scripts/nifti_crosscheck.py {})",
-            path.display(),
-            dir.display()
-        )
-    });
-    let manifest: Value = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", path.display()));
-    assert_eq!(
-        manifest.get("format").and_then(Value::as_u64),
-        Some(FORMAT),
-        "{}: unknown format",
-        path.display()
+    let manifest = load_manifest(
+        &path,
+        FORMAT,
+        &format!("run data-scripts/nifti_crosscheck.py {}", dir.display()),
     );
     let files = field(&manifest, "files").as_array().expect("files");
     assert!(!files.is_empty(), "{}: no files", path.display());

@@ -10,7 +10,7 @@
 //! the whole array, the region and a digest of its voxels as zarr-python's
 //! slicing gives them: sum, absolute sum, min, max, first and last value,
 //! and the order-sensitive checksum of `make_raw_fixtures.py` (see
-//! [`checksum`]).
+//! `common::checksum`, `tests/common/mod.rs`).
 //!
 //! Beyond the values, the tests hold the backend to its promises: no
 //! zero-copy view, a region decodes only the chunks it touches, and a
@@ -18,113 +18,20 @@
 //! ([`ZarrVolume::decoded_chunks`]).
 #![cfg(feature = "zarr")]
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use impart::{DType, Element, Error, Partition, Region, Selected, Volume, ZarrVolume};
+use common::{
+    check_content, check_grid, check_listing, check_selected, checksum, chunks_of, chunks_touched,
+    f64_of, field, load_manifest, no_panic, region_of, report, same_bits, str_of, usizes, Ctx,
+};
+use impart::{DType, Error, Partition, Region, Volume, ZarrVolume};
 use ndarray::ArrayD;
 use serde_json::Value;
 
 const FORMAT: u64 = 1;
-
-/// The checksum of `make_raw_fixtures.py`: SplitMix64's finalizer over
-/// `bits(v[k]) + (k + 1) * 0x9E3779B97F4A7C15`, summed mod 2^64, `k` running
-/// over the values in C order.
-fn checksum<'a>(values: impl Iterator<Item = &'a f64>) -> u64 {
-    values.enumerate().fold(0u64, |acc, (k, v)| {
-        let mut x = v
-            .to_bits()
-            .wrapping_add((k as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        x ^= x >> 30;
-        x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        x ^= x >> 27;
-        x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
-        x ^= x >> 31;
-        acc.wrapping_add(x)
-    })
-}
-
-#[test]
-fn checksum_matches_the_script() {
-    // np.array([0.0, 1.0, -2.5]) through make_raw_fixtures.checksum
-    assert_eq!(
-        format!("{:016x}", checksum([0.0, 1.0, -2.5].iter())),
-        "257f9e0692573d53"
-    );
-}
-
-// ---------------------------------------------------------------------------
-// JSON helpers: every failure names the case and the cell.
-
-struct Ctx<'a> {
-    case: &'a str,
-    item: String,
-}
-
-impl Ctx<'_> {
-    fn fail(&self, msg: impl std::fmt::Display) -> String {
-        if self.item.is_empty() {
-            format!("{}: {msg}", self.case)
-        } else {
-            format!("{} {}: {msg}", self.case, self.item)
-        }
-    }
-}
-
-fn field<'v>(v: &'v Value, key: &str) -> &'v Value {
-    v.get(key)
-        .unwrap_or_else(|| panic!("manifest entry lacks {key:?}: {v}"))
-}
-
-fn usizes(v: &Value) -> Vec<usize> {
-    v.as_array()
-        .unwrap_or_else(|| panic!("expected an array, found {v}"))
-        .iter()
-        .map(|x| {
-            x.as_u64()
-                .unwrap_or_else(|| panic!("expected an unsigned integer, found {x}"))
-                as usize
-        })
-        .collect()
-}
-
-fn f64s(v: &Value) -> Vec<f64> {
-    match v {
-        Value::Array(a) => a.iter().map(f64_of).collect(),
-        _ => vec![f64_of(v)],
-    }
-}
-
-fn f64_of(v: &Value) -> f64 {
-    v.as_f64()
-        .unwrap_or_else(|| panic!("expected a number, found {v}"))
-}
-
-fn str_of<'v>(v: &'v Value, key: &str) -> &'v str {
-    field(v, key)
-        .as_str()
-        .unwrap_or_else(|| panic!("{key:?} is not a string in {v}"))
-}
-
-/// Whether two floats parsed from / computed for JSON are equal up to the
-/// last bit or two (serde_json's default float parser may be one ulp off).
-fn close(a: f64, b: f64) -> bool {
-    a == b || (a - b).abs() <= 4.0 * f64::EPSILON * a.abs().max(b.abs())
-}
-
-/// Runs `f`, turning a panic into a failure message (the library must never
-/// panic, whatever the input).
-fn no_panic<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, String> {
-    catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
-        let msg = p
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
-        format!("{what} PANICKED: {msg}")
-    })
-}
 
 // ---------------------------------------------------------------------------
 // One array
@@ -190,179 +97,9 @@ fn cases(manifest: &Value, dir: &Path) -> Vec<(Case, Value)> {
         .collect()
 }
 
-/// Indices of the chunks (read units of shape `unit`) that `region` touches.
-fn chunks_of(region: &Region, unit: &[usize]) -> Vec<Vec<usize>> {
-    let ranges: Vec<std::ops::Range<usize>> = region
-        .start()
-        .iter()
-        .zip(region.shape())
-        .zip(unit)
-        .map(|((&s, &n), &u)| s / u..(s + n).div_ceil(u))
-        .collect();
-    let mut out = vec![vec![]];
-    for r in ranges {
-        out = out
-            .into_iter()
-            .flat_map(|p: Vec<usize>| {
-                r.clone().map(move |i| {
-                    let mut q = p.clone();
-                    q.push(i);
-                    q
-                })
-            })
-            .collect();
-    }
-    out
-}
-
-fn region_of(entry: &Value) -> Region {
-    Region::new(usizes(field(entry, "start")), usizes(field(entry, "shape")))
-        .expect("a valid region in the manifest")
-}
-
-// ---------------------------------------------------------------------------
-// Content checks
-
-/// The digest of `arr` (as f64) against a manifest entry.
-fn check_content(
-    ctx: &Ctx<'_>,
-    exact: bool,
-    arr: &ArrayD<f64>,
-    entry: &Value,
-    failures: &mut Vec<String>,
-) {
-    let shape = usizes(field(entry, "shape"));
-    if arr.shape() != shape.as_slice() {
-        failures.push(ctx.fail(format!(
-            "materialized shape {:?}, zarr-python's is {shape:?}",
-            arr.shape()
-        )));
-        return;
-    }
-    let mut sum = 0.0f64;
-    let mut abs_sum = 0.0f64;
-    let mut min = f64::INFINITY;
-    let mut max = f64::NEG_INFINITY;
-    for &x in arr.iter() {
-        sum += x;
-        abs_sum += x.abs();
-        min = min.min(x);
-        max = max.max(x);
-    }
-    let first = arr.iter().next().copied().unwrap_or(f64::NAN);
-    let last = arr.iter().last().copied().unwrap_or(f64::NAN);
-    let want = |key: &str| f64_of(field(entry, key));
-    let want_abs = want("abs_sum");
-    let sum_ok = |got: f64, w: f64| {
-        if exact {
-            got == w
-        } else {
-            (got - w).abs() <= 1e-9 * want_abs.max(f64::MIN_POSITIVE)
-        }
-    };
-    let value_ok = |got: f64, w: f64| if exact { got == w } else { close(got, w) };
-    for (key, got, ok) in [
-        ("sum", sum, sum_ok(sum, want("sum"))),
-        ("abs_sum", abs_sum, sum_ok(abs_sum, want_abs)),
-        ("min", min, value_ok(min, want("min"))),
-        ("max", max, value_ok(max, want("max"))),
-        ("first", first, value_ok(first, want("first"))),
-        ("last", last, value_ok(last, want("last"))),
-    ] {
-        if !ok {
-            failures.push(ctx.fail(format!("{key} is {got:?}, zarr-python says {}", want(key))));
-        }
-    }
-    let got = format!("{:016x}", checksum(arr.iter()));
-    let want = str_of(entry, "checksum");
-    if got != want {
-        failures.push(ctx.fail(format!(
-            "checksum {got}, zarr-python says {want} (the values differ or are out of place)"
-        )));
-    }
-}
-
-/// Region, content, typed materialization and the refused view of one
-/// selection.
-fn check_selected<V: Volume>(
-    ctx: &Ctx<'_>,
-    dtype: DType,
-    sel: &Selected<'_, V>,
-    entry: &Value,
-    failures: &mut Vec<String>,
-) {
-    let want = region_of(entry);
-    if sel.region() != &want {
-        failures.push(ctx.fail(format!(
-            "region {}, zarr-python's slicing is {want}",
-            sel.region()
-        )));
-        return;
-    }
-    let arr = match sel.to_array_as::<f64>() {
-        Ok(a) => a,
-        Err(e) => {
-            failures.push(ctx.fail(format!("to_array_as::<f64>() failed: {e}")));
-            return;
-        }
-    };
-    check_content(ctx, !dtype.is_float(), &arr, entry, failures);
-
-    #[allow(unreachable_patterns)] // DType may be #[non_exhaustive]
-    let (view, typed) = match dtype {
-        DType::U8 => typed_as_f64::<u8, V>(sel),
-        DType::I8 => typed_as_f64::<i8, V>(sel),
-        DType::U16 => typed_as_f64::<u16, V>(sel),
-        DType::I16 => typed_as_f64::<i16, V>(sel),
-        DType::U32 => typed_as_f64::<u32, V>(sel),
-        DType::I32 => typed_as_f64::<i32, V>(sel),
-        DType::U64 => typed_as_f64::<u64, V>(sel),
-        DType::I64 => typed_as_f64::<i64, V>(sel),
-        DType::F32 => typed_as_f64::<f32, V>(sel),
-        DType::F64 => typed_as_f64::<f64, V>(sel),
-        other => {
-            failures.push(ctx.fail(format!("dtype {other} not covered by this test")));
-            return;
-        }
-    };
-    match typed {
-        Ok(t) if same_bits(&t, &arr) => {}
-        Ok(_) => {
-            failures.push(ctx.fail("to_array::<stored type>() differs from to_array_as::<f64>()"))
-        }
-        Err(e) => failures.push(ctx.fail(format!("to_array::<stored type>() failed: {e}"))),
-    }
-    match view {
-        Err(Error::NotZeroCopy { .. }) => {}
-        Err(e) => failures.push(ctx.fail(format!("view() failed with {e}, expected NotZeroCopy"))),
-        Ok(_) => failures.push(ctx.fail("view() of a Zarr array succeeded (expected NotZeroCopy)")),
-    }
-}
-
-/// The zero-copy view (as a marker) and the owned array of the stored type,
-/// as `f64`.
-fn typed_as_f64<T: Element, V: Volume>(
-    sel: &Selected<'_, V>,
-) -> (impart::Result<()>, impart::Result<ArrayD<f64>>) {
-    (
-        sel.view::<T>().map(|_| ()),
-        sel.to_array::<T>().map(|a| a.mapv(|x| x.to_f64())),
-    )
-}
-
-fn same_bits(a: &ArrayD<f64>, b: &ArrayD<f64>) -> bool {
-    a.shape() == b.shape()
-        && a.iter()
-            .zip(b.iter())
-            .all(|(x, y)| x.to_bits() == y.to_bits())
-}
-
 /// Checks one array against the manifest; returns the failures.
 fn check_case(case: &Case, v: &Value) -> Vec<String> {
-    let mut ctx = Ctx {
-        case: &case.name,
-        item: String::new(),
-    };
+    let mut ctx = Ctx::new("zarr-python", &case.name);
     let mut failures = Vec::new();
     let vol = match case.open() {
         Ok(vol) => vol,
@@ -405,7 +142,14 @@ fn check_case(case: &Case, v: &Value) -> Vec<String> {
     ctx.item = "full array".into();
     match Partition::builder(&vol).cell(&case.shape).build() {
         Ok(whole) => match whole.select("...") {
-            Ok(sel) => check_selected(&ctx, case.dtype, &sel, field(v, "full"), &mut failures),
+            Ok(sel) => check_selected(
+                &ctx,
+                &sel,
+                case.dtype,
+                false,
+                field(v, "full"),
+                &mut failures,
+            ),
             Err(e) => failures.push(ctx.fail(format!("select(\"...\") failed: {e}"))),
         },
         Err(e) => failures.push(ctx.fail(format!("partition failed: {e}"))),
@@ -424,59 +168,21 @@ fn check_case(case: &Case, v: &Value) -> Vec<String> {
             return failures;
         }
     };
-    let grid_shape = usizes(field(v, "grid_shape"));
-    if part.grid().shape() != grid_shape {
-        failures.push(ctx.fail(format!(
-            "grid shape {:?}, expected {grid_shape:?}",
-            part.grid().shape()
-        )));
+    if !check_grid(&ctx, &part, v, &mut failures) {
         return failures;
-    }
-    let step = f64s(field(v, "step"));
-    if part
-        .grid()
-        .step()
-        .iter()
-        .zip(&step)
-        .any(|(a, b)| !close(*a, *b))
-    {
-        failures.push(ctx.fail(format!("step {:?}, expected {step:?}", part.grid().step())));
     }
     let cells = field(v, "cells").as_array().expect("cells");
     for entry in cells {
         let index = usizes(field(entry, "index"));
         ctx.item = format!("cell {index:?}");
         match part.cell(&index) {
-            Ok(sel) => check_selected(&ctx, case.dtype, &sel, entry, &mut failures),
+            Ok(sel) => check_selected(&ctx, &sel, case.dtype, false, entry, &mut failures),
             Err(e) => failures.push(ctx.fail(format!("cell() failed: {e}"))),
         }
     }
     // The listing is complete: `cells("...")` walks it in the same order.
     ctx.item = String::new();
-    if part.len() != cells.len() {
-        failures.push(ctx.fail(format!(
-            "{} cells in the grid, the manifest lists {}",
-            part.len(),
-            cells.len()
-        )));
-    }
-    match part.cells("...") {
-        Ok(iter) => {
-            for (k, (sel, entry)) in iter.zip(cells).enumerate() {
-                let index = usizes(field(entry, "index"));
-                if sel.index() != index || sel.region() != &region_of(entry) {
-                    failures.push(ctx.fail(format!(
-                        "cells() item {k} is {:?} at {}, the manifest lists {index:?} at {}",
-                        sel.index(),
-                        sel.region(),
-                        region_of(entry)
-                    )));
-                    break;
-                }
-            }
-        }
-        Err(e) => failures.push(ctx.fail(format!("cells(\"...\") failed: {e}"))),
-    }
+    check_listing(&ctx, &part, cells, &mut failures);
     failures
 }
 
@@ -488,31 +194,11 @@ fn dir() -> PathBuf {
 }
 
 fn load(dir: &Path) -> Value {
-    let path = dir.join("expected.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {}: {e} (generate it with data-scripts/make_zarr_fixtures.py)",
-            path.display()
-        )
-    });
-    let manifest: Value = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", path.display()));
-    assert_eq!(
-        manifest.get("format").and_then(Value::as_u64),
-        Some(FORMAT),
-        "{}: unknown manifest format",
-        path.display()
-    );
-    manifest
-}
-
-fn report(what: &str, failures: Vec<String>) {
-    assert!(
-        failures.is_empty(),
-        "{} failures {what}:\n  {}",
-        failures.len(),
-        failures.join("\n  ")
-    );
+    load_manifest(
+        &dir.join("expected.json"),
+        FORMAT,
+        "generate it with data-scripts/make_zarr_fixtures.py",
+    )
 }
 
 // ---------------------------------------------------------------------------
@@ -571,6 +257,7 @@ fn open_in_a_group_equals_open_of_the_array_directory() {
                     failures.push(format!("{}: open_in and open read differently", case.name));
                 }
                 let ctx = Ctx {
+                    source: "zarr-python",
                     case: &case.name,
                     item: "open(store/path)".into(),
                 };
@@ -633,6 +320,7 @@ fn par_map_cells_decodes_each_chunk_once() {
 
 fn walk_and_count(case: &Case, v: &Value) -> Result<String, Vec<String>> {
     let ctx = Ctx {
+        source: "zarr-python",
         case: &case.name,
         item: "par_map_cells".into(),
     };
@@ -642,10 +330,7 @@ fn walk_and_count(case: &Case, v: &Value) -> Result<String, Vec<String>> {
         .map_err(|e| fail(format!("open/partition failed: {e}")))?;
     let unit = part.volume().chunk_shape().to_vec();
     let cells = field(v, "cells").as_array().expect("cells");
-    let touched: BTreeSet<Vec<usize>> = cells
-        .iter()
-        .flat_map(|c| chunks_of(&region_of(c), &unit))
-        .collect();
+    let touched = chunks_touched(cells, &unit);
     let want: BTreeMap<Vec<usize>, String> = cells
         .iter()
         .map(|c| (usizes(field(c, "index")), str_of(c, "checksum").to_string()))
@@ -837,6 +522,7 @@ fn read_into_a_batch_slot() {
         let mut failures = Vec::new();
         for k in filled {
             let ctx = Ctx {
+                source: "zarr-python",
                 case: name,
                 item: format!("batch slot {k}"),
             };
@@ -953,6 +639,7 @@ fn broken_arrays_fail_cleanly() {
         for entry in field(v, "cells").as_array().expect("cells") {
             let index = usizes(field(entry, "index"));
             let ctx = Ctx {
+                source: "zarr-python",
                 case: name,
                 item: format!("cell {index:?}"),
             };

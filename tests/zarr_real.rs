@@ -24,134 +24,42 @@
 //!   features (zlib, bz2) may do either.
 #![cfg(feature = "zarr")]
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+mod common;
+
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use common::{
+    checksum, chunks_touched, env_dir, field, load_manifest, no_panic, region_of, report, str_of,
+    usizes,
+};
 use impart::{DType, Element, Partition, Region, Volume, ZarrOptions, ZarrVolume};
 use serde_json::Value;
 
 const FORMAT: u64 = 1;
 
-/// The checksum of `make_raw_fixtures.py`: SplitMix64's finalizer over
-/// `bits(v[k]) + (k + 1) * 0x9E3779B97F4A7C15`, summed mod 2^64, `k` running
-/// over the values in C order.
-fn checksum(values: impl Iterator<Item = f64>) -> u64 {
-    values.enumerate().fold(0u64, |acc, (k, v)| {
-        let mut x = v
-            .to_bits()
-            .wrapping_add((k as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        x ^= x >> 30;
-        x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        x ^= x >> 27;
-        x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
-        x ^= x >> 31;
-        acc.wrapping_add(x)
-    })
-}
-
-#[test]
-fn checksum_matches_the_script() {
-    assert_eq!(
-        format!("{:016x}", checksum([0.0, 1.0, -2.5].into_iter())),
-        "257f9e0692573d53"
-    );
-}
-
-fn field<'v>(v: &'v Value, key: &str) -> &'v Value {
-    v.get(key)
-        .unwrap_or_else(|| panic!("manifest entry lacks {key:?}: {v}"))
-}
-
-fn usizes(v: &Value) -> Vec<usize> {
-    v.as_array()
-        .unwrap_or_else(|| panic!("expected an array, found {v}"))
-        .iter()
-        .map(|x| x.as_u64().expect("an unsigned integer") as usize)
-        .collect()
-}
-
 /// A number, or one of the strings "NaN", "inf", "-inf" the script writes
 /// for what JSON cannot hold.
-fn f64_of(v: &Value) -> f64 {
+fn f64_or_nonfinite(v: &Value) -> f64 {
     match v.as_str() {
         Some("NaN") => f64::NAN,
         Some("inf") => f64::INFINITY,
         Some("-inf") => f64::NEG_INFINITY,
-        _ => v
-            .as_f64()
-            .unwrap_or_else(|| panic!("expected a number, found {v}")),
+        _ => common::f64_of(v),
     }
-}
-
-fn str_of<'v>(v: &'v Value, key: &str) -> &'v str {
-    field(v, key)
-        .as_str()
-        .unwrap_or_else(|| panic!("{key:?} is not a string in {v}"))
-}
-
-fn no_panic<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, String> {
-    catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
-        let msg = p
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
-        format!("{what} PANICKED: {msg}")
-    })
 }
 
 fn real_dir() -> Option<(PathBuf, Value)> {
-    let dir = match std::env::var_os("IMPART_ZARR_REAL_DIR") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => {
-            eprintln!(
-                "IMPART_ZARR_REAL_DIR not set: no real Zarr data checked \
-                 (see data-scripts/fetch_zarr_real.py)"
-            );
-            return None;
-        }
-    };
-    let path = dir.join("expected.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {}: {e} (run data-scripts/fetch_zarr_real.py {})",
-            path.display(),
-            dir.display()
-        )
-    });
-    let manifest: Value = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", path.display()));
-    assert_eq!(
-        manifest.get("format").and_then(Value::as_u64),
-        Some(FORMAT),
-        "{}: unknown manifest format",
-        path.display()
+    let dir = env_dir(
+        "IMPART_ZARR_REAL_DIR",
+        "no real Zarr data checked (see data-scripts/fetch_zarr_real.py)",
+    )?;
+    let manifest = load_manifest(
+        &dir.join("expected.json"),
+        FORMAT,
+        &format!("run data-scripts/fetch_zarr_real.py {}", dir.display()),
     );
     Some((dir, manifest))
-}
-
-fn region_of(entry: &Value) -> Region {
-    Region::new(usizes(field(entry, "start")), usizes(field(entry, "shape")))
-        .expect("a valid region in the manifest")
-}
-
-/// Indices of the chunks of shape `unit` that `region` touches.
-fn chunks_of(region: &Region, unit: &[usize]) -> Vec<Vec<usize>> {
-    let mut out = vec![vec![]];
-    for ((&s, &n), &u) in region.start().iter().zip(region.shape()).zip(unit) {
-        out = out
-            .into_iter()
-            .flat_map(|p: Vec<usize>| {
-                (s / u..(s + n).div_ceil(u)).map(move |i| {
-                    let mut q = p.clone();
-                    q.push(i);
-                    q
-                })
-            })
-            .collect();
-    }
-    out
 }
 
 /// Per cell: (index, region, checksum, sum), read by a parallel walk in the
@@ -159,7 +67,7 @@ fn chunks_of(region: &Region, unit: &[usize]) -> Vec<Vec<usize>> {
 type CellDigest = (Vec<usize>, Region, u64, f64);
 
 fn walk_digests<V: Volume>(part: &Partition<V>) -> impart::Result<Vec<CellDigest>> {
-    fn typed<T: Element, V: Volume>(part: &Partition<V>) -> impart::Result<Vec<CellDigest>> {
+    impart::dispatch_dtype!(part.volume().dtype(), T => {
         part.par_map_cells::<T, _, _>("...", |cell, view| {
             (
                 cell.index(),
@@ -168,21 +76,7 @@ fn walk_digests<V: Volume>(part: &Partition<V>) -> impart::Result<Vec<CellDigest
                 view.iter().map(|&x| x.to_f64()).sum::<f64>(),
             )
         })
-    }
-    #[allow(unreachable_patterns)]
-    match part.volume().dtype() {
-        DType::U8 => typed::<u8, V>(part),
-        DType::I8 => typed::<i8, V>(part),
-        DType::U16 => typed::<u16, V>(part),
-        DType::I16 => typed::<i16, V>(part),
-        DType::U32 => typed::<u32, V>(part),
-        DType::I32 => typed::<i32, V>(part),
-        DType::U64 => typed::<u64, V>(part),
-        DType::I64 => typed::<i64, V>(part),
-        DType::F32 => typed::<f32, V>(part),
-        DType::F64 => typed::<f64, V>(part),
-        other => panic!("dtype {other} not covered by this test"),
-    }
+    })
 }
 
 /// Compares walked digests with the manifest's cells; returns failures.
@@ -220,11 +114,11 @@ fn compare_cells(name: &str, got: &[CellDigest], cells: &[Value], exact: bool) -
                 "{name}: cell {index:?} at {region}: checksum {g}, zarr-python says {w}"
             ));
         }
-        let ws = f64_of(field(entry, "sum"));
+        let ws = f64_or_nonfinite(field(entry, "sum"));
         let tol = if exact {
             0.0
         } else {
-            1e-9 * f64_of(field(entry, "abs_sum")).max(f64::MIN_POSITIVE)
+            1e-9 * f64_or_nonfinite(field(entry, "abs_sum")).max(f64::MIN_POSITIVE)
         };
         let same = (sum.is_nan() && ws.is_nan()) || *sum == ws || (sum - ws).abs() <= tol;
         if !same {
@@ -291,7 +185,7 @@ fn real_volume_cells_equal_zarr_python() {
         );
         assert_eq!(vol.dtype(), dtype, "{name}: dtype");
         let cell = usizes(field(v, "cell"));
-        let stride = f64_of(field(v, "stride"));
+        let stride = f64_or_nonfinite(field(v, "stride"));
         let part = Partition::builder(vol)
             .cell(&cell)
             .stride(stride)
@@ -304,10 +198,7 @@ fn real_volume_cells_equal_zarr_python() {
         );
         let cells = field(v, "cells").as_array().expect("cells");
         let unit = part.volume().chunk_shape().to_vec();
-        let touched: BTreeSet<Vec<usize>> = cells
-            .iter()
-            .flat_map(|c| chunks_of(&region_of(c), &unit))
-            .collect();
+        let touched = chunks_touched(cells, &unit);
         part.volume().reset_decoded_chunks();
         let t = std::time::Instant::now();
         let got = match no_panic(name, || walk_digests(&part)) {
@@ -344,12 +235,7 @@ fn real_volume_cells_equal_zarr_python() {
             !dtype.is_float(),
         ));
     }
-    assert!(
-        failures.is_empty(),
-        "{} failures on the real volume:\n  {}",
-        failures.len(),
-        failures.join("\n  ")
-    );
+    report("on the real volume", failures);
 }
 
 /// With a cache budget of a few chunks, a walk still reads the right values
@@ -373,17 +259,14 @@ fn real_volume_with_a_small_cache_budget() {
     let cell = usizes(field(v, "cell"));
     let part = Partition::builder(vol)
         .cell(&cell)
-        .stride(f64_of(field(v, "stride")))
+        .stride(f64_or_nonfinite(field(v, "stride")))
         .build()
         .expect("partition");
     part.volume().reset_decoded_chunks();
     let got = walk_digests(&part).expect("walk");
     let cells = field(v, "cells").as_array().expect("cells");
     let unit = part.volume().chunk_shape().to_vec();
-    let touched: BTreeSet<Vec<usize>> = cells
-        .iter()
-        .flat_map(|c| chunks_of(&region_of(c), &unit))
-        .collect();
+    let touched = chunks_touched(cells, &unit);
     let decodes = part.volume().decoded_chunks();
     eprintln!(
         "{name} with a 4 MiB budget: {decodes} decodes for {} chunks",
@@ -489,7 +372,7 @@ fn zarr218_fixture_collection() {
         let exact = !dtype.is_float();
         let part = match Partition::builder(vol)
             .cell(&usizes(field(a, "cell")))
-            .stride(f64_of(field(a, "stride")))
+            .stride(f64_or_nonfinite(field(a, "stride")))
             .build()
         {
             Ok(p) => p,
@@ -536,10 +419,5 @@ fn zarr218_fixture_collection() {
          {refused} refused (of which under optional codecs: {optional_refused:?})",
         arrays.len()
     );
-    assert!(
-        failures.is_empty(),
-        "{} failures on the zarr 2.18 fixture collection:\n  {}",
-        failures.len(),
-        failures.join("\n  ")
-    );
+    report("on the zarr 2.18 fixture collection", failures);
 }

@@ -8,79 +8,23 @@
 //! values (`get_fdata()`) are compared bit for bit as well ([`Tol::exact`]),
 //! or, for real files, with a relative tolerance on the digest's sums
 //! ([`Tol::real`]) when the checksum differs.
-
-#![allow(dead_code)]
+//!
+//! The checksum, the JSON accessors and the checks of stored values in the
+//! stored type and of zero-copy views are those of `tests/common/mod.rs`,
+//! which every crate that declares `mod nifti_check;` declares as
+//! `mod common;` too.
 
 use std::path::Path;
 
-use impart::{DType, Element, Error, NiftiOptions, Partition, Selected, Volume};
+use impart::{DType, Error, NiftiOptions, Partition, Selected, Volume};
 use ndarray::ArrayD;
 use serde_json::Value;
 
-/// `make_raw_fixtures.py`'s checksum: SplitMix64's finalizer over
-/// `bits(v[k]) + (k + 1) * 0x9E3779B97F4A7C15`, summed mod 2^64, `k` running
-/// over the values in C order.
-pub fn checksum<'a>(values: impl Iterator<Item = &'a f64>) -> u64 {
-    values.enumerate().fold(0u64, |acc, (k, v)| {
-        let mut x = v
-            .to_bits()
-            .wrapping_add((k as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        x ^= x >> 30;
-        x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        x ^= x >> 27;
-        x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
-        x ^= x >> 31;
-        acc.wrapping_add(x)
-    })
-}
+use crate::common::{
+    check_owned, check_view, checksum, close, f64_of, f64s, field, str_of, usizes,
+};
 
-// ---------------------------------------------------------------------------
-// JSON helpers
-
-pub fn field<'v>(v: &'v Value, key: &str) -> &'v Value {
-    v.get(key)
-        .unwrap_or_else(|| panic!("entry lacks {key:?}: {v}"))
-}
-
-pub fn str_of<'v>(v: &'v Value, key: &str) -> &'v str {
-    field(v, key)
-        .as_str()
-        .unwrap_or_else(|| panic!("{key:?} is not a string in {v}"))
-}
-
-pub fn usizes(v: &Value) -> Vec<usize> {
-    v.as_array()
-        .unwrap_or_else(|| panic!("expected an array, found {v}"))
-        .iter()
-        .map(|x| {
-            x.as_u64()
-                .unwrap_or_else(|| panic!("expected an unsigned integer, found {x}"))
-                as usize
-        })
-        .collect()
-}
-
-pub fn f64s(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap_or_else(|| panic!("expected an array, found {v}"))
-        .iter()
-        .map(f64_of)
-        .collect()
-}
-
-pub fn f64_of(v: &Value) -> f64 {
-    v.as_f64()
-        .unwrap_or_else(|| panic!("expected a number, found {v}"))
-}
-
-pub fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .unwrap_or_else(|| panic!("expected an array, found {v}"))
-        .iter()
-        .map(|s| s.as_str().expect("a string").to_string())
-        .collect()
-}
-
+/// The 4x4 affine of a manifest entry.
 pub fn affine_of(v: &Value) -> [[f64; 4]; 4] {
     let rows = v.as_array().expect("affine rows");
     assert_eq!(rows.len(), 4, "affine has {} rows", rows.len());
@@ -91,12 +35,6 @@ pub fn affine_of(v: &Value) -> [[f64; 4]; 4] {
         a[i].copy_from_slice(&r);
     }
     a
-}
-
-/// Equal up to the last bit or two (serde_json's default float parser may
-/// be one ulp off).
-pub fn close(a: f64, b: f64) -> bool {
-    a == b || (a - b).abs() <= 4.0 * f64::EPSILON * a.abs().max(b.abs())
 }
 
 // ---------------------------------------------------------------------------
@@ -120,6 +58,7 @@ impl Tol {
     /// Committed fixtures: scaled values bit for bit (nibabel computes
     /// `stored as f64 * slope + inter` in float64, two roundings), geometry
     /// to 1e-9 (nibabel's qform goes through long double).
+    #[allow(dead_code)] // nifti_fixtures only
     pub fn exact() -> Tol {
         Tol {
             scaled_exact: true,
@@ -130,6 +69,7 @@ impl Tol {
     }
 
     /// Real files: scaled values to 1e-6 relative, geometry to 1e-6.
+    #[allow(dead_code)] // nifti_real only
     pub fn real() -> Tol {
         Tol {
             scaled_exact: false,
@@ -489,16 +429,8 @@ pub fn check_volume(
             }
         }
         // zero-copy view
-        let view = impart::dispatch_dtype!(stored_type, T => { sel.view::<T>().map(|_| ()) });
-        match (zero_copy, view) {
-            (true, Ok(())) | (false, Err(Error::NotZeroCopy { .. })) => {}
-            (true, Err(e)) => fail(format!("{item}: view() failed: {e}")),
-            (false, Ok(())) => fail(format!(
-                "{item}: view() succeeded over foreign-endian or misaligned bytes"
-            )),
-            (false, Err(e)) => fail(format!(
-                "{item}: view() failed with {e}, expected NotZeroCopy"
-            )),
+        if let Err(m) = check_view(&sel, stored_type, zero_copy, None) {
+            fail(format!("{item}: {m}"));
         }
         // world coordinates
         let want_origin = f64s(field(want, "world_origin"));
@@ -561,18 +493,7 @@ pub fn check_cell_values<V: Volume>(
     compare_digest(&Digest::of(&stored), want_stored, None)
         .map_err(|m| format!("stored values differ from nibabel's: {m}"))?;
     if tol.typed {
-        let typed = impart::dispatch_dtype!(stored_type, T => {
-            sel.to_array::<T>().map(|a| a.mapv(|x| x.to_f64()))
-        })
-        .map_err(|e| format!("to_array::<stored type>() failed: {e}"))?;
-        let same = typed.shape() == stored.shape()
-            && typed
-                .iter()
-                .zip(stored.iter())
-                .all(|(a, b)| a.to_bits() == b.to_bits());
-        if !same {
-            return Err("to_array::<stored type>() differs from to_array_as::<f64>()".into());
-        }
+        check_owned(sel, stored_type, &stored)?;
     }
     let scaled = sel
         .to_array_scaled::<f64>()

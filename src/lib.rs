@@ -53,6 +53,8 @@
 
 pub mod dtype;
 pub mod error;
+#[cfg(feature = "fragment")]
+pub mod fragment;
 pub mod grid;
 #[cfg(feature = "image")]
 pub mod image;

@@ -68,6 +68,32 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write every selected cell to its own file, in parallel, named by its
+    /// grid index, with a manifest.jsonl (index, start, shape, file).
+    Fragment {
+        #[command(flatten)]
+        input: InputArgs,
+        #[command(flatten)]
+        grid: GridArgs,
+        /// Cells to write (default: all).
+        #[arg(long, allow_hyphen_values = true, default_value = "...")]
+        select: String,
+        /// Output directory (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// File format of the cells.
+        #[arg(long, default_value = "npy", value_parser = ["npy", "nii", "raw", "png", "tiff", "zarr"])]
+        format: String,
+        /// Worker threads (default: one per core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Finish an interrupted run without rewriting finished cells.
+        #[arg(long)]
+        resume: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Make a 3D Shepp-Logan phantom, write it as a raw file, partition it
     /// and print the grid and a few cell statistics.
     Demo {

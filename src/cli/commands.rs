@@ -35,6 +35,21 @@ pub fn run(cli: Cli) -> Result<()> {
             let part = partition(open(&input)?.volume, &grid)?;
             with_threads(threads, || stats(&part, &select, scaled, json))?
         }
+        Command::Fragment {
+            input,
+            grid,
+            select,
+            out,
+            format,
+            threads,
+            resume,
+            quiet,
+        } => {
+            let part = partition(open(&input)?.volume, &grid)?;
+            with_threads(threads, || {
+                super::fragment::fragment_command(&part, &select, &out, &format, resume, quiet)
+            })?
+        }
         Command::Demo {
             size,
             dir,
@@ -395,7 +410,7 @@ fn join<T: std::fmt::Display>(v: &[T], sep: &str) -> String {
         .join(sep)
 }
 
-fn human_bytes(n: u64) -> String {
+pub(crate) fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
     let mut u = 0;

@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+mod fragment;
 mod phantom;
 mod stats;
 

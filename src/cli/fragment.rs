@@ -1,0 +1,78 @@
+//! `impart fragment`: every selected cell to its own file, with a progress
+//! bar on a terminal and a summary line.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use impart::fragment::{Format, FragmentEvent, FragmentOptions, ProgressHook};
+use impart::{Partition, Result, Volume};
+
+use super::commands::human_bytes;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Writes every cell of `select` into `out` as `format`, resuming an
+/// interrupted run when `resume`. The progress bar goes to stderr when it is
+/// a terminal and `quiet` is not set; the summary line (cells, bytes,
+/// seconds, GB/s) goes to stdout.
+pub fn fragment_command(
+    part: &Partition<Box<dyn Volume>>,
+    select: &str,
+    out: &Path,
+    format: &str,
+    resume: bool,
+    quiet: bool,
+) -> Result<()> {
+    let format: Format = format.parse()?;
+    let bar = if quiet || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template(
+            "{elapsed_precise} [{wide_bar}] {pos}/{len} cells, {msg} (eta {eta})",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar
+    };
+    let hook = {
+        let bar = bar.clone();
+        let bytes = std::sync::atomic::AtomicU64::new(0);
+        ProgressHook::new(move |event| match *event {
+            FragmentEvent::Started { total, skipped } => {
+                bar.set_length(total as u64);
+                bar.set_position(skipped as u64);
+                bar.set_message(human_bytes(0));
+            }
+            FragmentEvent::CellWritten { bytes: n, .. } => {
+                let sum = bytes.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
+                bar.set_message(human_bytes(sum));
+                bar.inc(1);
+            }
+            _ => {}
+        })
+    };
+    let report = FragmentOptions::new(out)
+        .format(format)
+        .resume(resume)
+        .progress(Some(hook))
+        .fragment(part, select);
+    bar.finish_and_clear();
+    let report = report?;
+    let gbps = report.bytes_written as f64 / report.seconds.max(1e-12) / 1e9;
+    let skipped = if report.skipped > 0 {
+        format!(", {} already done", report.skipped)
+    } else {
+        String::new()
+    };
+    println!(
+        "{} cells ({} written{skipped}) as {format} to {}: {} in {:.3} s, {:.2} GB/s on {} threads",
+        report.cells,
+        report.written,
+        out.display(),
+        human_bytes(report.bytes_written),
+        report.seconds,
+        gbps,
+        rayon::current_num_threads(),
+    );
+    Ok(())
+}

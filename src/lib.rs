@@ -38,6 +38,8 @@
 //!   ([`RawVolume`]) and in-memory arrays ([`ArrayVolume`]).
 //! - [`partition`]: a grid bound to a volume — views, materialization,
 //!   parallel walks (feature `rayon`).
+//! - `fragment`: every cell to its own file, in parallel, resumable.
+//! - `image`: the original's 2D API over the same partition.
 //!
 //! ## Features
 //!
@@ -47,6 +49,8 @@
 //!   API ([`image::ImagePartition`]).
 //! - `zarr` (default): Zarr v2/v3 arrays through `zarrs` (chunked, compressed,
 //!   sharded).
+//! - `fragment` (default): writing every cell to its own file with a
+//!   manifest ([`fragment`]).
 //! - `cli` (default): the `impart` command-line program.
 
 #![warn(missing_docs)]

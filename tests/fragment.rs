@@ -727,24 +727,25 @@ fn resume_after_damage_is_byte_identical_and_keeps_finished_cells() {
 
 const CHILD_ENV: &str = "IMPART_FRAGMENT_KILL_CHILD";
 
-/// 96 x 96 x 64 u16 with 16³ cells at stride 0.5: 11 x 11 x 7 = 847 cells.
+/// 192 x 192 x 128 u16 with 32³ cells (64 KiB) at stride 0.5: 11 x 11 x 7 =
+/// 847 cells.
 fn kill_volume() -> Array3<u16> {
-    Array3::from_shape_fn((96, 96, 64), |(z, y, x)| {
+    Array3::from_shape_fn((192, 192, 128), |(z, y, x)| {
         ((z * 7919 + y * 104_729 + x * 13) % 65_521) as u16
     })
 }
 
 fn kill_partition(data: &Array3<u16>) -> Partition<ArrayVolume<'_, u16>> {
     Partition::builder(ArrayVolume::new(data.view()).unwrap())
-        .cell(&[16, 16, 16])
+        .cell(&[32, 32, 32])
         .stride(0.5)
         .build()
         .unwrap()
 }
 
-/// The child of `a_killed_run_resumes_to_the_same_bytes`: a slow
-/// fragmentation (each worker pauses after each cell) on two threads. Does
-/// nothing unless `IMPART_FRAGMENT_KILL_CHILD` is `DIR|FORMAT`.
+/// The child of `a_killed_run_resumes_to_the_same_bytes`: a fragmentation
+/// on two threads, slowed a little. Does nothing unless
+/// `IMPART_FRAGMENT_KILL_CHILD` is `DIR|FORMAT`.
 #[test]
 fn kill_child() {
     let Ok(spec) = std::env::var(CHILD_ENV) else {
@@ -754,7 +755,10 @@ fn kill_child() {
     let format: Format = format.parse().unwrap();
     let data = kill_volume();
     let part = kill_partition(&data);
-    let hook = ProgressHook::new(|_| std::thread::sleep(Duration::from_millis(4)));
+    // a short pause per cell keeps the run long enough to be killed midway
+    // on a fast machine, while writing still takes enough of the time that
+    // kills often land mid-file (leaving temporary files to clean up)
+    let hook = ProgressHook::new(|_| std::thread::sleep(Duration::from_millis(1)));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()
@@ -813,6 +817,8 @@ fn a_killed_run_resumes_to_the_same_bytes() {
             );
             std::thread::sleep(Duration::from_millis(2));
         }
+        // off the rhythm of renames, so the kill can land mid-file
+        std::thread::sleep(Duration::from_micros(500));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let finished = count();

@@ -17,7 +17,6 @@
 //! `IMPART_BENCH_OUT` the directory both sides write into (default: the
 //! temp dir; `/dev/shm` takes the file system out of the comparison).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -26,24 +25,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use impart::fragment::{Format, FragmentOptions};
 use impart::{DType, Partition, RawOptions};
 
-fn volume_path(n: usize) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("impart-bench-{n}-u16.raw"));
-    let want = (n * n * n * 2) as u64;
-    if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(want) {
-        let tmp = path.with_extension("fragment-tmp");
-        let mut f =
-            std::io::BufWriter::new(std::fs::File::create(&tmp).expect("create bench volume"));
-        let row: Vec<u8> = (0..n)
-            .flat_map(|x| ((x * 7) as u16).to_le_bytes())
-            .collect();
-        for _ in 0..n * n {
-            f.write_all(&row).expect("write bench volume");
-        }
-        f.into_inner().expect("flush").sync_all().ok();
-        std::fs::rename(&tmp, &path).expect("rename bench volume");
-    }
-    path
-}
+mod common;
 
 fn cp(src: &Path, dst: &Path) {
     let status = Command::new("cp")
@@ -74,11 +56,8 @@ fn settled(iters: u64, output: &Path, mut f: impl FnMut()) -> Duration {
 }
 
 fn bench_fragment(c: &mut Criterion) {
-    let n: usize = std::env::var("IMPART_BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(512);
-    let path = volume_path(n);
+    let n = common::bench_n();
+    let path = common::raw_volume(n);
     let volume = RawOptions::new(&[n, n, n], DType::U16)
         .open(&path)
         .expect("open");

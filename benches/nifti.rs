@@ -68,10 +68,7 @@ fn file(n: usize, gz: bool) -> PathBuf {
 }
 
 fn bench_nifti(c: &mut Criterion) {
-    let n: usize = std::env::var("IMPART_BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(512);
+    let n = common::bench_n();
     let nii = file(n, false);
     let volume = NiftiVolume::open(&nii).expect("open");
     let bytes = volume.layout().expect("mapped").bytes();

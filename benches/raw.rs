@@ -5,39 +5,15 @@
 //! through the page cache. `IMPART_BENCH_N` overrides the edge length.
 
 use std::hint::black_box;
-use std::io::Write;
-use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use impart::{DType, Partition, RawOptions, Volume};
 
 mod common;
 
-fn volume_path(n: usize) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("impart-bench-{n}-u16.raw"));
-    let want = (n * n * n * 2) as u64;
-    if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(want) {
-        let tmp = path.with_extension("tmp");
-        let mut f =
-            std::io::BufWriter::new(std::fs::File::create(&tmp).expect("create bench volume"));
-        let row: Vec<u8> = (0..n)
-            .flat_map(|x| ((x * 7) as u16).to_le_bytes())
-            .collect();
-        for _ in 0..n * n {
-            f.write_all(&row).expect("write bench volume");
-        }
-        f.into_inner().expect("flush").sync_all().ok();
-        std::fs::rename(&tmp, &path).expect("rename bench volume");
-    }
-    path
-}
-
 fn bench_raw(c: &mut Criterion) {
-    let n: usize = std::env::var("IMPART_BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(512);
-    let path = volume_path(n);
+    let n = common::bench_n();
+    let path = common::raw_volume(n);
     let volume = RawOptions::new(&[n, n, n], DType::U16)
         .open(&path)
         .expect("open");

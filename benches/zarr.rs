@@ -55,10 +55,7 @@ fn array_path(n: usize) -> PathBuf {
 }
 
 fn bench_zarr(c: &mut Criterion) {
-    let n: usize = std::env::var("IMPART_BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(512);
+    let n = common::bench_n();
     let path = array_path(n);
     let volume = ZarrVolume::open(&path).expect("open");
     let chunks: Vec<Vec<u64>> = {

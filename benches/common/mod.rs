@@ -1,6 +1,8 @@
 //! Pieces shared by the benches: the memcpy baseline and the parallel walk.
 
 use std::hint::black_box;
+use std::io::Write;
+use std::path::PathBuf;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId};
@@ -8,6 +10,7 @@ use impart::{Partition, Volume};
 use rayon::ThreadPool;
 
 /// One- and two-thread pools, named for the benchmark ids.
+#[allow(dead_code)]
 pub fn pools() -> [(&'static str, ThreadPool); 2] {
     let pool = |n| {
         rayon::ThreadPoolBuilder::new()
@@ -46,6 +49,7 @@ pub fn memcpy(
 }
 
 /// Materializes every cell with `par_for_each_cell` in `pool`.
+#[allow(dead_code)]
 pub fn walk<V: Volume>(
     group: &mut BenchmarkGroup<'_, WallTime>,
     part: &Partition<V>,
@@ -62,4 +66,34 @@ pub fn walk<V: Volume>(
             })
         })
     });
+}
+
+/// The volume's edge length: `IMPART_BENCH_N`, or 512.
+pub fn bench_n() -> usize {
+    std::env::var("IMPART_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(512)
+}
+
+/// An n³ u16 raw volume in the temp dir (C order, little-endian), written
+/// once and reused.
+#[allow(dead_code)]
+pub fn raw_volume(n: usize) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("impart-bench-{n}-u16.raw"));
+    let want = (n * n * n * 2) as u64;
+    if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(want) {
+        let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+        let mut f =
+            std::io::BufWriter::new(std::fs::File::create(&tmp).expect("create bench volume"));
+        let row: Vec<u8> = (0..n)
+            .flat_map(|x| ((x * 7) as u16).to_le_bytes())
+            .collect();
+        for _ in 0..n * n {
+            f.write_all(&row).expect("write bench volume");
+        }
+        f.into_inner().expect("flush").sync_all().ok();
+        std::fs::rename(&tmp, &path).expect("rename bench volume");
+    }
+    path
 }

@@ -285,3 +285,47 @@ fn dtype_byte_order_mark_and_pad_flags() {
     ]);
     assert!(!out.status.success());
 }
+
+/// A mapped input truncated while `impart` reads it: the process reports
+/// it (SIGBUS handler) instead of dying without a word. The sparse 256 MiB
+/// input in 4^3 cells takes far longer to walk than the 50 ms before the
+/// truncation.
+#[cfg(unix)]
+#[test]
+fn truncated_while_mapped_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.raw");
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(256 * 512 * 1024 * 2)
+        .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_impart"))
+        .args([
+            "stats",
+            path.to_str().unwrap(),
+            "--shape",
+            "256,512,1024",
+            "--dtype",
+            "u16",
+            "--cell",
+            "4,4,4",
+            "--threads",
+            "1",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(135), "{err}");
+    assert!(err.contains("SIGBUS") && err.contains("--no-mmap"), "{err}");
+}

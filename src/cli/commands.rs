@@ -459,10 +459,10 @@ fn info(input: &InputArgs, json_out: bool) -> Result<()> {
         println!(
             "format:     {} ({})",
             volume.kind(),
-            if layout.is_some() {
-                "memory-mapped"
-            } else {
-                "read on demand"
+            match (layout.is_some(), volume.kind()) {
+                (true, "image" | "memory") => "decoded in memory",
+                (true, _) => "memory-mapped",
+                (false, _) => "read on demand",
             }
         );
         println!("shape:      {}", join(volume.shape(), " x "));

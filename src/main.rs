@@ -36,8 +36,12 @@ to read with positioned reads, which report such a file as an I/O error.\n";
         // SAFETY: the handler only calls async-signal-safe functions and
         // never returns; replacing the default SIGBUS action (terminate) is
         // process-wide, which is what a command-line program wants.
+        // Restoring SIGPIPE's default (the Rust runtime ignores it) makes
+        // `impart ... | head` end quietly, like other Unix tools, instead of
+        // panicking on a write to a closed pipe.
         unsafe {
             libc::signal(libc::SIGBUS, handler as libc::sighandler_t);
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
     }
 }

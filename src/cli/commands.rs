@@ -88,24 +88,24 @@ fn open(input: &InputArgs) -> Result<Opened> {
     }
 }
 
-fn is_nifti_name(path: &Path) -> bool {
+/// Whether the file name ends with one of `suffixes` (ASCII case ignored).
+fn has_suffix(path: &Path, suffixes: &[&str]) -> bool {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
-    [".nii", ".nii.gz", ".hdr", ".hdr.gz", ".img", ".img.gz"]
-        .iter()
-        .any(|ext| name.ends_with(ext))
+    suffixes.iter().any(|ext| name.ends_with(ext))
+}
+
+fn is_nifti_name(path: &Path) -> bool {
+    has_suffix(
+        path,
+        &[".nii", ".nii.gz", ".hdr", ".hdr.gz", ".img", ".img.gz"],
+    )
 }
 
 fn is_image_name(path: &Path) -> bool {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
-    [".png", ".tif", ".tiff", ".jpg", ".jpeg"]
-        .iter()
-        .any(|ext| name.ends_with(ext))
+    has_suffix(path, &[".png", ".tif", ".tiff", ".jpg", ".jpeg"])
 }
 
 fn open_image(input: &InputArgs) -> Result<Opened> {

@@ -73,7 +73,9 @@ pub use partition::{Partition, PartitionBuilder, Selected};
 pub use selection::{AxisIndex, IntoSelection, Selection};
 #[cfg(feature = "image")]
 pub use volume::ImageVolume;
-pub use volume::{ArrayVolume, Layout, MemoryOrder, RawOptions, RawVolume, Volume};
+pub use volume::{
+    AccessHint, ArrayVolume, Layout, MapAdvice, MemoryOrder, RawOptions, RawVolume, Volume,
+};
 #[cfg(feature = "nifti")]
 pub use volume::{NiftiHeader, NiftiOptions, NiftiVolume};
 #[cfg(feature = "zarr")]

@@ -136,6 +136,8 @@ fn stats_lines_match_the_data() {
     assert_eq!(summary["bytes"], 2 * 128 * 128 * 3);
     assert_eq!(summary["threads"], 2);
     assert!(summary["gb_per_s"].as_f64().unwrap() > 0.0);
+    let cell_sums: f64 = lines[..2].iter().map(|l| l["sum"].as_f64().unwrap()).sum();
+    assert_eq!(summary["sum"].as_f64().unwrap(), cell_sums);
 }
 
 #[test]

@@ -173,9 +173,27 @@ pub struct InputArgs {
     /// the file is truncated while open; for network file systems).
     #[arg(long)]
     pub no_mmap: bool,
+    /// Mapped files: give the kernel no access hints. By default a walk
+    /// asks it to read the next slab ahead (MADV_WILLNEED) and unmaps the
+    /// slabs behind it (MADV_DONTNEED), which keeps the resident set small
+    /// on volumes larger than memory.
+    #[arg(long)]
+    pub no_madvise: bool,
     /// Raw files: byte order of the elements [default: little].
     #[arg(long, value_enum)]
     pub byte_order: Option<ByteOrderArg>,
+}
+
+impl InputArgs {
+    /// The `madvise` policy: the command line walks each volume once, so it
+    /// reads ahead and releases behind unless told not to.
+    pub fn advice(&self) -> impart::MapAdvice {
+        if self.no_madvise {
+            impart::MapAdvice::Off
+        } else {
+            impart::MapAdvice::AheadRelease
+        }
+    }
 }
 
 /// The grid laid over the volume.

@@ -196,7 +196,9 @@ fn open_zarr(input: &InputArgs) -> Result<Opened> {
 }
 
 fn open_nifti(input: &InputArgs) -> Result<Opened> {
-    let mut options = NiftiOptions::new().mmap(!input.no_mmap);
+    let mut options = NiftiOptions::new()
+        .mmap(!input.no_mmap)
+        .advice(input.advice());
     if let Some(dir) = &input.cache_dir {
         options = options.cache_dir(dir);
     }
@@ -312,6 +314,7 @@ fn open_raw(input: &InputArgs, shape: &[usize], dtype_text: &str) -> Result<Open
         .byte_order(byte_order)
         .offset(input.offset)
         .mmap(!input.no_mmap)
+        .advice(input.advice())
         .open(&input.path)?;
     let facts = vec![
         (
@@ -637,6 +640,7 @@ fn stats<V: Volume>(part: &Partition<V>, select: &str, scaled: bool, json_out: b
             "seconds": secs,
             "gb_per_s": gbps,
             "threads": threads,
+            "sum": rows.iter().map(|r| r.stats.sum).sum::<f64>(),
         });
         writeln!(out, "{summary}").map_err(w)?;
     } else {

@@ -8,7 +8,28 @@ use crate::dtype::Element;
 use crate::error::Result;
 use crate::grid::CellBox;
 use crate::selection::IntoSelection;
-use crate::volume::Volume;
+use crate::volume::{AccessHint, Layout, Volume};
+
+/// A walk's batches hold at least this many cells per rayon thread, so the
+/// wait at the end of a batch is short next to the batch.
+const MIN_CELLS_PER_THREAD: usize = 16;
+
+/// The bytes of `layout` that `region` touches, first to last.
+fn byte_span(layout: &Layout<'_>, region: &crate::grid::Region) -> Option<std::ops::Range<usize>> {
+    let size = layout.dtype().size();
+    let mut lo = 0usize;
+    let mut hi = 0usize;
+    for ((&s, &n), &st) in region
+        .start()
+        .iter()
+        .zip(region.shape())
+        .zip(layout.strides())
+    {
+        lo = lo.checked_add(s.checked_mul(st)?)?;
+        hi = hi.checked_add((s + n.checked_sub(1)?).checked_mul(st)?)?;
+    }
+    Some(lo * size..(hi + 1) * size)
+}
 
 impl<V: Volume> Partition<V> {
     /// The single cells of a selection as a rayon parallel iterator, each a
@@ -56,14 +77,19 @@ impl<V: Volume> Partition<V> {
         let cells = selection.into_selection()?.resolve(self.grid.shape())?;
         let _walk = Walk::new(self, &cells);
         let order = self.memory_order();
-        let mut out: Vec<(usize, R)> = (0..cells.len())
-            .into_par_iter()
-            .map_init(Vec::<U>::new, |buf, k| {
-                let (c, cell) = self.cell_in_order(&cells, &order, k);
-                let view = cell.read_into_vec(buf)?;
-                Ok((c, f(&cell, view)))
-            })
-            .collect::<Result<_>>()?;
+        let mut out = Vec::with_capacity(cells.len());
+        for batch in self.batches(&cells, &order) {
+            out.extend(
+                batch
+                    .into_par_iter()
+                    .map_init(Vec::<U>::new, |buf, k| {
+                        let (c, cell) = self.cell_in_order(&cells, &order, k);
+                        let view = cell.read_into_vec(buf)?;
+                        Ok((c, f(&cell, view)))
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            );
+        }
         out.sort_unstable_by_key(|(c, _)| *c);
         Ok(out.into_iter().map(|(_, r)| r).collect())
     }
@@ -74,18 +100,70 @@ impl<V: Volume> Partition<V> {
         U: Element,
         F: Fn(&Selected<'_, V>, ArrayViewD<'_, U>) + Sync + Send,
     {
-        let cells = selection.into_selection()?.resolve(self.grid.shape())?;
-        let _walk = Walk::new(self, &cells);
-        let order = self.memory_order();
-        (0..cells.len())
-            .into_par_iter()
-            .map_init(Vec::<U>::new, |buf, k| {
-                let (_, cell) = self.cell_in_order(&cells, &order, k);
-                let view = cell.read_into_vec(buf)?;
-                f(&cell, view);
-                Ok(())
-            })
-            .collect()
+        self.par_map_cells(selection, f).map(|_| ())
+    }
+
+    /// Splits a walk in memory order into batches of whole slabs (cells
+    /// sharing an index on the outermost grid axis in memory), with enough
+    /// cells per batch to keep every thread busy. For a volume with a layout
+    /// the iterator tells it, through [`Volume::hint`], which bytes the next
+    /// batch reads before this one starts, and which bytes no later batch
+    /// reads once this one is done.
+    fn batches<'a>(
+        &'a self,
+        cells: &'a CellBox,
+        order: &'a [usize],
+    ) -> impl Iterator<Item = std::ops::Range<usize>> + 'a {
+        let n = cells.len();
+        let slabs = order.first().map_or(1, |&g| cells.ranges()[g].len().max(1));
+        let per_slab = (n / slabs).max(1);
+        let wanted = MIN_CELLS_PER_THREAD * rayon::current_num_threads();
+        let per_batch = per_slab * wanted.div_ceil(per_slab).max(1);
+        let layout = self.volume.layout();
+        let span = move |range: &std::ops::Range<usize>| -> Option<std::ops::Range<usize>> {
+            let layout = layout.as_ref()?;
+            let first = self
+                .cell_in_order(cells, order, range.start)
+                .1
+                .read_bounds()?;
+            let last = self
+                .cell_in_order(cells, order, range.end.checked_sub(1)?)
+                .1
+                .read_bounds()?;
+            let (a, b) = (byte_span(layout, &first)?, byte_span(layout, &last)?);
+            Some(a.start.min(b.start)..a.end.max(b.end))
+        };
+        let ranges: Vec<_> = (0..n)
+            .step_by(per_batch)
+            .map(|s| s..(s + per_batch).min(n))
+            .collect();
+        let spans: Vec<_> = ranges.iter().map(span).collect();
+        if let Some(Some(s)) = spans.first() {
+            self.volume.hint(AccessHint::WillNeed(s.clone()));
+        }
+        let mut released = 0usize;
+        let mut b = 0usize;
+        std::iter::from_fn(move || {
+            // after batch b-1: release what no later batch reads
+            if b > 0 {
+                let next = spans.get(b).cloned().flatten();
+                let upto = match (&next, &spans[b - 1]) {
+                    (Some(next), _) => next.start,
+                    (None, Some(prev)) if b == spans.len() => prev.end,
+                    _ => released,
+                };
+                if upto > released {
+                    self.volume.hint(AccessHint::DontNeed(released..upto));
+                    released = upto;
+                }
+            }
+            let range = ranges.get(b)?.clone();
+            if let Some(Some(ahead)) = spans.get(b + 1) {
+                self.volume.hint(AccessHint::WillNeed(ahead.clone()));
+            }
+            b += 1;
+            Some(range)
+        })
     }
 
     /// Grid axes from outermost to innermost in the volume's memory: walks

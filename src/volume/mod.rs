@@ -25,11 +25,12 @@ pub use image::ImageVolume;
 pub use memory::ArrayVolume;
 #[cfg(feature = "nifti")]
 pub use nifti::{NiftiHeader, NiftiOptions, NiftiVolume};
-pub use raw::{RawOptions, RawVolume};
+pub use raw::{MapAdvice, RawOptions, RawVolume};
 #[cfg(feature = "zarr")]
 pub use zarr::{ZarrOptions, ZarrVolume};
 
 use std::fmt;
+use std::ops::Range;
 use std::str::FromStr;
 
 use crate::dtype::{ByteOrder, DType};
@@ -198,6 +199,16 @@ impl<'a> Layout<'a> {
     }
 }
 
+/// What a walk over cells tells a volume about the bytes of its layout; see
+/// [`Volume::hint`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessHint {
+    /// The walk reads these bytes soon.
+    WillNeed(Range<usize>),
+    /// No later read of the walk touches these bytes.
+    DontNeed(Range<usize>),
+}
+
 /// A volume: a shape, an element type, and access to its voxels.
 ///
 /// Implement either [`layout`](Volume::layout) (addressable memory: views
@@ -253,6 +264,16 @@ pub trait Volume: Send + Sync {
     /// drop whatever was kept for it. Default: nothing.
     fn finish_walk(&self) {}
 
+    /// Tells a volume with a [`layout`](Volume::layout) which of its bytes
+    /// a walk needs next or no longer needs, so a memory-mapped file can
+    /// ask the kernel to read ahead or to unmap pages behind the walk
+    /// (`madvise`). Ranges are byte offsets into
+    /// [`Layout::bytes`]. A hint never changes what is read. Default:
+    /// nothing.
+    fn hint(&self, hint: AccessHint) {
+        let _ = hint;
+    }
+
     /// Short description of the backend (`"raw"`, `"memory"`, …).
     fn kind(&self) -> &'static str;
 }
@@ -286,6 +307,9 @@ macro_rules! forward_volume {
             }
             fn finish_walk(&self) {
                 (**self).finish_walk()
+            }
+            fn hint(&self, hint: AccessHint) {
+                (**self).hint(hint)
             }
             fn kind(&self) -> &'static str {
                 (**self).kind()

@@ -46,7 +46,9 @@ use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
 
-use super::{checked_size, Layout, MemoryOrder, RawOptions, RawVolume, Volume};
+use super::{
+    checked_size, AccessHint, Layout, MapAdvice, MemoryOrder, RawOptions, RawVolume, Volume,
+};
 use crate::dtype::{ByteOrder, DType};
 use crate::error::{Error, Result};
 use crate::grid::Region;
@@ -480,6 +482,7 @@ fn quat_to_mat(q: [f64; 4]) -> [[f64; 3]; 3] {
 pub struct NiftiOptions {
     cache_dir: Option<PathBuf>,
     mmap: bool,
+    advice: MapAdvice,
 }
 
 impl Default for NiftiOptions {
@@ -487,6 +490,7 @@ impl Default for NiftiOptions {
         NiftiOptions {
             cache_dir: None,
             mmap: true,
+            advice: MapAdvice::default(),
         }
     }
 }
@@ -508,6 +512,13 @@ impl NiftiOptions {
     /// (see [`RawOptions::mmap`]).
     pub fn mmap(mut self, mmap: bool) -> Self {
         self.mmap = mmap;
+        self
+    }
+
+    /// The `madvise` hints walks give the mapped data (see [`MapAdvice`];
+    /// default [`MapAdvice::Ahead`]).
+    pub fn advice(mut self, advice: MapAdvice) -> Self {
+        self.advice = advice;
         self
     }
 
@@ -757,6 +768,7 @@ impl NiftiVolume {
             .byte_order(header.byte_order)
             .offset(header.vox_offset)
             .mmap(options.mmap)
+            .advice(options.advice)
             .open(&data_path)
             .map_err(|e| match (e, &cache) {
                 // name the user's file, not the cache copy
@@ -835,6 +847,10 @@ impl Volume for NiftiVolume {
 
     fn scaling(&self) -> Option<(f64, f64)> {
         self.header.scaling()
+    }
+
+    fn hint(&self, hint: AccessHint) {
+        self.raw.hint(hint)
     }
 
     fn kind(&self) -> &'static str {

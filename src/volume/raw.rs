@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::{Mmap, MmapOptions};
 
-use super::{checked_size, Layout, MemoryOrder, Volume};
+use super::{checked_size, AccessHint, Layout, MemoryOrder, Volume};
 use crate::dtype::{ByteOrder, DType};
 use crate::error::{Error, Result};
 use crate::grid::Region;
@@ -31,6 +31,33 @@ pub struct RawOptions {
     order: MemoryOrder,
     offset: u64,
     mmap: bool,
+    advice: MapAdvice,
+}
+
+/// Which `madvise` hints a memory-mapped volume follows when a parallel walk
+/// ([`Partition::par_map_cells`](crate::Partition::par_map_cells) and
+/// friends) announces the bytes it needs next and the bytes it is done with
+/// ([`AccessHint`]).
+///
+/// Walks go through the file in slabs, in memory order. `Ahead` asks the
+/// kernel to start reading the next slab while this one is copied
+/// (`MADV_WILLNEED`), which matters when the file is not in the page cache.
+/// `AheadRelease` also unmaps the pages behind the walk (`MADV_DONTNEED`):
+/// they stay in the page cache (clean, reclaimable) but leave the process's
+/// resident set, so a walk over a volume larger than RAM, or than a memory
+/// cgroup's limit, keeps a resident set of a few slabs. The price is that a
+/// second walk over the same volume faults every page in again, so it is
+/// for single passes (the command-line tool's default), not for training
+/// loops that walk a volume once per epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MapAdvice {
+    /// No hints: the kernel's default read-ahead.
+    Off,
+    /// Read ahead of the walk (the default).
+    #[default]
+    Ahead,
+    /// Read ahead and unmap behind the walk.
+    AheadRelease,
 }
 
 impl RawOptions {
@@ -44,6 +71,7 @@ impl RawOptions {
             order: MemoryOrder::C,
             offset: 0,
             mmap: true,
+            advice: MapAdvice::default(),
         }
     }
 
@@ -72,6 +100,13 @@ impl RawOptions {
     /// poorly are read efficiently.
     pub fn mmap(mut self, mmap: bool) -> Self {
         self.mmap = mmap;
+        self
+    }
+
+    /// The `madvise` hints walks give a mapped file (default
+    /// [`MapAdvice::Ahead`]).
+    pub fn advice(mut self, advice: MapAdvice) -> Self {
+        self.advice = advice;
         self
     }
 
@@ -365,7 +400,66 @@ impl Volume for RawVolume {
         }
     }
 
+    fn hint(&self, hint: AccessHint) {
+        #[cfg(unix)]
+        if let Data::Mapped(map) = &self.data {
+            advise_map(map, self.options.advice, hint);
+        }
+        #[cfg(not(unix))]
+        let _ = hint;
+    }
+
     fn kind(&self) -> &'static str {
         "raw"
     }
+}
+
+/// Follows `hint` on `map` as `advice` allows. Hints are best effort: a
+/// kernel that refuses one changes nothing that is read, so errors are
+/// ignored.
+#[cfg(unix)]
+fn advise_map(map: &Mmap, advice: MapAdvice, hint: AccessHint) {
+    let clamp = |r: std::ops::Range<usize>| r.start.min(map.len())..r.end.min(map.len());
+    match (advice, hint) {
+        (MapAdvice::Ahead | MapAdvice::AheadRelease, AccessHint::WillNeed(r)) => {
+            let r = clamp(r);
+            if !r.is_empty() {
+                let _ = map.advise_range(memmap2::Advice::WillNeed, r.start, r.len());
+            }
+        }
+        (MapAdvice::AheadRelease, AccessHint::DontNeed(r)) => {
+            // Only whole pages inside the range: a page that straddles its
+            // end still holds bytes a later read wants.
+            let page = page_size();
+            let base = map.as_ptr() as usize;
+            let r = clamp(r);
+            let start = (base + r.start).next_multiple_of(page) - base;
+            let end = ((base + r.end) / page * page).saturating_sub(base);
+            if start < end {
+                // SAFETY: `MADV_DONTNEED` is unchecked in memmap2 because on
+                // a private or anonymous mapping it discards the contents.
+                // This mapping is a read-only shared mapping of a file
+                // (`MmapOptions::map`): the kernel only drops the page-table
+                // entries, and the next access faults the same bytes back in
+                // from the page cache or the file, so every slice and view
+                // over the mapping keeps reading the same values. The range
+                // is inside the mapping (clamped above) and page-aligned.
+                let _ = unsafe {
+                    map.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        start,
+                        end - start,
+                    )
+                };
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(unix)]
+fn page_size() -> usize {
+    // SAFETY: sysconf only reads a configuration value.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
 }

@@ -1,6 +1,7 @@
 //! NIfTI: every 64³ cell of a 512³ u16 `.nii` (the raw path at
 //! `vox_offset`) against memcpy of the same bytes; and a 512³ `.nii.gz`:
-//! time to the first cell when the cache must be built, and when it is warm.
+//! time to the first cell when the cache must be built, and when it is warm,
+//! and every cell through the warm cache.
 //!
 //! Files are written once to the system temp dir (256 MiB + the gzip).
 //! `IMPART_BENCH_N` overrides the edge length.
@@ -67,10 +68,9 @@ fn file(n: usize, gz: bool) -> PathBuf {
     path
 }
 
-fn bench_nifti(c: &mut Criterion) {
-    let n = common::bench_n();
-    let nii = file(n, false);
-    let volume = NiftiVolume::open(&nii).expect("open");
+/// Every cell of `volume` at stride 1.0 and 0.5, next to memcpy.
+fn walk_all(c: &mut Criterion, volume: &NiftiVolume, label: &str) {
+    let n = volume.shape()[0];
     let bytes = volume.layout().expect("mapped").bytes();
     let pools = common::pools();
     for stride in [1.0, 0.5] {
@@ -81,7 +81,7 @@ fn bench_nifti(c: &mut Criterion) {
             .expect("partition");
         let total: usize = part.cells("...").expect("cells").map(|c| c.nbytes()).sum();
         let cell_bytes = 64 * 64 * 64 * 2;
-        let mut group = c.benchmark_group(format!("nifti_{n}cube_u16_cell64_stride{stride:.1}"));
+        let mut group = c.benchmark_group(format!("{label}_{n}cube_u16_cell64_stride{stride:.1}"));
         group.throughput(Throughput::Bytes(total as u64));
         group.sample_size(10);
         common::memcpy(&mut group, bytes, total, cell_bytes);
@@ -90,6 +90,12 @@ fn bench_nifti(c: &mut Criterion) {
         }
         group.finish();
     }
+}
+
+fn bench_nifti(c: &mut Criterion) {
+    let n = common::bench_n();
+    let volume = NiftiVolume::open(file(n, false)).expect("open");
+    walk_all(c, &volume, "nifti");
 
     let gz = file(n, true);
     let cache = std::env::temp_dir().join("impart-bench-cache");
@@ -130,6 +136,14 @@ fn bench_nifti(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // every cell through the warm cache: the same mapped path as a .nii
+    let volume = NiftiOptions::new()
+        .cache_dir(&cache)
+        .open(&gz)
+        .expect("open");
+    assert!(volume.is_cached());
+    walk_all(c, &volume, "nifti_gz_warm");
 }
 
 criterion_group!(benches, bench_nifti);

@@ -1,6 +1,7 @@
-//! Zarr: every cell of a 512³ u16 array in 64³ zstd chunks (zarr-python's
-//! default codec), stride 1.0 and 0.5, against decoding every chunk once
-//! (the floor). The array is written once to the system temp dir with zarrs.
+//! Zarr: every cell of a 512³ u16 array in 64³ chunks, zstd (zarr-python's
+//! default codec) and uncompressed, stride 1.0 and 0.5, against decoding
+//! every chunk once (the floor) and against memcpy of the same bytes. The
+//! arrays are written once to the system temp dir with zarrs.
 //! `IMPART_BENCH_N` overrides the edge length.
 
 use std::hint::black_box;
@@ -16,8 +17,9 @@ use zarrs::filesystem::FilesystemStore;
 
 mod common;
 
-fn array_path(n: usize) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("impart-bench-{n}-u16-zstd-v2.zarr"));
+fn array_path(n: usize, zstd: bool) -> PathBuf {
+    let codec = if zstd { "zstd" } else { "raw" };
+    let path = std::env::temp_dir().join(format!("impart-bench-{n}-u16-{codec}-v3.zarr"));
     if path.join("zarr.json").exists() {
         return path;
     }
@@ -25,10 +27,11 @@ fn array_path(n: usize) -> PathBuf {
     let _ = std::fs::remove_dir_all(&tmp);
     let store = Arc::new(FilesystemStore::new(&tmp).expect("store"));
     let shape = vec![n as u64; 3];
-    let array = ArrayBuilder::new(shape, [64u64, 64, 64], data_type::uint16(), 0u16)
-        .bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(0, false))])
-        .build(store, "/")
-        .expect("array");
+    let mut builder = ArrayBuilder::new(shape, [64u64, 64, 64], data_type::uint16(), 0u16);
+    if zstd {
+        builder.bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(0, false))]);
+    }
+    let array = builder.build(store, "/").expect("array");
     array.store_metadata().expect("metadata");
     // CT-like values: a smooth field plus 6 bits of noise, so zstd works
     // as hard as on real scans (about 1.6x here), not on a constant
@@ -55,8 +58,15 @@ fn array_path(n: usize) -> PathBuf {
 }
 
 fn bench_zarr(c: &mut Criterion) {
+    for zstd in [true, false] {
+        bench_codec(c, zstd);
+    }
+}
+
+fn bench_codec(c: &mut Criterion, zstd: bool) {
     let n = common::bench_n();
-    let path = array_path(n);
+    let path = array_path(n, zstd);
+    let codec = if zstd { "zstd" } else { "raw" };
     let volume = ZarrVolume::open(&path).expect("open");
     let chunks: Vec<Vec<u64>> = {
         let g = (n as u64).div_ceil(64);
@@ -73,9 +83,10 @@ fn bench_zarr(c: &mut Criterion) {
             .expect("partition");
         let total: usize = part.cells("...").expect("cells").map(|c| c.nbytes()).sum();
         let mut group =
-            c.benchmark_group(format!("zarr_zstd_{n}cube_u16_cell64_stride{stride:.1}"));
+            c.benchmark_group(format!("zarr_{codec}_{n}cube_u16_cell64_stride{stride:.1}"));
         group.throughput(Throughput::Bytes(total as u64));
         group.sample_size(10);
+        common::memcpy_from_memory(&mut group, n * n * n * 2, total, 64 * 64 * 64 * 2);
         for (name, pool) in &pools {
             group.bench_function(BenchmarkId::new("decode_every_chunk_once", name), |b| {
                 b.iter(|| {
@@ -96,7 +107,7 @@ fn bench_zarr(c: &mut Criterion) {
         })
         .expect("par");
         eprintln!(
-            "stride {stride}: {} cells, {} chunk decodes per pass ({} chunks)",
+            "{codec} stride {stride}: {} cells, {} chunk decodes per pass ({} chunks)",
             part.len(),
             volume.decoded_chunks(),
             chunks.len()

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId};
-use impart::{Partition, Volume};
+use impart::{Element, Partition, Volume};
 use rayon::ThreadPool;
 
 /// One- and two-thread pools, named for the benchmark ids.
@@ -48,9 +48,20 @@ pub fn memcpy(
     });
 }
 
-/// Materializes every cell with `par_for_each_cell` in `pool`.
+/// Materializes every cell as u16 with `par_for_each_cell` in `pool`.
 #[allow(dead_code)]
 pub fn walk<V: Volume>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    part: &Partition<V>,
+    name: &str,
+    pool: &ThreadPool,
+) {
+    walk_as::<u16, V>(group, part, name, pool)
+}
+
+/// Materializes every cell as `T` with `par_for_each_cell` in `pool`.
+#[allow(dead_code)]
+pub fn walk_as<T: Element, V: Volume>(
     group: &mut BenchmarkGroup<'_, WallTime>,
     part: &Partition<V>,
     name: &str,
@@ -59,7 +70,7 @@ pub fn walk<V: Volume>(
     group.bench_function(BenchmarkId::new("impart_par", name), |b| {
         b.iter(|| {
             pool.install(|| {
-                part.par_for_each_cell::<u16, _>("...", |_, v| {
+                part.par_for_each_cell::<T, _>("...", |_, v| {
                     black_box(v);
                 })
                 .expect("walk")
@@ -68,7 +79,21 @@ pub fn walk<V: Volume>(
     });
 }
 
+/// The same number of bytes as `total`, memcpy'd from a fresh in-memory
+/// buffer of `source_bytes` (for backends without a mapping to copy from).
+#[allow(dead_code)]
+pub fn memcpy_from_memory(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    source_bytes: usize,
+    total: usize,
+    cell_bytes: usize,
+) {
+    let source: Vec<u8> = (0..source_bytes).map(|i| (i * 31 >> 3) as u8).collect();
+    memcpy(group, &source, total, cell_bytes);
+}
+
 /// The volume's edge length: `IMPART_BENCH_N`, or 512.
+#[allow(dead_code)]
 pub fn bench_n() -> usize {
     std::env::var("IMPART_BENCH_N")
         .ok()

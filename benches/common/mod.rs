@@ -88,7 +88,7 @@ pub fn memcpy_from_memory(
     total: usize,
     cell_bytes: usize,
 ) {
-    let source: Vec<u8> = (0..source_bytes).map(|i| (i * 31 >> 3) as u8).collect();
+    let source: Vec<u8> = (0..source_bytes).map(|i| ((i * 31) >> 3) as u8).collect();
     memcpy(group, &source, total, cell_bytes);
 }
 

@@ -501,25 +501,24 @@ impl<'a, V: Volume> Plan<'a, V> {
     /// bytes written).
     fn run<T: Element + WritableElement>(&self) -> Result<(usize, usize, u64)> {
         let total = self.cells.len();
-        let todo: Vec<usize> = if self.options.resume {
+        let finished: Vec<bool> = if self.options.resume {
             (0..total)
                 .into_par_iter()
-                .filter(|&k| !self.is_complete::<T>(&self.cell(k)))
+                .map(|k| self.is_complete::<T>(&self.cell(k)))
                 .collect()
         } else {
-            (0..total).collect()
+            vec![false; total]
         };
-        let skipped = total - todo.len();
+        let skipped = finished.iter().filter(|&&f| f).count();
         let hook = self.options.progress.as_ref();
         if let Some(h) = hook {
             h.call(&FragmentEvent::Started { total, skipped });
         }
-        let _walk = WalkGuard::new(self.part, todo.iter().map(|&k| self.cell(k)));
         let done = AtomicUsize::new(skipped);
         let bytes = AtomicU64::new(0);
-        todo.par_iter()
-            .try_for_each_init(Vec::<T>::new, |buf, &k| {
-                let n = self.write_cell(&self.cell(k), buf)?;
+        self.part
+            .walk::<T, _, _>(self.cells, &|k| !finished[k], |cell, buf| {
+                let n = self.write_cell(cell, buf)?;
                 bytes.fetch_add(n, Ordering::Relaxed);
                 let d = done.fetch_add(1, Ordering::Relaxed) + 1;
                 if let Some(h) = hook {
@@ -529,9 +528,9 @@ impl<'a, V: Volume> Plan<'a, V> {
                         bytes: n,
                     });
                 }
-                Ok::<(), Error>(())
+                Ok(())
             })?;
-        Ok((todo.len(), skipped, bytes.load(Ordering::Relaxed)))
+        Ok((total - skipped, skipped, bytes.load(Ordering::Relaxed)))
     }
 
     /// Bytes of the cell's elements in the stored type.
@@ -750,37 +749,6 @@ impl<'a, V: Volume> Plan<'a, V> {
             Ok(())
         })
         .map(|_| ())
-    }
-}
-
-/// Announces the cells about to be read to a backend without addressable
-/// memory (Zarr keeps each decoded chunk until its last reader), and ends
-/// the walk when dropped.
-struct WalkGuard<'p, V: Volume> {
-    volume: Option<&'p V>,
-}
-
-impl<'p, V: Volume> WalkGuard<'p, V> {
-    fn new<'c>(part: &'p Partition<V>, cells: impl Iterator<Item = Selected<'c, V>>) -> Self
-    where
-        V: 'c,
-    {
-        if part.volume().layout().is_some() {
-            return WalkGuard { volume: None };
-        }
-        let mut regions = cells.filter_map(|c| c.read_bounds());
-        part.volume().prepare_walk(&mut regions);
-        WalkGuard {
-            volume: Some(part.volume()),
-        }
-    }
-}
-
-impl<V: Volume> Drop for WalkGuard<'_, V> {
-    fn drop(&mut self) {
-        if let Some(v) = self.volume {
-            v.finish_walk();
-        }
     }
 }
 

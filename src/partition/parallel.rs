@@ -75,23 +75,46 @@ impl<V: Volume> Partition<V> {
         F: Fn(&Selected<'_, V>, ArrayViewD<'_, U>) -> R + Sync + Send,
     {
         let cells = selection.into_selection()?.resolve(self.grid.shape())?;
-        let _walk = Walk::new(self, &cells);
+        let mut out = self.walk::<U, _, _>(&cells, &|_| true, |cell, buf| {
+            let view = cell.read_into_vec(buf)?;
+            Ok(f(cell, view))
+        })?;
+        out.sort_unstable_by_key(|(c, _)| *c);
+        Ok(out.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// The parallel walk under every `par_*_cells` method and fragmentation:
+    /// the cells of `cells` whose C-order position passes `include`, visited
+    /// in memory order in batches (see [`batches`](Self::batches)), each
+    /// handed to `f` with a buffer reused within its rayon job. Returns the
+    /// results with their C-order positions, in walk order.
+    pub(crate) fn walk<U, R, F>(
+        &self,
+        cells: &CellBox,
+        include: &(dyn Fn(usize) -> bool + Sync),
+        f: F,
+    ) -> Result<Vec<(usize, R)>>
+    where
+        U: Element,
+        R: Send,
+        F: Fn(&Selected<'_, V>, &mut Vec<U>) -> Result<R> + Sync + Send,
+    {
+        let _walk = Walk::new(self, cells, include);
         let order = self.memory_order();
         let mut out = Vec::with_capacity(cells.len());
-        for batch in self.batches(&cells, &order) {
+        for batch in self.batches(cells, &order) {
             out.extend(
                 batch
                     .into_par_iter()
-                    .map_init(Vec::<U>::new, |buf, k| {
-                        let (c, cell) = self.cell_in_order(&cells, &order, k);
-                        let view = cell.read_into_vec(buf)?;
-                        Ok((c, f(&cell, view)))
+                    .filter_map(|k| {
+                        let (c, cell) = self.cell_in_order(cells, &order, k);
+                        include(c).then_some((c, cell))
                     })
+                    .map_init(Vec::<U>::new, |buf, (c, cell)| Ok((c, f(&cell, buf)?)))
                     .collect::<Result<Vec<_>>>()?,
             );
         }
-        out.sort_unstable_by_key(|(c, _)| *c);
-        Ok(out.into_iter().map(|(_, r)| r).collect())
+        Ok(out)
     }
 
     /// Like [`par_map_cells`](Self::par_map_cells) without results.
@@ -207,11 +230,12 @@ struct Walk<'p, V: Volume> {
 }
 
 impl<'p, V: Volume> Walk<'p, V> {
-    fn new(part: &'p Partition<V>, cells: &CellBox) -> Self {
+    fn new(part: &'p Partition<V>, cells: &CellBox, include: &dyn Fn(usize) -> bool) -> Self {
         if part.volume().layout().is_some() {
             return Walk { volume: None };
         }
         let regions: Vec<_> = (0..cells.len())
+            .filter(|&k| include(k))
             .filter_map(|k| part.nth_cell(cells, k).read_bounds())
             .collect();
         part.volume().prepare_walk(&mut regions.into_iter());

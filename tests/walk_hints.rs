@@ -204,5 +204,6 @@ fn released_pages_read_back_the_same() {
         assert_eq!(plain[0], plain[1]);
         assert_eq!(walk(MapAdvice::Ahead), plain);
         assert_eq!(walk(MapAdvice::AheadRelease), plain);
+        assert_eq!(walk(MapAdvice::Auto), plain);
     }
 }

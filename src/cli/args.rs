@@ -174,24 +174,30 @@ pub struct InputArgs {
     #[arg(long)]
     pub no_mmap: bool,
     /// Mapped files: give the kernel no access hints. By default a walk
-    /// asks it to read the next slab ahead (MADV_WILLNEED) and unmaps the
-    /// slabs behind it (MADV_DONTNEED), which keeps the resident set small
-    /// on volumes larger than memory.
+    /// asks it to read the next slab ahead (MADV_WILLNEED) and, when the
+    /// file is larger than a quarter of the memory available (RAM or the
+    /// memory cgroup's limit), unmaps the slabs behind it (MADV_DONTNEED),
+    /// which keeps the resident set small on volumes larger than memory.
     #[arg(long)]
     pub no_madvise: bool,
+    /// Mapped files: always unmap the slabs behind a walk, whatever the
+    /// file's size (see --no-madvise).
+    #[arg(long, conflicts_with = "no_madvise")]
+    pub release_behind: bool,
     /// Raw files: byte order of the elements [default: little].
     #[arg(long, value_enum)]
     pub byte_order: Option<ByteOrderArg>,
 }
 
 impl InputArgs {
-    /// The `madvise` policy: the command line walks each volume once, so it
-    /// reads ahead and releases behind unless told not to.
+    /// The `madvise` policy of `--no-madvise` and `--release-behind`.
     pub fn advice(&self) -> impart::MapAdvice {
         if self.no_madvise {
             impart::MapAdvice::Off
-        } else {
+        } else if self.release_behind {
             impart::MapAdvice::AheadRelease
+        } else {
+            impart::MapAdvice::Auto
         }
     }
 }

@@ -82,10 +82,7 @@ where
     for block in data.chunks(BLOCK) {
         min = block.iter().copied().fold(min, Ord::min);
         max = block.iter().copied().fold(max, Ord::max);
-        total += block
-            .iter()
-            .fold(A::default(), |s, &x| s + x.into())
-            .into();
+        total += block.iter().fold(A::default(), |s, &x| s + x.into()).into();
     }
     CellStats {
         min: min.to_f64(),

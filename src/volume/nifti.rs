@@ -516,7 +516,7 @@ impl NiftiOptions {
     }
 
     /// The `madvise` hints walks give the mapped data (see [`MapAdvice`];
-    /// default [`MapAdvice::Ahead`]).
+    /// default [`MapAdvice::Auto`]).
     pub fn advice(mut self, advice: MapAdvice) -> Self {
         self.advice = advice;
         self

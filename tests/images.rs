@@ -159,3 +159,98 @@ fn broken_images_are_errors() {
         let _ = ImageVolume::open(&p);
     }
 }
+
+/// The decode cache: the first open decodes and writes it, the second maps
+/// it; both read exactly what decoding reads, for 8- and 16-bit images; a
+/// damaged cache file is rewritten, and a changed source gets a new one.
+#[test]
+fn decode_cache_maps_what_decoding_reads() {
+    use image::{ImageBuffer, Luma, Rgb};
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let (h, w) = (45, 61);
+    let rgb: Vec<u8> = pattern(h, w, 3, 255).into_iter().map(|v| v as u8).collect();
+    let gray16: Vec<u16> = pattern(h, w, 1, 65535)
+        .into_iter()
+        .map(|v| v as u16)
+        .collect();
+    let p8 = dir.path().join("rgb.png");
+    ImageBuffer::<Rgb<u8>, _>::from_raw(w as u32, h as u32, rgb.clone())
+        .unwrap()
+        .save(&p8)
+        .unwrap();
+    let p16 = dir.path().join("gray16.png");
+    ImageBuffer::<Luma<u16>, _>::from_raw(w as u32, h as u32, gray16.clone())
+        .unwrap()
+        .save(&p16)
+        .unwrap();
+
+    let cells = |vol: &ImageVolume| -> Vec<Vec<f64>> {
+        let part = impart::Partition::builder(vol)
+            .cell(&[16, 16])
+            .stride(0.5)
+            .build()
+            .unwrap();
+        part.cells("...")
+            .unwrap()
+            .map(|c| c.to_array_as::<f64>().unwrap().iter().copied().collect())
+            .collect()
+    };
+    for (path, c) in [(&p8, 3), (&p16, 1)] {
+        let decoded = ImageVolume::open(path).unwrap();
+        assert!(!decoded.is_cached());
+        let first = ImageVolume::open_cached(path, &cache).unwrap();
+        let second = ImageVolume::open_cached(path, &cache).unwrap();
+        assert!(first.is_cached() && second.is_cached());
+        assert_eq!(second.shape(), &[h, w, c]);
+        assert_eq!(second.dtype(), decoded.dtype());
+        assert_eq!(second.name(), decoded.name());
+        assert_eq!(cells(&second), cells(&decoded), "{path:?}");
+        // zero-copy views work on the mapped cache
+        let part = impart::Partition::builder(&second)
+            .cell(&[16, 16])
+            .build()
+            .unwrap();
+        if c == 3 {
+            let view = part.cell(&[1, 2]).unwrap().view::<u8>().unwrap();
+            assert_eq!(view[[0, 0, 1]], rgb[(16 * w + 32) * 3 + 1]);
+        } else {
+            let view = part.cell(&[1, 2]).unwrap().view::<u16>().unwrap();
+            assert_eq!(view[[0, 0, 0]], gray16[16 * w + 32]);
+        }
+    }
+    let files = || -> Vec<std::path::PathBuf> {
+        let mut f: Vec<_> = std::fs::read_dir(cache.join("impart-cache"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        f.sort();
+        f
+    };
+    assert_eq!(files().len(), 2, "{:?}", files());
+    // a truncated cache file is not trusted: it is rewritten
+    let victim = files()
+        .into_iter()
+        .find(|f| f.to_string_lossy().contains("rgb.png"))
+        .unwrap();
+    let len = std::fs::metadata(&victim).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&victim)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let again = ImageVolume::open_cached(&p8, &cache).unwrap();
+    assert_eq!(cells(&again), cells(&ImageVolume::open(&p8).unwrap()));
+    assert_eq!(std::fs::metadata(&victim).unwrap().len(), len);
+    // a changed source gets its own cache file
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let flipped: Vec<u8> = rgb.iter().map(|v| 255 - v).collect();
+    ImageBuffer::<Rgb<u8>, _>::from_raw(w as u32, h as u32, flipped)
+        .unwrap()
+        .save(&p8)
+        .unwrap();
+    let changed = ImageVolume::open_cached(&p8, &cache).unwrap();
+    assert_eq!(cells(&changed), cells(&ImageVolume::open(&p8).unwrap()));
+    assert_eq!(files().len(), 3);
+}

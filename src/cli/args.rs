@@ -166,7 +166,8 @@ pub struct InputArgs {
     pub array: Option<String>,
     /// Where gzipped NIfTI files are decompressed to (default: the system
     /// temp dir); one uncompressed copy per file, reused while the source
-    /// is unchanged.
+    /// is unchanged. Images (PNG, TIFF, JPEG) are decoded once into it and
+    /// mapped on later runs, only when this is given.
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
     /// Read with positioned reads instead of memory-mapping (no SIGBUS if

@@ -109,7 +109,11 @@ fn is_image_name(path: &Path) -> bool {
 }
 
 fn open_image(input: &InputArgs) -> Result<Opened> {
-    let volume = ImageVolume::open(&input.path)?;
+    let volume = match &input.cache_dir {
+        Some(dir) => ImageVolume::open_cached(&input.path, dir)?,
+        None => ImageVolume::open(&input.path)?,
+    };
+    let cached = volume.is_cached();
     let (h, w, c) = (volume.height(), volume.width(), volume.channels());
     let layout = match c {
         1 => "gray",
@@ -121,6 +125,16 @@ fn open_image(input: &InputArgs) -> Result<Opened> {
         ("width", json!(w), "width", w.to_string()),
         ("height", json!(h), "height", h.to_string()),
         ("channels", json!(c), "channels", format!("{c} ({layout})")),
+        (
+            "cached",
+            json!(cached),
+            "storage",
+            if cached {
+                "memory-mapped from the decode cache".into()
+            } else {
+                "decoded in memory".into()
+            },
+        ),
     ];
     Ok(Opened {
         volume: Box::new(volume),
@@ -463,7 +477,8 @@ fn info(input: &InputArgs, json_out: bool) -> Result<()> {
             "format:     {} ({})",
             volume.kind(),
             match (layout.is_some(), volume.kind()) {
-                (true, "image" | "memory") => "decoded in memory",
+                (true, "memory") => "in memory",
+                (true, "image") => "decoded image",
                 (true, _) => "memory-mapped",
                 (false, _) => "read on demand",
             }

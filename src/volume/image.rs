@@ -7,15 +7,32 @@
 //! the N-dimensional ones: a 2D image is the single-slice case. The `image`
 //! crate's default allocation limit (512 MiB) applies; a larger image is an
 //! error naming the file, not an abort.
+//!
+//! # The decode cache
+//!
+//! Decoding is most of the cost of reading a large PNG (about 0.45 s for an
+//! 8192x8192 RGB image here, against 0.02 s to materialize all its 256²
+//! cells). [`ImageVolume::open_cached`] decodes once into a file in
+//! `<cache dir>/impart-cache/` and memory-maps it from then on, as the NIfTI
+//! backend does for `.nii.gz`: **disk cost, one uncompressed copy of the
+//! pixels** (plus a 64-byte header), named by the source's path, size and
+//! modification time, written atomically, never removed by this crate.
 
+use std::io::Write;
 use std::path::Path;
 
 use ndarray::Array3;
 
-use super::{ArrayVolume, Layout, Volume};
-use crate::dtype::{DType, Element};
+use super::{AccessHint, ArrayVolume, Layout, RawOptions, RawVolume, Volume};
+use crate::dtype::{ByteOrder, DType, Element};
 use crate::error::{Error, Result};
 use crate::grid::Region;
+
+/// First bytes of a decode-cache file; then height, width and channels as
+/// little-endian u64, the dtype's name padded with zeros to 16 bytes, and
+/// pixels from byte [`CACHE_HEADER`] in native byte order.
+const CACHE_MAGIC: &[u8; 16] = b"impart-pixels-1\n";
+const CACHE_HEADER: usize = 64;
 
 /// A decoded 2D image, shape `(height, width, channels)`.
 #[derive(Debug)]
@@ -29,6 +46,8 @@ enum Pixels {
     U8(ArrayVolume<'static, u8>),
     U16(ArrayVolume<'static, u16>),
     F32(ArrayVolume<'static, f32>),
+    /// The decode cache, memory-mapped.
+    Mapped(RawVolume),
 }
 
 fn to_volume<T: Element>(
@@ -85,11 +104,104 @@ impl ImageVolume {
         })
     }
 
+    /// Like [`open`](Self::open), through the decode cache in
+    /// `<cache_dir>/impart-cache/` (see the [module docs](self)): the first
+    /// call decodes and writes the cache, later calls map it without
+    /// decoding while the source is unchanged.
+    pub fn open_cached(path: impl AsRef<Path>, cache_dir: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let target = super::cache::cache_path(
+            path,
+            cache_dir.as_ref(),
+            CACHE_MAGIC,
+            &format!("{file_name}.pixels"),
+        )?;
+        if let Some(volume) = Self::map_cache(path, &target)? {
+            return Ok(volume);
+        }
+        let decoded = Self::open(path)?;
+        super::cache::write_atomic(&target, |w, tmp| {
+            let mut header = [0u8; CACHE_HEADER];
+            header[..16].copy_from_slice(CACHE_MAGIC);
+            for (k, &n) in decoded.shape().iter().enumerate() {
+                header[16 + 8 * k..24 + 8 * k].copy_from_slice(&(n as u64).to_le_bytes());
+            }
+            let name = decoded.dtype().name().as_bytes();
+            header[40..40 + name.len()].copy_from_slice(name);
+            let bytes: &[u8] = match &decoded.pixels {
+                Pixels::U8(v) => bytemuck::cast_slice(v.array().as_slice().unwrap_or_default()),
+                Pixels::U16(v) => bytemuck::cast_slice(v.array().as_slice().unwrap_or_default()),
+                Pixels::F32(v) => bytemuck::cast_slice(v.array().as_slice().unwrap_or_default()),
+                Pixels::Mapped(v) => v.layout().map(|l| l.bytes()).unwrap_or_default(),
+            };
+            w.write_all(&header).map_err(|e| Error::io(tmp, e))?;
+            w.write_all(bytes).map_err(|e| Error::io(tmp, e))
+        })?;
+        Self::map_cache(path, &target)?.ok_or_else(|| Error::InvalidHeader {
+            path: target.clone(),
+            detail: "the decode cache just written does not read back".into(),
+        })
+    }
+
+    /// Maps a complete decode-cache file, or `None` if there is none (or it
+    /// is not one this version wrote, or not complete).
+    fn map_cache(source: &Path, cache: &Path) -> Result<Option<Self>> {
+        let Ok(mut file) = std::fs::File::open(cache) else {
+            return Ok(None);
+        };
+        let mut header = [0u8; CACHE_HEADER];
+        if std::io::Read::read_exact(&mut file, &mut header).is_err()
+            || &header[..16] != CACHE_MAGIC
+        {
+            return Ok(None);
+        }
+        let dim = |k: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&header[16 + 8 * k..24 + 8 * k]);
+            usize::try_from(u64::from_le_bytes(b)).ok()
+        };
+        let name = String::from_utf8_lossy(&header[40..56]);
+        let (Some(h), Some(w), Some(c), Ok(dtype)) = (
+            dim(0),
+            dim(1),
+            dim(2),
+            name.trim_end_matches('\0').parse::<DType>(),
+        ) else {
+            return Ok(None);
+        };
+        let options = RawOptions::new(&[h, w, c], dtype)
+            .byte_order(ByteOrder::native())
+            .offset(CACHE_HEADER as u64);
+        match RawVolume::open(cache, &options) {
+            Ok(raw)
+                if std::fs::metadata(cache).map(|m| m.len()).ok()
+                    == Some(CACHE_HEADER as u64 + (h * w * c * dtype.size()) as u64) =>
+            {
+                Ok(Some(ImageVolume {
+                    name: source.display().to_string(),
+                    pixels: Pixels::Mapped(raw),
+                }))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Whether the pixels come from the decode cache (memory-mapped) rather
+    /// than from decoding into memory.
+    pub fn is_cached(&self) -> bool {
+        matches!(self.pixels, Pixels::Mapped(_))
+    }
+
     fn inner(&self) -> &dyn Volume {
         match &self.pixels {
             Pixels::U8(v) => v,
             Pixels::U16(v) => v,
             Pixels::F32(v) => v,
+            Pixels::Mapped(v) => v,
         }
     }
 
@@ -128,6 +240,10 @@ impl Volume for ImageVolume {
 
     fn read_region(&self, region: &Region, out: &mut [u8]) -> Result<()> {
         self.inner().read_region(region, out)
+    }
+
+    fn hint(&self, hint: AccessHint) {
+        self.inner().hint(hint)
     }
 
     fn kind(&self) -> &'static str {

@@ -41,7 +41,7 @@
 //! float128 (1536) data are refused with [`Error::UnsupportedDType`].
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read};
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
@@ -645,62 +645,27 @@ fn read_prefix(path: &Path, gz: bool, n: usize) -> Result<Vec<u8>> {
 }
 
 /// 64-bit FNV-1a, for naming cache files (stable across builds).
-fn fnv1a(parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for &b in *part {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        h ^= 0xff;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
 /// The decompressed copy of `source` (its first `needed` bytes), made
 /// atomically if it is not already there. Returns the cache file's path.
 fn cached(source: &Path, needed: u64, prefix: &[u8], dir: &Path) -> Result<PathBuf> {
-    let meta = std::fs::metadata(source).map_err(|e| Error::io(source, e))?;
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let canonical = std::fs::canonicalize(source).unwrap_or_else(|_| source.to_path_buf());
-    let key = fnv1a(&[
-        canonical.as_os_str().to_string_lossy().as_bytes(),
-        &meta.len().to_le_bytes(),
-        &mtime.to_le_bytes(),
-        &needed.to_le_bytes(),
-    ]);
-    let dir = dir.join("impart-cache");
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let stem = lower_name(source);
-    let stem = stem.trim_end_matches(".gz");
-    let target = dir.join(format!("{key:016x}-{stem}"));
+    let target = super::cache::cache_path(
+        source,
+        dir,
+        &needed.to_le_bytes(),
+        stem.trim_end_matches(".gz"),
+    )?;
     // Reuse a complete copy whose first bytes match the source's.
     if let Ok(m) = std::fs::metadata(&target) {
         if m.len() == needed && read_prefix(&target, false, prefix.len())? == prefix {
             return Ok(target);
         }
     }
-    let tmp = dir.join(format!(
-        ".{key:016x}-{stem}.{}.{}.tmp",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    ));
-    let result = (|| -> Result<()> {
+    super::cache::write_atomic(&target, |writer, _| {
         let input = File::open(source).map_err(|e| Error::io(source, e))?;
         let mut decoder =
             MultiGzDecoder::new(BufReader::with_capacity(1 << 20, input)).take(needed);
-        let out = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let mut writer = BufWriter::with_capacity(1 << 20, out);
-        let copied = std::io::copy(&mut decoder, &mut writer).map_err(|e| Error::io(source, e))?;
+        let copied = std::io::copy(&mut decoder, writer).map_err(|e| Error::io(source, e))?;
         if copied < needed {
             return Err(Error::Truncated {
                 path: source.to_path_buf(),
@@ -708,17 +673,9 @@ fn cached(source: &Path, needed: u64, prefix: &[u8], dir: &Path) -> Result<PathB
                 actual: copied,
             });
         }
-        let out = writer
-            .into_inner()
-            .map_err(|e| Error::io(&tmp, e.into_error()))?;
-        out.sync_all().map_err(|e| Error::io(&tmp, e))?;
-        drop(out);
-        std::fs::rename(&tmp, &target).map_err(|e| Error::io(&target, e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map(|()| target)
+        Ok(())
+    })?;
+    Ok(target)
 }
 
 impl NiftiVolume {

@@ -24,19 +24,8 @@ for arg in "$@"; do
     [ "$arg" = "--torchio" ] && want_torchio=1
 done
 
-# libvips for pyvips (Python impart 0.0.5). (No `grep -q` on a pipe: it quits
-# at the first match, ldconfig gets SIGPIPE, and pipefail calls that a failure.)
-if ! ldconfig -p 2>/dev/null | grep 'libvips\.so' >/dev/null; then
-    SUDO=""
-    if [ "$(id -u)" -ne 0 ]; then
-        SUDO=sudo
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    if ! apt-cache show libvips42 >/dev/null 2>&1; then
-        $SUDO apt-get update -q
-    fi
-    $SUDO apt-get install -y -q libvips42
-fi
+# libvips for pyvips (Python impart 0.0.5)
+bash data-scripts/install-libvips.sh
 
 VENV=${VENV:-target/peers-venv}
 if [ ! -x "$VENV/bin/python" ]; then

@@ -10,15 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO=sudo
-fi
-export DEBIAN_FRONTEND=noninteractive
-if ! apt-cache show libvips42 >/dev/null 2>&1; then
-    $SUDO apt-get update -q
-fi
-$SUDO apt-get install -y -q libvips42
+bash data-scripts/install-libvips.sh
 
 VENV=${VENV:-target/impart-venv}
 if [ ! -x "$VENV/bin/python" ]; then

@@ -840,27 +840,7 @@ fn write_atomic(
     sync: bool,
     write: impl FnOnce(&mut BufWriter<File>, &Path) -> Result<()>,
 ) -> Result<u64> {
-    let target = dir.join(name);
-    let tmp = temp_path(dir, name);
-    let result = (|| {
-        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let mut w = BufWriter::with_capacity(1 << 16, file);
-        write(&mut w, &tmp)?;
-        let file = w
-            .into_inner()
-            .map_err(|e| Error::io(&tmp, e.into_error()))?;
-        if sync {
-            file.sync_all().map_err(|e| Error::io(&tmp, e))?;
-        }
-        let len = file.metadata().map_err(|e| Error::io(&tmp, e))?.len();
-        drop(file);
-        fs::rename(&tmp, &target).map_err(|e| Error::io(&target, e))?;
-        Ok(len)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    crate::atomic::write_atomic(&dir.join(name), &temp_path(dir, name), sync, write)
 }
 
 /// Writes the directory `dir/name` through a temporary directory and a

@@ -55,6 +55,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(any(feature = "fragment", feature = "nifti", feature = "image"))]
+mod atomic;
 pub mod dtype;
 pub mod error;
 #[cfg(feature = "fragment")]

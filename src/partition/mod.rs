@@ -549,6 +549,7 @@ impl<'p, V: Volume> Selected<'p, V> {
 
     /// The box of stored voxels materializing this selection reads (its
     /// region clipped to the volume, or wider for reflect padding).
+    #[cfg_attr(not(feature = "rayon"), allow(dead_code))]
     pub(crate) fn read_bounds(&self) -> Option<Region> {
         self.maps().ok().and_then(|m| bounds_of(&m).ok().flatten())
     }

@@ -36,8 +36,9 @@ pub(crate) fn cache_path(source: &Path, dir: &Path, salt: &[u8], name: &str) -> 
     Ok(dir.join(format!("{key:016x}-{name}")))
 }
 
-/// Writes `target` through `fill`, atomically: a temporary file beside it,
-/// synced, then renamed over it. The temporary file is removed on error.
+/// Writes `target` through `fill`, atomically and synced: a temporary file
+/// beside it (named so that concurrent writers never share one), then a
+/// rename.
 pub(crate) fn write_atomic(
     target: &Path,
     fill: impl FnOnce(&mut BufWriter<File>, &Path) -> Result<()>,
@@ -54,21 +55,7 @@ pub(crate) fn write_atomic(
             .map(|d| d.as_nanos())
             .unwrap_or(0)
     ));
-    let result = (|| -> Result<()> {
-        let out = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let mut writer = BufWriter::with_capacity(1 << 20, out);
-        fill(&mut writer, &tmp)?;
-        let out = writer
-            .into_inner()
-            .map_err(|e| Error::io(&tmp, e.into_error()))?;
-        out.sync_all().map_err(|e| Error::io(&tmp, e))?;
-        drop(out);
-        std::fs::rename(&tmp, target).map_err(|e| Error::io(target, e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::atomic::write_atomic(target, &tmp, true, fill).map(|_| ())
 }
 
 /// FNV-1a over the parts, each followed by a separator byte.

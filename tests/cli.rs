@@ -331,3 +331,48 @@ fn truncated_while_mapped_is_reported() {
     assert_eq!(out.status.code(), Some(135), "{err}");
     assert!(err.contains("SIGBUS") && err.contains("--no-mmap"), "{err}");
 }
+
+/// A PNG through the decode cache: `info` says whether it is mapped, and
+/// `stats` gives the same cells with and without the cache.
+#[test]
+fn png_decode_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let (h, w) = (90u32, 130u32);
+    let png = dir.path().join("pic.png");
+    image::RgbImage::from_fn(w, h, |x, y| image::Rgb([x as u8, y as u8, (x ^ y) as u8]))
+        .save(&png)
+        .unwrap();
+    let png = png.to_str().unwrap();
+    let cache = dir.path().join("cache");
+    let cache = cache.to_str().unwrap();
+    let info = stdout_json(&impart(&["info", png, "--json"]));
+    assert_eq!(
+        (info["mapped"].as_bool(), info["cached"].as_bool()),
+        (Some(false), Some(false))
+    );
+    assert_eq!(info["shape"], serde_json::json!([90, 130, 3]));
+    let stats = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["stats", png, "--cell", "32,32", "--stride", "0.5", "--json"];
+        args.extend_from_slice(extra);
+        let out = impart(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        // every line but the summary, whose timings differ
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        lines[..lines.len() - 1].to_vec()
+    };
+    let plain = stats(&[]);
+    // ceil((90 - 32) / 16) + 1 = 5 rows, ceil((130 - 32) / 16) + 1 = 8 columns
+    assert_eq!(plain.len(), 5 * 8);
+    assert_eq!(stats(&["--cache-dir", cache]), plain); // decodes, writes the cache
+    assert_eq!(stats(&["--cache-dir", cache]), plain); // maps the cache
+    let info = stdout_json(&impart(&["info", png, "--cache-dir", cache, "--json"]));
+    assert_eq!(
+        (info["mapped"].as_bool(), info["cached"].as_bool()),
+        (Some(true), Some(true))
+    );
+}

@@ -464,7 +464,16 @@ fn info(input: &InputArgs, json_out: bool) -> Result<()> {
         obj.insert("shape".into(), json!(volume.shape()));
         obj.insert("dtype".into(), json!(dtype.name()));
         obj.insert("nbytes".into(), json!(nbytes));
-        obj.insert("mapped".into(), json!(layout.is_some()));
+        // a decoded image has addressable memory but is mapped only from
+        // the decode cache
+        let decoded_in_memory = volume.kind() == "image"
+            && !facts
+                .iter()
+                .any(|(k, v, _, _)| *k == "cached" && v.as_bool() == Some(true));
+        obj.insert(
+            "mapped".into(),
+            json!(layout.is_some() && !decoded_in_memory),
+        );
         obj.insert("zero_copy".into(), json!(zero_copy));
         obj.insert("zero_copy_obstacle".into(), json!(reason));
         for (k, v, _, _) in &facts {

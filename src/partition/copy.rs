@@ -413,6 +413,39 @@ pub(crate) fn region_maps(region: &Region) -> Vec<AxisMap> {
         .collect()
 }
 
+/// Copies the box of extent `ext` at `src_at` in `layout` into `out`, a
+/// C-order array of shape `out_shape` in native bytes of the layout's type,
+/// at `dst_at`, through [`gather`]. Both boxes must lie inside their arrays.
+/// Returns `false`, copying nothing, when `out` is not aligned for the
+/// element type; the caller then copies another way.
+#[cfg_attr(not(feature = "zarr"), allow(dead_code))]
+pub(crate) fn copy_box(
+    layout: &Layout<'_>,
+    src_at: &[usize],
+    ext: &[usize],
+    out: &mut [u8],
+    out_shape: &[usize],
+    dst_at: &[usize],
+) -> bool {
+    let maps: Vec<AxisMap> = src_at
+        .iter()
+        .zip(ext)
+        .map(|(&a, &n)| (a..a + n).map(Some).collect())
+        .collect();
+    let strides = MemoryOrder::C.strides(out_shape);
+    let origin: usize = dst_at.iter().zip(&strides).map(|(a, s)| a * s).sum();
+    crate::dispatch_dtype!(layout.dtype(), T => {
+        match bytemuck::try_cast_slice_mut::<u8, T>(out) {
+            Ok(data) => {
+                let dst = Dest { data: &mut data[origin..], strides: &strides };
+                gather::<T>(layout, &maps, dst, T::default());
+                true
+            }
+            Err(_) => false,
+        }
+    })
+}
+
 /// Reads a region inside a volume from its layout into native-endian bytes
 /// of the stored type, C order.
 pub(crate) fn read_region_bytes(

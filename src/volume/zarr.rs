@@ -35,10 +35,11 @@ use zarrs::array::{
 };
 use zarrs::filesystem::FilesystemStore;
 
-use super::{checked_size, MemoryOrder, Volume};
-use crate::dtype::DType;
+use super::{checked_size, Layout, MemoryOrder, Volume};
+use crate::dtype::{ByteOrder, DType};
 use crate::error::{Error, Result};
 use crate::grid::Region;
+use crate::partition::copy::copy_box;
 
 /// Options for opening Zarr arrays.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -479,22 +480,22 @@ impl Volume for ZarrVolume {
                     detail: format!("decoded to {} bytes, not the chunk's size", bytes.len()),
                 });
             }
-            copy_block(
+            let src_at: Vec<usize> = lo.iter().zip(&origin).map(|(a, o)| a - o).collect();
+            let dst_at: Vec<usize> = lo.iter().zip(region.start()).map(|(a, s)| a - s).collect();
+            // the decoded unit as a layout: the copy engine's runs and
+            // prefetch, or (for a misaligned `out`) run by run
+            let layout = Layout::new(
                 &bytes,
+                &self.unit,
                 &ustrides,
-                &lo.iter()
-                    .zip(&origin)
-                    .map(|(a, o)| a - o)
-                    .collect::<Vec<_>>(),
-                out,
-                &rstrides,
-                &lo.iter()
-                    .zip(region.start())
-                    .map(|(a, s)| a - s)
-                    .collect::<Vec<_>>(),
-                &ext,
-                size,
-            );
+                self.dtype,
+                ByteOrder::native(),
+            )?;
+            if !copy_box(&layout, &src_at, &ext, out, region.shape(), &dst_at) {
+                copy_block(
+                    &bytes, &ustrides, &src_at, out, &rstrides, &dst_at, &ext, size,
+                );
+            }
         }
         self.release(&units);
         Ok(())

@@ -205,23 +205,32 @@ def probe_v1(name):
         # subtree whoever runs this session accounts and cleans up), then the
         # root of the hierarchy.
         for parent in (os.path.join(mnt, own.lstrip("/")), mnt):
-            d = os.path.join(parent, name + ".probe")
-            if try_mkdir(d):
-                ok = False
-                try:
-                    with open(os.path.join(d, "memory.limit_in_bytes"), "w") as f:
-                        f.write(str(1 << 30))
-                    ok = True
-                except OSError:
-                    pass
-                finally:
-                    try:
-                        os.rmdir(d)
-                    except OSError:
-                        pass
-                if ok:
-                    return parent
+            if probe_dir(os.path.join(parent, name + ".probe"), writable_limit_v1):
+                return parent
     return None
+
+
+def writable_limit_v1(d):
+    """Whether the memory limit of the cgroup `d` can be set."""
+    try:
+        with open(os.path.join(d, "memory.limit_in_bytes"), "w") as f:
+            f.write(str(1 << 30))
+        return True
+    except OSError:
+        return False
+
+
+def probe_dir(d, check):
+    """Makes the cgroup directory `d`, runs `check(d)`, removes `d`."""
+    if not try_mkdir(d):
+        return False
+    try:
+        return check(d)
+    finally:
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
 
 
 def probe_v2(name):
@@ -234,15 +243,9 @@ def probe_v2(name):
                         continue
             except OSError:
                 continue
-            d = os.path.join(parent, name + ".probe")
-            if try_mkdir(d):
-                ok = os.path.exists(os.path.join(d, "memory.max"))
-                try:
-                    os.rmdir(d)
-                except OSError:
-                    pass
-                if ok:
-                    return parent
+            has_max = lambda d: os.path.exists(os.path.join(d, "memory.max"))  # noqa: E731
+            if probe_dir(os.path.join(parent, name + ".probe"), has_max):
+                return parent
     return None
 
 

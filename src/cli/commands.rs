@@ -63,6 +63,9 @@ pub fn run(cli: Cli) -> Result<()> {
 /// (JSON key, JSON value, human text).
 struct Opened {
     volume: Box<dyn Volume>,
+    /// Whether the voxels are a memory-mapped file (a raw or NIfTI file, a
+    /// `.nii.gz` or image decode cache), as opposed to memory or decoding.
+    mapped: bool,
     facts: Vec<(&'static str, Value, &'static str, String)>,
 }
 
@@ -137,6 +140,7 @@ fn open_image(input: &InputArgs) -> Result<Opened> {
         ),
     ];
     Ok(Opened {
+        mapped: cached,
         volume: Box::new(volume),
         facts,
     })
@@ -205,6 +209,7 @@ fn open_zarr(input: &InputArgs) -> Result<Opened> {
     ));
     Ok(Opened {
         volume: Box::new(volume),
+        mapped: false,
         facts,
     })
 }
@@ -292,6 +297,7 @@ fn open_nifti(input: &InputArgs) -> Result<Opened> {
         ("storage", json!(storage), "", String::new()),
     ];
     Ok(Opened {
+        mapped: volume.raw().is_mapped(),
         volume: Box::new(volume),
         facts,
     })
@@ -351,6 +357,7 @@ fn open_raw(input: &InputArgs, shape: &[usize], dtype_text: &str) -> Result<Open
         ),
     ];
     Ok(Opened {
+        mapped: volume.is_mapped(),
         volume: Box::new(volume),
         facts,
     })
@@ -443,7 +450,11 @@ pub(crate) fn human_bytes(n: u64) -> String {
 }
 
 fn info(input: &InputArgs, json_out: bool) -> Result<()> {
-    let Opened { volume, facts } = open(input)?;
+    let Opened {
+        volume,
+        mapped,
+        facts,
+    } = open(input)?;
     let dtype = volume.dtype();
     let nbytes = volume.shape().iter().product::<usize>() * dtype.size();
     let layout = volume.layout();
@@ -464,16 +475,7 @@ fn info(input: &InputArgs, json_out: bool) -> Result<()> {
         obj.insert("shape".into(), json!(volume.shape()));
         obj.insert("dtype".into(), json!(dtype.name()));
         obj.insert("nbytes".into(), json!(nbytes));
-        // a decoded image has addressable memory but is mapped only from
-        // the decode cache
-        let decoded_in_memory = volume.kind() == "image"
-            && !facts
-                .iter()
-                .any(|(k, v, _, _)| *k == "cached" && v.as_bool() == Some(true));
-        obj.insert(
-            "mapped".into(),
-            json!(layout.is_some() && !decoded_in_memory),
-        );
+        obj.insert("mapped".into(), json!(mapped));
         obj.insert("zero_copy".into(), json!(zero_copy));
         obj.insert("zero_copy_obstacle".into(), json!(reason));
         for (k, v, _, _) in &facts {
@@ -485,11 +487,11 @@ fn info(input: &InputArgs, json_out: bool) -> Result<()> {
         println!(
             "format:     {} ({})",
             volume.kind(),
-            match (layout.is_some(), volume.kind()) {
-                (true, "memory") => "in memory",
-                (true, "image") => "decoded image",
-                (true, _) => "memory-mapped",
-                (false, _) => "read on demand",
+            match (mapped, layout.is_some(), volume.kind()) {
+                (true, _, _) => "memory-mapped",
+                (false, true, "image") => "decoded image",
+                (false, true, _) => "in memory",
+                (false, false, _) => "read on demand",
             }
         );
         println!("shape:      {}", join(volume.shape(), " x "));

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use impart::{ImageVolume, Partition, Volume};
+use impart::{ImageVolume, Volume};
 
 mod common;
 
@@ -54,15 +54,8 @@ fn bench_image(c: &mut Criterion) {
     let bytes = volume.layout().expect("in memory").bytes();
     let pools = common::pools();
     for stride in [1.0, 0.5] {
-        let part = Partition::builder(&volume)
-            .cell(&[256, 256])
-            .stride(stride)
-            .build()
-            .expect("partition");
-        let total: usize = part.cells("...").expect("cells").map(|c| c.nbytes()).sum();
-        let mut group = c.benchmark_group(format!("png_{n}_rgb_u8_cell256_stride{stride:.1}"));
-        group.throughput(Throughput::Bytes(total as u64));
-        group.sample_size(10);
+        let name = format!("png_{n}_rgb_u8_cell256_stride{stride:.1}");
+        let (part, total, mut group) = common::cells_group(c, name, &volume, &[256, 256], stride);
         common::memcpy(&mut group, bytes, total, 256 * 256 * 3);
         for (name, pool) in &pools {
             common::walk_as::<u8, _>(&mut group, &part, name, pool);

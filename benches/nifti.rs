@@ -74,16 +74,9 @@ fn walk_all(c: &mut Criterion, volume: &NiftiVolume, label: &str) {
     let bytes = volume.layout().expect("mapped").bytes();
     let pools = common::pools();
     for stride in [1.0, 0.5] {
-        let part = Partition::builder(&volume)
-            .cell(&[64, 64, 64])
-            .stride(stride)
-            .build()
-            .expect("partition");
-        let total: usize = part.cells("...").expect("cells").map(|c| c.nbytes()).sum();
+        let name = format!("{label}_{n}cube_u16_cell64_stride{stride:.1}");
+        let (part, total, mut group) = common::cells_group(c, name, volume, &[64, 64, 64], stride);
         let cell_bytes = 64 * 64 * 64 * 2;
-        let mut group = c.benchmark_group(format!("{label}_{n}cube_u16_cell64_stride{stride:.1}"));
-        group.throughput(Throughput::Bytes(total as u64));
-        group.sample_size(10);
         common::memcpy(&mut group, bytes, total, cell_bytes);
         for (name, pool) in &pools {
             common::walk(&mut group, &part, name, pool);

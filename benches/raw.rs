@@ -6,8 +6,8 @@
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use impart::{DType, Partition, RawOptions, Volume};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use impart::{DType, RawOptions, Volume};
 
 mod common;
 
@@ -21,16 +21,9 @@ fn bench_raw(c: &mut Criterion) {
     let pools = common::pools();
 
     for stride in [1.0, 0.5] {
-        let part = Partition::builder(&volume)
-            .cell(&[64, 64, 64])
-            .stride(stride)
-            .build()
-            .expect("partition");
-        let total: usize = part.cells("...").expect("cells").map(|c| c.nbytes()).sum();
+        let name = format!("raw_{n}cube_u16_cell64_stride{stride:.1}");
+        let (part, total, mut group) = common::cells_group(c, name, &volume, &[64, 64, 64], stride);
         let cell_bytes = 64 * 64 * 64 * 2;
-        let mut group = c.benchmark_group(format!("raw_{n}cube_u16_cell64_stride{stride:.1}"));
-        group.throughput(Throughput::Bytes(total as u64));
-        group.sample_size(10);
 
         // Baseline: the same number of bytes from the same mapping.
         common::memcpy(&mut group, bytes, total, cell_bytes);

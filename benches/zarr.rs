@@ -8,8 +8,8 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use impart::{Partition, ZarrVolume};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use impart::ZarrVolume;
 use rayon::prelude::*;
 use zarrs::array::codec::bytes_to_bytes::zstd::ZstdCodec;
 use zarrs::array::{data_type, ArrayBuilder, ArrayBytes, ArraySubset};
@@ -76,16 +76,8 @@ fn bench_codec(c: &mut Criterion, zstd: bool) {
     };
     let pools = common::pools();
     for stride in [1.0, 0.5] {
-        let part = Partition::builder(&volume)
-            .cell(&[64, 64, 64])
-            .stride(stride)
-            .build()
-            .expect("partition");
-        let total: usize = part.cells("...").expect("cells").map(|c| c.nbytes()).sum();
-        let mut group =
-            c.benchmark_group(format!("zarr_{codec}_{n}cube_u16_cell64_stride{stride:.1}"));
-        group.throughput(Throughput::Bytes(total as u64));
-        group.sample_size(10);
+        let name = format!("zarr_{codec}_{n}cube_u16_cell64_stride{stride:.1}");
+        let (part, total, mut group) = common::cells_group(c, name, &volume, &[64, 64, 64], stride);
         common::memcpy_from_memory(&mut group, n * n * n * 2, total, 64 * 64 * 64 * 2);
         for (name, pool) in &pools {
             group.bench_function(BenchmarkId::new("decode_every_chunk_once", name), |b| {

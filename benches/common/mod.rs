@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, BenchmarkId};
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use impart::{Element, Partition, Volume};
 use rayon::ThreadPool;
 
@@ -19,6 +19,29 @@ pub fn pools() -> [(&'static str, ThreadPool); 2] {
             .expect("pool")
     };
     [("1thread", pool(1)), ("2threads", pool(2))]
+}
+
+/// `volume` partitioned into `cell`s at `stride`, the bytes all its cells
+/// deliver, and a benchmark group `name` (10 samples) whose throughput is
+/// those bytes.
+#[allow(dead_code)]
+pub fn cells_group<'c, V: Volume>(
+    c: &'c mut Criterion,
+    name: String,
+    volume: V,
+    cell: &[usize],
+    stride: f64,
+) -> (Partition<V>, usize, BenchmarkGroup<'c, WallTime>) {
+    let part = Partition::builder(volume)
+        .cell(cell)
+        .stride(stride)
+        .build()
+        .expect("partition");
+    let total: usize = part.cells("...").expect("cells").map(|c| c.nbytes()).sum();
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Bytes(total as u64));
+    group.sample_size(10);
+    (part, total, group)
 }
 
 /// The baseline: `total` bytes memcpy'd cell-sized piece by piece from

@@ -11,6 +11,12 @@ deterministic (nibabel writes gzip streams with mtime 0), so CI regenerates it
 and diffs it against the committed copy. Versions are pinned in
 ``data-scripts/requirements-nifti.txt``.
 
+The bytes do not depend on the CPU or its BLAS kernel: qform fields are
+written exactly as chosen (:class:`Rigid`) instead of derived by nibabel
+through LAPACK, affines are built elementwise, and world coordinates are
+summed in Python (``nifti_crosscheck.world_origin``). ``.ci/run`` checks it
+by writing the set under OpenBLAS's SkylakeX and Haswell kernels.
+
 Three kinds of files, listed in ``OUT_DIR/cases.json``:
 
 ``valid``
@@ -57,6 +63,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import math
 import os
 import shutil
 import struct
@@ -65,11 +72,11 @@ import sys
 import numpy as np
 
 import nibabel as nib
-from nibabel.eulerangles import euler2mat
+from nibabel.quaternions import quat2mat
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_raw_fixtures import make_values  # noqa: E402
-from nifti_crosscheck import describe, dump, load  # noqa: E402
+from nifti_crosscheck import describe, dump, load, raw_header_of  # noqa: E402
 
 FORMAT = 1
 
@@ -78,24 +85,83 @@ FORMAT = 1
 # affines
 
 
-def rigid(angles, zooms, offset, qfac=1.0):
-    """A qform-representable affine: rotation @ diag(zooms) (+ a flip)."""
-    a = np.eye(4)
-    z = list(zooms)
-    z[2] *= qfac
-    a[:3, :3] = euler2mat(*angles) @ np.diag(z)
-    a[:3, 3] = offset
-    return a
+class Rigid:
+    """A qform-representable affine given by the exact header fields it is
+    stored as: quaternion (b, c, d), zooms, offset and qfac.
+
+    nibabel's ``set_qform`` derives the quaternion from an affine with
+    ``np.linalg.eigh`` (LAPACK), whose last bits depend on the BLAS kernel
+    OpenBLAS picks for the CPU (NIfTI-2 stores them as float64, so they show).
+    Here the quaternion is chosen: b, c and d are dyadic fractions of a few
+    bits, so b² + c² + d² is exact and every reader computes the same
+    a = sqrt(1 - b² - c² - d²). The affine is built from those fields with
+    nibabel's own elementwise ``quat2mat`` and a column scaling (no matrix
+    product, whose BLAS kernel could round differently)."""
+
+    def __init__(self, bcd, zooms, offset, qfac=1.0):
+        for q in bcd:
+            assert float(q) * 2**12 == int(float(q) * 2**12), "b, c, d must be short dyadics"
+        self.bcd = tuple(float(q) for q in bcd)
+        self.zooms = tuple(float(z) for z in zooms)
+        self.offset = tuple(float(o) for o in offset)
+        self.qfac = float(qfac)
+        b, c, d = self.bcd
+        w2 = 1.0 - (b * b + c * c + d * d)  # exact for short dyadics
+        rot = quat2mat([math.sqrt(w2), b, c, d])
+        z = [self.zooms[0], self.zooms[1], self.zooms[2] * self.qfac]
+        a = np.eye(4)
+        for i in range(3):
+            for j in range(3):
+                a[i, j] = float(rot[i][j]) * z[j]
+            a[i, 3] = self.offset[i]
+        self.affine = a
+
+    def write_qform(self, hdr, code):
+        """Sets the qform fields of `hdr` to these exact values."""
+        hdr["qform_code"] = code
+        hdr["quatern_b"], hdr["quatern_c"], hdr["quatern_d"] = self.bcd
+        hdr["qoffset_x"], hdr["qoffset_y"], hdr["qoffset_z"] = self.offset
+        pixdim = np.array(hdr["pixdim"])
+        pixdim[0] = self.qfac
+        pixdim[1:4] = self.zooms
+        hdr["pixdim"] = pixdim
+
+    def check_stored(self, hdr, name):
+        """The file holds these fields (nibabel did not rederive them)."""
+        got = [float(hdr[k]) for k in ("quatern_b", "quatern_c", "quatern_d",
+                                       "qoffset_x", "qoffset_y", "qoffset_z")]
+        want = [float(np.array(v, dtype=hdr["quatern_b"].dtype))
+                for v in self.bcd + self.offset]
+        assert got == want, (name, got, want)
+        assert float(hdr["pixdim"][0]) == self.qfac, name
 
 
-A_MAIN = rigid((0.3, -0.2, 0.1), (1.5, 2.0, 2.5), (-30.25, 12.5, 7.0))
-A_FLIP = rigid((-0.7, 0.15, 0.4), (0.8, 0.9, 1.2), (90.0, -126.0, -72.0), qfac=-1.0)
+def image(klass, arr, rigid):
+    """`klass(arr, rigid.affine)` with the exact qform fields of `rigid` (code 0,
+    as nibabel's constructor sets it) instead of nibabel's derived ones."""
+    img = klass(arr, rigid.affine)
+    rigid.write_qform(img.header, 0)
+    return img
+
+
+def save_main(klass, arr, path):
+    """Saves `arr` as `klass` with the affine A_MAIN, its qform fields exact."""
+    nib.save(image(klass, arr, A_MAIN), path)
+    A_MAIN.check_stored(raw_header_of(path)[0], path)
+
+
+def affine_of(a):
+    return a.affine if isinstance(a, Rigid) else a
+
+
+A_MAIN = Rigid((0.046875, -0.109375, 0.15625), (1.5, 2.0, 2.5), (-30.25, 12.5, 7.0))
+A_FLIP = Rigid((-0.1875, 0.078125, -0.34375), (0.8, 0.9, 1.2), (90.0, -126.0, -72.0),
+               qfac=-1.0)
 A_SHEAR = np.array([[2.0, 0.5, 0.0, -10.0],
                     [0.1, 3.0, 0.0, 5.0],
                     [0.0, 0.2, 4.0, 7.0],
                     [0.0, 0.0, 0.0, 1.0]])
-A_DIAG = np.diag([0.5, 0.75, 3.0, 1.0])
-A_DIAG[:3, 3] = [-100.0, 80.0, -3.5]
+A_DIAG = Rigid((0.0, 0.0, 0.0), (0.5, 0.75, 3.0), (-100.0, 80.0, -3.5))
 
 
 # --------------------------------------------------------------------------
@@ -115,8 +181,11 @@ def write_nib(out, fname, kind, shape, code, seed, *, endian="<", sform=(A_MAIN,
     img = KLASS[kind](arr, None, header=hdr)
     if zooms is not None:
         img.header.set_zooms(zooms)
-    img.set_sform(sform[0], code=sform[1])
-    img.set_qform(qform[0], code=qform[1])
+    img.set_sform(affine_of(sform[0]), code=sform[1])
+    # nibabel's bookkeeping first, then the exact fields over the ones it
+    # derived (see Rigid)
+    img.set_qform(qform[0].affine, code=qform[1])
+    qform[0].write_qform(img.header, qform[1])
     if scaling is not None:
         img.header.set_slope_inter(*scaling)
     for ecode, content in extensions:
@@ -132,6 +201,7 @@ def write_nib(out, fname, kind, shape, code, seed, *, endian="<", sform=(A_MAIN,
         assert os.path.exists(p), p
     # nibabel wrote what was asked for
     raw = nib.load(path).header
+    qform[0].check_stored(raw_header_of(path)[0], fname)
     assert raw.get_data_dtype().str[1:] == arr.dtype.str[1:], (fname, raw.get_data_dtype())
     assert raw.endianness == endian or arr.dtype.itemsize == 1, fname
     if scaling is None:
@@ -389,21 +459,21 @@ def refused_cases(out):
     """Yields (name, file, why)."""
     rgb = np.zeros((4, 3, 2), dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
     rgb["R"] = np.arange(24).reshape(4, 3, 2)
-    nib.save(nib.Nifti1Image(rgb, A_MAIN), os.path.join(out, "refused_rgb24.nii"))
+    save_main(nib.Nifti1Image, rgb, os.path.join(out, "refused_rgb24.nii"))
     yield "refused_rgb24", "refused_rgb24.nii", "RGB24 (datatype 128)"
     rgba = np.zeros((4, 3, 2), dtype=[("R", "u1"), ("G", "u1"), ("B", "u1"), ("A", "u1")])
-    nib.save(nib.Nifti1Image(rgba, A_MAIN), os.path.join(out, "refused_rgba32.nii"))
+    save_main(nib.Nifti1Image, rgba, os.path.join(out, "refused_rgba32.nii"))
     yield "refused_rgba32", "refused_rgba32.nii", "RGBA32 (datatype 2304)"
     c64 = (np.arange(24) + 1j * np.arange(24)).astype(np.complex64).reshape(4, 3, 2)
-    nib.save(nib.Nifti1Image(c64, A_MAIN), os.path.join(out, "refused_complex64.nii"))
+    save_main(nib.Nifti1Image, c64, os.path.join(out, "refused_complex64.nii"))
     yield "refused_complex64", "refused_complex64.nii", "complex64 (datatype 32)"
     c128 = c64.astype(np.complex128)
-    nib.save(nib.Nifti2Image(c128, A_MAIN), os.path.join(out, "refused_complex128_n2.nii"))
+    save_main(nib.Nifti2Image, c128, os.path.join(out, "refused_complex128_n2.nii"))
     yield "refused_complex128_n2", "refused_complex128_n2.nii", "complex128 (datatype 1792)"
     # float128 (datatype 1536): nibabel has no IEEE binary128 here; write the
     # bytes of 4 x 3 x 2 x 2 float64 and patch the header to 4 x 3 x 2 float128
     p = os.path.join(out, "refused_float128.nii")
-    nib.save(nib.Nifti1Image(np.arange(48, dtype=np.float64).reshape(4, 3, 2, 2), A_MAIN), p)
+    save_main(nib.Nifti1Image, np.arange(48, dtype=np.float64).reshape(4, 3, 2, 2), p)
     patch(p, "dim", 3, index=0)
     patch(p, "dim", 1, index=4)
     patch(p, "datatype", 1536)
@@ -411,7 +481,7 @@ def refused_cases(out):
     yield "refused_float128", "refused_float128.nii", "float128 (datatype 1536)"
     # binary (datatype 1, bitpix 1): nibabel cannot write it; patch a u8 file
     p = os.path.join(out, "refused_binary.nii")
-    nib.save(nib.Nifti1Image(np.zeros((8, 2, 2), np.uint8), A_MAIN), p)
+    save_main(nib.Nifti1Image, np.zeros((8, 2, 2), np.uint8), p)
     patch(p, "datatype", 1)
     patch(p, "bitpix", 1)
     yield "refused_binary", "refused_binary.nii", "binary (datatype 1, 1 bit per voxel)"
@@ -423,8 +493,7 @@ def hostile_cases(out):
         p = os.path.join(out, name)
         arr = make_values(shape, code, 200)
         klass = nib.Nifti1Image if version == 1 else nib.Nifti2Image
-        img = klass(arr, A_MAIN)
-        nib.save(img, p)
+        save_main(klass, arr, p)
         return p
 
     def one(name, edits, must="error", why="", version=1, shape=(4, 3, 2), code="i2"):
@@ -495,11 +564,11 @@ def hostile_cases(out):
 
     # pairs
     p = os.path.join(out, "bad_pair_noimg.hdr")
-    nib.save(nib.Nifti1Pair(make_values((4, 3, 2), "i2", 201), A_MAIN), p)
+    save_main(nib.Nifti1Pair, make_values((4, 3, 2), "i2", 201), p)
     os.remove(os.path.join(out, "bad_pair_noimg.img"))
     yield "bad_pair_noimg", "bad_pair_noimg.hdr", "error", "a .hdr without its .img"
     p = os.path.join(out, "bad_pair_short.hdr")
-    nib.save(nib.Nifti1Pair(make_values((4, 3, 2), "i2", 202), A_MAIN), p)
+    save_main(nib.Nifti1Pair, make_values((4, 3, 2), "i2", 202), p)
     pi = os.path.join(out, "bad_pair_short.img")
     with open(pi, "rb") as f:
         b = f.read()

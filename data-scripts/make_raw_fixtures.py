@@ -9,7 +9,14 @@ Usage::
 default set is small and committed; ``--large`` writes a bigger set (96 x 80 x
 70 u16 and f32 volumes, a few MiB) that CI generates at test time into a
 scratch directory and passes to the tests with ``IMPART_FIXTURES_DIR``. The
-output is deterministic: running the script twice gives identical files.
+output is deterministic: running the script twice gives identical files, on
+any x86-64 machine. Float values are built from integers (sign, mantissa
+bits, binary exponent, ``np.ldexp``), never through ``power``/``exp``/``log``,
+whose SIMD loops NumPy picks by CPU and which round differently under
+AVX-512 and AVX2; sums are NumPy's pairwise sums of exact products, whose
+order does not depend on the CPU. ``.ci/run`` runs every fixture script as
+an AVX-512 and as an AVX2 machine (OpenBLAS kernel, NumPy dispatch, threads)
+and diffs both outputs with the committed files.
 
 Every volume is written by NumPy alone, never by the code under test:
 
@@ -198,9 +205,17 @@ def make_values(shape, code: str, seed: int) -> np.ndarray:
         v[: min(n, 2)] = [lo, hi][: min(n, 2)]
         out = v.astype(code)
     else:
-        mant = rng.standard_normal(n)
-        expo = rng.uniform(-4.0, 5.0, size=n) if size == 4 else rng.uniform(-12.0, 12.0, size=n)
-        v = mant * 10.0 ** expo
+        # Built exactly from integers: sign, mantissa bits and a binary
+        # exponent, scaled with ldexp. No transcendental function is used:
+        # NumPy dispatches power/exp/log to SIMD code chosen by the CPU
+        # (AVX-512 and AVX2 round differently), and the values must be the
+        # same bytes on every machine.
+        mbits = 23 if size == 4 else 52
+        frac = rng.integers(0, 1 << mbits, size=n, dtype=np.int64)
+        lo, hi = (-14, 17) if size == 4 else (-40, 40)
+        expo = rng.integers(lo, hi, size=n, endpoint=True, dtype=np.int64)
+        sign = np.where(rng.integers(0, 2, size=n, dtype=np.int64) == 1, -1.0, 1.0)
+        v = sign * np.ldexp(1.0 + frac / float(1 << mbits), expo)
         specials = [-0.0, 1e-40, 3.0e38, -1.5] if size == 4 else [-0.0, 5e-324, 1e300, -1.5]
         m = min(n, len(specials))
         v[:m] = specials[:m]

@@ -190,8 +190,16 @@ def digest(region: np.ndarray) -> dict:
 
 
 def world_origin(affine: np.ndarray, start) -> list:
-    ijk = [float(start[a]) if a < len(start) else 0.0 for a in range(3)]
-    return [float(x) for x in (affine @ np.array(ijk + [1.0]))[:3]]
+    """affine @ [i, j, k, 1], summed left to right in Python floats: a BLAS
+    matrix-vector product may fuse or reorder the sums by CPU."""
+    ijk = [float(start[a]) if a < len(start) else 0.0 for a in range(3)] + [1.0]
+    out = []
+    for r in range(3):
+        acc = 0.0
+        for c in range(4):
+            acc += float(affine[r, c]) * ijk[c]
+        out.append(acc)
+    return out
 
 
 # --------------------------------------------------------------------------

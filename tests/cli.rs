@@ -290,9 +290,9 @@ fn dtype_byte_order_mark_and_pad_flags() {
 
 /// A mapped input truncated while `impart` reads it: the process reports
 /// it (SIGBUS handler) instead of dying without a word. The sparse 256 MiB
-/// input in 4^3 cells takes far longer to walk than the 50 ms before the
-/// truncation.
-#[cfg(unix)]
+/// input in 4^3 cells takes seconds to walk; the file is truncated as soon
+/// as `/proc/PID/maps` shows it mapped.
+#[cfg(target_os = "linux")]
 #[test]
 fn truncated_while_mapped_is_reported() {
     let dir = tempfile::tempdir().unwrap();
@@ -319,7 +319,18 @@ fn truncated_while_mapped_is_reported() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(50));
+    // truncate once the file is mapped (not after a fixed delay, which a
+    // slow or loaded machine may not have reached)
+    let maps = format!("/proc/{}/maps", child.id());
+    let name = path.to_string_lossy().into_owned();
+    let t0 = std::time::Instant::now();
+    while !std::fs::read_to_string(&maps).is_ok_and(|m| m.contains(&name)) {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(60),
+            "impart never mapped {name}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     std::fs::OpenOptions::new()
         .write(true)
         .open(&path)

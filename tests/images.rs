@@ -244,12 +244,20 @@ fn decode_cache_maps_what_decoding_reads() {
     assert_eq!(cells(&again), cells(&ImageVolume::open(&p8).unwrap()));
     assert_eq!(std::fs::metadata(&victim).unwrap().len(), len);
     // a changed source gets its own cache file
-    std::thread::sleep(std::time::Duration::from_millis(20));
     let flipped: Vec<u8> = rgb.iter().map(|v| 255 - v).collect();
     ImageBuffer::<Rgb<u8>, _>::from_raw(w as u32, h as u32, flipped)
         .unwrap()
         .save(&p8)
         .unwrap();
+    // the cache key holds size and mtime; a timestamp of its own, so the test
+    // does not depend on the file system's clock granularity
+    std::fs::File::options()
+        .write(true)
+        .open(&p8)
+        .and_then(|f| {
+            f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1 << 30))
+        })
+        .expect("set the mtime");
     let changed = ImageVolume::open_cached(&p8, &cache).unwrap();
     assert_eq!(cells(&changed), cells(&ImageVolume::open(&p8).unwrap()));
     assert_eq!(files().len(), 3);

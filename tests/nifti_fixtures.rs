@@ -351,6 +351,14 @@ fn gz_cache_is_reused_and_follows_the_source() {
 
     // another volume under the same name: a new cache file, the new values
     std::fs::copy(dir().join("gz_i16_4d_scaled_be.nii.gz"), &src).expect("copy");
+    // a timestamp of its own, whatever the file system's clock granularity
+    std::fs::File::options()
+        .write(true)
+        .open(&src)
+        .and_then(|f| {
+            f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1 << 30))
+        })
+        .expect("set the mtime");
     let m = manifest();
     let case = field(&m, "cases")
         .as_array()

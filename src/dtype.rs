@@ -8,11 +8,8 @@
 //! pair of types so the compiler can vectorize it.
 
 use std::fmt;
-use std::str::FromStr;
 
 use bytemuck::Pod;
-
-use crate::error::{Error, Result};
 
 /// Element type of a volume, known at run time.
 ///
@@ -95,13 +92,12 @@ impl fmt::Display for DType {
     }
 }
 
-impl FromStr for DType {
-    type Err = Error;
-
-    /// Parses Rust names (`u16`), NumPy names (`uint16`, `float32`) and
-    /// NumPy type strings with their byte-order mark (`<u2`, `>f4`, `|u1`;
-    /// the byte order itself is ignored here).
-    fn from_str(s: &str) -> Result<Self> {
+impl DType {
+    /// The type named `s`: Rust names (`u16`), NumPy names (`uint16`,
+    /// `float32`) and NumPy type strings with their byte-order mark (`<u2`,
+    /// `>f4`, `|u1`; the byte order itself is ignored here). `None` for any
+    /// other name. (`str::parse` gives the same with a typed error.)
+    pub fn from_name(s: &str) -> Option<Self> {
         let t = s.trim().to_ascii_lowercase();
         let d = if let Some(code) = t.strip_prefix(['<', '>', '=', '|']) {
             // NumPy type string: kind letter plus size in bytes.
@@ -116,11 +112,7 @@ impl FromStr for DType {
                 "i8" => DType::I64,
                 "f4" => DType::F32,
                 "f8" => DType::F64,
-                _ => {
-                    return Err(Error::UnknownDType {
-                        name: s.to_string(),
-                    })
-                }
+                _ => return None,
             }
         } else {
             match t.as_str() {
@@ -134,14 +126,10 @@ impl FromStr for DType {
                 "i64" | "int64" => DType::I64,
                 "f32" | "float32" => DType::F32,
                 "f64" | "float64" => DType::F64,
-                _ => {
-                    return Err(Error::UnknownDType {
-                        name: s.to_string(),
-                    })
-                }
+                _ => return None,
             }
         };
-        Ok(d)
+        Some(d)
     }
 }
 
@@ -185,17 +173,16 @@ impl fmt::Display for ByteOrder {
     }
 }
 
-impl FromStr for ByteOrder {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
+impl ByteOrder {
+    /// The byte order named `s` (`little`/`le`/`<`, `big`/`be`/`>`,
+    /// `native`/`=`), or `None`. (`str::parse` gives the same with a typed
+    /// error.)
+    pub fn from_name(s: &str) -> Option<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
-            "little" | "le" | "<" => Ok(ByteOrder::Little),
-            "big" | "be" | ">" => Ok(ByteOrder::Big),
-            "native" | "=" => Ok(ByteOrder::native()),
-            _ => Err(Error::InvalidArgument {
-                what: "byte order",
-                detail: format!("{s:?} is not one of little, big, native"),
-            }),
+            "little" | "le" | "<" => Some(ByteOrder::Little),
+            "big" | "be" | ">" => Some(ByteOrder::Big),
+            "native" | "=" => Some(ByteOrder::native()),
+            _ => None,
         }
     }
 }

@@ -6,175 +6,15 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::str::FromStr;
 
-use crate::dtype::DType;
+use crate::dtype::{ByteOrder, DType};
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Errors of the pure grid arithmetic ([`crate::grid`]).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[non_exhaustive]
-pub enum GridError {
-    /// Two lists that must have one entry per axis differ in length.
-    #[error("{what} has {found} entries but the grid has {expected} axes")]
-    RankMismatch {
-        /// Which list (`"cell shape"`, `"stride"`, …).
-        what: &'static str,
-        /// Number of axes the grid has.
-        expected: usize,
-        /// Number of entries given.
-        found: usize,
-    },
-    /// A grid needs at least one axis.
-    #[error("a grid needs at least one axis")]
-    NoAxes,
-    /// A volume or cell extent of zero.
-    #[error("{what} extent on axis {axis} is 0; every extent must be at least 1")]
-    ZeroExtent {
-        /// `"volume"` or `"cell"`.
-        what: &'static str,
-        /// The axis.
-        axis: usize,
-    },
-    /// A stride that is not a finite number greater than 0.
-    #[error("stride on axis {axis} is {value}; it must be a finite number greater than 0")]
-    InvalidStride {
-        /// The axis.
-        axis: usize,
-        /// The value given.
-        value: f64,
-    },
-    /// A step that is not a finite number greater than 0.
-    #[error("step on axis {axis} is {value}; it must be a finite number of voxels greater than 0")]
-    InvalidStep {
-        /// The axis.
-        axis: usize,
-        /// The value given.
-        value: f64,
-    },
-    /// The grid would have more cells than can be counted.
-    #[error("axis {axis} would have {count} cells; the step is too small for the volume")]
-    TooManyCells {
-        /// The axis.
-        axis: usize,
-        /// The number of cells the formula gives.
-        count: f64,
-    },
-    /// A cell index outside the grid.
-    #[error("cell index {index} is out of range for axis {axis} with {len} cells")]
-    CellOutOfRange {
-        /// The axis.
-        axis: usize,
-        /// The index given.
-        index: usize,
-        /// Number of cells on the axis.
-        len: usize,
-    },
-    /// A volume or cell extent beyond 2^53 (where `f64` arithmetic is no
-    /// longer exact).
-    #[error("{what} extent {value} on axis {axis} is larger than 2^53")]
-    ExtentTooLarge {
-        /// `"volume"` or `"cell"`.
-        what: &'static str,
-        /// The axis.
-        axis: usize,
-        /// The extent given.
-        value: usize,
-    },
-    /// A region whose end does not fit in `usize`.
-    #[error("region start {start} plus extent {extent} on axis {axis} overflows")]
-    RegionOverflow {
-        /// The axis.
-        axis: usize,
-        /// The start.
-        start: usize,
-        /// The extent.
-        extent: usize,
-    },
-    /// An empty or inverted range of cells.
-    #[error("empty or inverted cell range {start}..{end} on axis {axis}")]
-    EmptyCellRange {
-        /// The axis.
-        axis: usize,
-        /// Range start.
-        start: usize,
-        /// Range end.
-        end: usize,
-    },
-    /// A linear (flat) cell index outside the grid.
-    #[error("linear cell index {index} is out of range for a grid of {len} cells")]
-    LinearOutOfRange {
-        /// The index given.
-        index: usize,
-        /// Number of cells in the grid.
-        len: usize,
-    },
-}
-
-/// Errors of grid indexing ([`crate::selection`]).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SelectionError {
-    /// More indices than the grid has axes.
-    #[error("too many indices: {given} given for a grid with {ndim} axes")]
-    TooManyIndices {
-        /// Number of indices given (not counting `...`).
-        given: usize,
-        /// Number of grid axes.
-        ndim: usize,
-    },
-    /// An integer index outside `-len..len`.
-    #[error("index {index} is out of bounds for axis {axis} with {len} cells")]
-    IndexOutOfRange {
-        /// The axis.
-        axis: usize,
-        /// The index given.
-        index: isize,
-        /// Number of cells on the axis.
-        len: usize,
-    },
-    /// A range that selects nothing (after negative indices are resolved and
-    /// the stop is clipped).
-    #[error("empty or inverted range {start}..{stop} on axis {axis} with {len} cells")]
-    EmptyRange {
-        /// The axis.
-        axis: usize,
-        /// Resolved start.
-        start: isize,
-        /// Resolved stop.
-        stop: isize,
-        /// Number of cells on the axis.
-        len: usize,
-    },
-    /// A range step other than 1.
-    #[error(
-        "range step {step} on axis {axis} is not supported; a selection is a box of cells (step 1)"
-    )]
-    StepNotOne {
-        /// The axis.
-        axis: usize,
-        /// The step given.
-        step: isize,
-    },
-    /// `NewAxis` in an `s![]` selection.
-    #[error("a new axis (index {position}) cannot select grid cells")]
-    NewAxis {
-        /// Position in the index list.
-        position: usize,
-    },
-    /// More than one `...`.
-    #[error("a selection can hold at most one `...`")]
-    MultipleEllipsis,
-    /// Selection text that does not parse.
-    #[error("cannot parse selection {text:?}: {reason}")]
-    Parse {
-        /// The text given.
-        text: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-}
+pub use crate::grid::GridError;
+pub use crate::selection::SelectionError;
 
 /// Why a zero-copy view cannot be given; materialization still works.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -351,5 +191,39 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+// Text parsing of the element types lives here, not in `dtype`, so that
+// `dtype` (below this module) never imports the crate's error type.
+
+impl FromStr for DType {
+    type Err = Error;
+
+    /// Parses the names [`DType::from_name`] knows.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownDType`] for any other name.
+    fn from_str(s: &str) -> Result<Self> {
+        DType::from_name(s).ok_or_else(|| Error::UnknownDType {
+            name: s.to_string(),
+        })
+    }
+}
+
+impl FromStr for ByteOrder {
+    type Err = Error;
+
+    /// Parses the names [`ByteOrder::from_name`] knows.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] for any other name.
+    fn from_str(s: &str) -> Result<Self> {
+        ByteOrder::from_name(s).ok_or_else(|| Error::InvalidArgument {
+            what: "byte order",
+            detail: format!("{s:?} is not one of little, big, native"),
+        })
     }
 }

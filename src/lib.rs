@@ -64,6 +64,7 @@ pub mod fragment;
 pub mod grid;
 #[cfg(feature = "image")]
 pub mod image;
+pub mod layout;
 pub mod partition;
 pub mod selection;
 pub mod volume;
@@ -71,13 +72,12 @@ pub mod volume;
 pub use dtype::{ByteOrder, DType, Element};
 pub use error::{Error, GridError, NotZeroCopyReason, Result, SelectionError};
 pub use grid::{CellBox, Edge, Grid, PadMode, PerAxis, Region, Spacing};
+pub use layout::{Layout, LayoutMut, MemoryOrder};
 pub use partition::{Partition, PartitionBuilder, Selected};
 pub use selection::{AxisIndex, IntoSelection, Selection};
 #[cfg(feature = "image")]
 pub use volume::ImageVolume;
-pub use volume::{
-    AccessHint, ArrayVolume, Layout, MapAdvice, MemoryOrder, RawOptions, RawVolume, Volume,
-};
+pub use volume::{AccessHint, ArrayVolume, MapAdvice, RawOptions, RawVolume, Volume};
 #[cfg(feature = "nifti")]
 pub use volume::{NiftiHeader, NiftiOptions, NiftiVolume};
 #[cfg(feature = "zarr")]

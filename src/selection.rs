@@ -22,8 +22,71 @@ use std::str::FromStr;
 
 use ndarray::{SliceInfo, SliceInfoElem};
 
-use crate::error::SelectionError;
 use crate::grid::CellBox;
+
+/// Errors of grid indexing ([`crate::selection`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SelectionError {
+    /// More indices than the grid has axes.
+    #[error("too many indices: {given} given for a grid with {ndim} axes")]
+    TooManyIndices {
+        /// Number of indices given (not counting `...`).
+        given: usize,
+        /// Number of grid axes.
+        ndim: usize,
+    },
+    /// An integer index outside `-len..len`.
+    #[error("index {index} is out of bounds for axis {axis} with {len} cells")]
+    IndexOutOfRange {
+        /// The axis.
+        axis: usize,
+        /// The index given.
+        index: isize,
+        /// Number of cells on the axis.
+        len: usize,
+    },
+    /// A range that selects nothing (after negative indices are resolved and
+    /// the stop is clipped).
+    #[error("empty or inverted range {start}..{stop} on axis {axis} with {len} cells")]
+    EmptyRange {
+        /// The axis.
+        axis: usize,
+        /// Resolved start.
+        start: isize,
+        /// Resolved stop.
+        stop: isize,
+        /// Number of cells on the axis.
+        len: usize,
+    },
+    /// A range step other than 1.
+    #[error(
+        "range step {step} on axis {axis} is not supported; a selection is a box of cells (step 1)"
+    )]
+    StepNotOne {
+        /// The axis.
+        axis: usize,
+        /// The step given.
+        step: isize,
+    },
+    /// `NewAxis` in an `s![]` selection.
+    #[error("a new axis (index {position}) cannot select grid cells")]
+    NewAxis {
+        /// Position in the index list.
+        position: usize,
+    },
+    /// More than one `...`.
+    #[error("a selection can hold at most one `...`")]
+    MultipleEllipsis,
+    /// Selection text that does not parse.
+    #[error("cannot parse selection {text:?}: {reason}")]
+    Parse {
+        /// The text given.
+        text: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
 
 /// One axis of a selection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,7 +15,6 @@
 //! Overlapping cells alias the same voxels, so views are shared (read-only)
 //! only.
 
-pub(crate) mod copy;
 #[cfg(feature = "rayon")]
 mod parallel;
 
@@ -24,9 +23,9 @@ use ndarray::{ArrayD, ArrayView, ArrayViewD, ArrayViewMut, Dimension, IxDyn, Sha
 use crate::dtype::Element;
 use crate::error::{Error, NotZeroCopyReason, Result};
 use crate::grid::{CellBox, Edge, Grid, PadMode, PerAxis, Region, Spacing};
+use crate::layout::{gather, strides_like, AxisMap, Dest};
 use crate::selection::IntoSelection;
 use crate::volume::{Layout, MemoryOrder, Volume};
-use copy::{gather, strides_like, AxisMap, Dest};
 
 /// Builder for a [`Partition`].
 #[derive(Debug)]

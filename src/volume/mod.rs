@@ -31,175 +31,14 @@ pub use raw::{MapAdvice, RawOptions, RawVolume};
 #[cfg(feature = "zarr")]
 pub use zarr::{ZarrOptions, ZarrVolume};
 
-use std::fmt;
 use std::ops::Range;
-use std::str::FromStr;
 
-use crate::dtype::{ByteOrder, DType};
+pub(crate) use crate::layout::checked_size;
+pub use crate::layout::{Layout, MemoryOrder};
+
+use crate::dtype::DType;
 use crate::error::{Error, NotZeroCopyReason, Result};
 use crate::grid::Region;
-
-/// Memory order of a volume's axes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum MemoryOrder {
-    /// Row-major: the last axis is contiguous (NumPy's default).
-    #[default]
-    C,
-    /// Column-major: the first axis is contiguous (NIfTI, Fortran, MATLAB).
-    F,
-}
-
-impl MemoryOrder {
-    /// Element strides of a contiguous array of `shape` in this order.
-    pub fn strides(self, shape: &[usize]) -> Vec<usize> {
-        let mut strides = vec![0; shape.len()];
-        let mut acc = 1usize;
-        let mut assign = |i: usize| {
-            strides[i] = acc;
-            acc = acc.saturating_mul(shape[i]);
-        };
-        match self {
-            MemoryOrder::C => (0..shape.len()).rev().for_each(&mut assign),
-            MemoryOrder::F => (0..shape.len()).for_each(&mut assign),
-        }
-        strides
-    }
-
-    /// `"C"` or `"F"`.
-    pub fn name(self) -> &'static str {
-        match self {
-            MemoryOrder::C => "C",
-            MemoryOrder::F => "F",
-        }
-    }
-}
-
-impl fmt::Display for MemoryOrder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for MemoryOrder {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim() {
-            "C" | "c" | "row-major" => Ok(MemoryOrder::C),
-            "F" | "f" | "column-major" | "fortran" => Ok(MemoryOrder::F),
-            _ => Err(Error::InvalidArgument {
-                what: "memory order",
-                detail: format!("{s:?} is not C or F"),
-            }),
-        }
-    }
-}
-
-/// Addressable voxels: a byte slice holding the element at index
-/// `(i0, i1, …)` at byte `(i0 * strides[0] + i1 * strides[1] + …) * dtype.size()`.
-///
-/// Built with [`Layout::new`], which checks that every index of `shape`
-/// lands inside `bytes`; the copy engine and views rely on that check.
-#[derive(Debug, Clone, Copy)]
-pub struct Layout<'a> {
-    bytes: &'a [u8],
-    shape: &'a [usize],
-    strides: &'a [usize],
-    dtype: DType,
-    byte_order: ByteOrder,
-}
-
-impl<'a> Layout<'a> {
-    /// Describes `bytes` as an array of `shape` with element `strides`
-    /// (non-negative), checking that the last element fits.
-    pub fn new(
-        bytes: &'a [u8],
-        shape: &'a [usize],
-        strides: &'a [usize],
-        dtype: DType,
-        byte_order: ByteOrder,
-    ) -> Result<Self> {
-        let invalid = |detail: String| Error::InvalidLayout {
-            volume: "<layout>".into(),
-            detail,
-        };
-        if strides.len() != shape.len() {
-            return Err(invalid(format!(
-                "{} strides for a shape of {} axes",
-                strides.len(),
-                shape.len()
-            )));
-        }
-        if !shape.contains(&0) {
-            let last = shape
-                .iter()
-                .zip(strides)
-                .try_fold(0usize, |acc, (&n, &st)| {
-                    (n - 1).checked_mul(st).and_then(|v| acc.checked_add(v))
-                });
-            let needed = last
-                .and_then(|l| l.checked_add(1))
-                .and_then(|l| l.checked_mul(dtype.size()));
-            match needed {
-                Some(n) if n <= bytes.len() => {}
-                _ => {
-                    return Err(invalid(format!(
-                        "shape {shape:?} with strides {strides:?} of {dtype} needs more than the {} bytes given",
-                        bytes.len()
-                    )))
-                }
-            }
-        }
-        Ok(Layout {
-            bytes,
-            shape,
-            strides,
-            dtype,
-            byte_order,
-        })
-    }
-
-    /// The voxel bytes, starting with the element at the origin.
-    pub fn bytes(&self) -> &'a [u8] {
-        self.bytes
-    }
-
-    /// Extent per axis.
-    pub fn shape(&self) -> &'a [usize] {
-        self.shape
-    }
-
-    /// Element strides per axis.
-    pub fn strides(&self) -> &'a [usize] {
-        self.strides
-    }
-
-    /// Stored element type.
-    pub fn dtype(&self) -> DType {
-        self.dtype
-    }
-
-    /// Stored byte order.
-    pub fn byte_order(&self) -> ByteOrder {
-        self.byte_order
-    }
-
-    /// Why this memory cannot be viewed as `[T]`, if it cannot.
-    pub fn zero_copy_obstacle(&self, requested: DType, align: usize) -> Option<NotZeroCopyReason> {
-        if requested != self.dtype {
-            return Some(NotZeroCopyReason::DType {
-                stored: self.dtype,
-                requested,
-            });
-        }
-        if self.dtype.size() > 1 && !self.byte_order.is_native() {
-            return Some(NotZeroCopyReason::ForeignByteOrder);
-        }
-        if (self.bytes.as_ptr() as usize) % align != 0 {
-            return Some(NotZeroCopyReason::Misaligned { align });
-        }
-        None
-    }
-}
 
 /// What a walk over cells tells a volume about the bytes of its layout; see
 /// [`Volume::hint`].
@@ -239,7 +78,7 @@ pub trait Volume: Send + Sync {
             volume: self.name().to_string(),
             reason: NotZeroCopyReason::NotAddressable,
         })?;
-        crate::partition::copy::read_region_bytes(self.name(), &layout, region, out)
+        crate::layout::read_region_bytes(self.name(), &layout, region, out)
     }
 
     /// The voxel-to-world affine (4x4, row-major, millimetres), for formats
@@ -321,29 +160,3 @@ macro_rules! forward_volume {
 }
 
 forward_volume!(&V, Box<V>, std::sync::Arc<V>);
-
-/// Checked number of voxels and bytes of a shape.
-pub(crate) fn checked_size(volume: &str, shape: &[usize], dtype: DType) -> Result<(usize, usize)> {
-    let invalid = |detail: String| Error::InvalidLayout {
-        volume: volume.to_string(),
-        detail,
-    };
-    if shape.is_empty() {
-        return Err(invalid("the shape has no axes".into()));
-    }
-    if let Some(axis) = shape.iter().position(|&n| n == 0) {
-        return Err(invalid(format!(
-            "axis {axis} of shape {shape:?} has extent 0"
-        )));
-    }
-    let voxels = shape
-        .iter()
-        .try_fold(1usize, |a, &n| a.checked_mul(n))
-        .filter(|&n| n <= isize::MAX as usize)
-        .ok_or_else(|| invalid(format!("shape {shape:?} has too many voxels")))?;
-    let bytes = voxels
-        .checked_mul(dtype.size())
-        .filter(|&n| n <= isize::MAX as usize)
-        .ok_or_else(|| invalid(format!("shape {shape:?} of {dtype} has too many bytes")))?;
-    Ok((voxels, bytes))
-}

@@ -324,7 +324,7 @@ impl RawVolume {
                         self.options.dtype,
                         self.options.byte_order,
                     )?;
-                    return crate::partition::copy::read_region_bytes(
+                    return crate::layout::read_region_bytes(
                         &self.name,
                         &layout,
                         &Region::full(rshape),
@@ -401,9 +401,7 @@ impl Volume for RawVolume {
         match &self.data {
             Data::File(file) => self.read_file_region(file, region, out),
             Data::Mapped(_) => match self.layout() {
-                Some(layout) => {
-                    crate::partition::copy::read_region_bytes(&self.name, &layout, region, out)
-                }
+                Some(layout) => crate::layout::read_region_bytes(&self.name, &layout, region, out),
                 None => Err(Error::InvalidLayout {
                     volume: self.name.clone(),
                     detail: "the mapping does not match the shape".into(),

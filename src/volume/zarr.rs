@@ -39,7 +39,7 @@ use super::{checked_size, Layout, MemoryOrder, Volume};
 use crate::dtype::{ByteOrder, DType};
 use crate::error::{Error, Result};
 use crate::grid::Region;
-use crate::partition::copy::copy_box;
+use crate::layout::copy_box;
 
 /// Options for opening Zarr arrays.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,10 +15,10 @@
 
 use std::cmp::Reverse;
 
+use super::{Layout, MemoryOrder};
 use crate::dtype::{convert_run, Element};
 use crate::error::{Error, Result};
 use crate::grid::Region;
-use crate::volume::{Layout, MemoryOrder};
 
 /// Source index per output index along one axis; `None` is the fill value.
 pub(crate) type AxisMap = Vec<Option<usize>>;
@@ -418,7 +418,6 @@ pub(crate) fn region_maps(region: &Region) -> Vec<AxisMap> {
 /// at `dst_at`, through [`gather`]. Both boxes must lie inside their arrays.
 /// Returns `false`, copying nothing, when `out` is not aligned for the
 /// element type; the caller then copies another way.
-#[cfg_attr(not(feature = "zarr"), allow(dead_code))]
 pub(crate) fn copy_box(
     layout: &Layout<'_>,
     src_at: &[usize],

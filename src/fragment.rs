@@ -87,7 +87,7 @@
 
 use std::fmt;
 use std::fs::{self, File};
-use std::io::{BufWriter, Seek, Write};
+use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -103,15 +103,13 @@ use serde_json::{json, Value};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::grid::CellBox;
+use crate::io::{is_temp_name, remove_if_exists, sync_dir, write_atomic, write_dir_atomic};
 use crate::partition::{Partition, Selected};
 use crate::selection::IntoSelection;
 use crate::volume::{MemoryOrder, Volume};
 
 /// Name of the manifest in the output directory.
 pub const MANIFEST: &str = "manifest.jsonl";
-
-/// Suffix of the temporary names files are written under.
-const TMP_SUFFIX: &str = ".impart-tmp";
 
 /// Offset of the voxels in the NIfTI-1 files written here (348-byte header
 /// plus the 4-byte extension flag).
@@ -490,7 +488,7 @@ impl<'a, V: Volume> Plan<'a, V> {
             let entry = entry.map_err(|e| Error::io(dir, e))?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with('.') && name.ends_with(TMP_SUFFIX) {
+            if is_temp_name(&name) {
                 remove_if_exists(&entry.path())?;
             }
         }
@@ -574,7 +572,7 @@ impl<'a, V: Volume> Plan<'a, V> {
         match self.format() {
             Format::Npy => {
                 let view = materialize(self.part.volume().name(), cell, buf, self.npy_order)?;
-                write_atomic(dir, &name, sync, |w, path| {
+                write_atomic(&dir.join(&name), sync, |w, path| {
                     view.write_npy(w).map_err(|e| match e {
                         WriteNpyError::Io(e) => Error::io(path, e),
                         e => io_other(path, e),
@@ -584,7 +582,7 @@ impl<'a, V: Volume> Plan<'a, V> {
             Format::Raw => {
                 let view = materialize(self.part.volume().name(), cell, buf, MemoryOrder::C)?;
                 let data = contiguous(&view)?;
-                write_atomic(dir, &name, sync, |w, path| write_le(w, data, path))
+                write_atomic(&dir.join(&name), sync, |w, path| write_le(w, data, path))
             }
             Format::Nii => {
                 let shape = cell.shape();
@@ -600,7 +598,7 @@ impl<'a, V: Volume> Plan<'a, V> {
                 )?;
                 let view = materialize(self.part.volume().name(), cell, buf, MemoryOrder::F)?;
                 let data = contiguous(&view)?;
-                write_atomic(dir, &name, sync, |w, path| {
+                write_atomic(&dir.join(&name), sync, |w, path| {
                     w.write_all(&header).map_err(|e| Error::io(path, e))?;
                     write_le(w, data, path)
                 })
@@ -638,7 +636,7 @@ impl<'a, V: Volume> Plan<'a, V> {
         } else {
             ImageFormat::Tiff
         };
-        write_atomic(self.dir(), name, self.options.sync, |w, path| {
+        write_atomic(&self.dir().join(name), self.options.sync, |w, path| {
             // 16-bit samples go in native byte order; the encoders convert
             image::write_buffer_with_format(
                 w,
@@ -684,7 +682,7 @@ impl<'a, V: Volume> Plan<'a, V> {
             DType::F32 => data_type::float32(),
             DType::F64 => data_type::float64(),
         };
-        write_dir_atomic(self.dir(), name, self.options.sync, |path| {
+        write_dir_atomic(&self.dir().join(name), self.options.sync, |path| {
             let store = FilesystemStore::new(path).map_err(|e| io_other(path, e))?;
             // fill value 0 (all-zero bytes are 0 in every supported type)
             let array = ArrayBuilder::new(
@@ -741,7 +739,7 @@ impl<'a, V: Volume> Plan<'a, V> {
 
     /// Writes the manifest atomically, one line per selected cell in C order.
     fn write_manifest(&self) -> Result<()> {
-        write_atomic(self.dir(), MANIFEST, self.options.sync, |w, path| {
+        write_atomic(&self.dir().join(MANIFEST), self.options.sync, |w, path| {
             for k in 0..self.cells.len() {
                 let line = self.manifest_line(&self.cell(k));
                 writeln!(w, "{line}").map_err(|e| Error::io(path, e))?;
@@ -813,95 +811,6 @@ fn write_le<T: Element>(w: &mut impl Write, data: &[T], path: &Path) -> Result<(
         w.write_all(&scratch).map_err(io)?;
     }
     Ok(())
-}
-
-fn temp_path(dir: &Path, name: &str) -> PathBuf {
-    dir.join(format!(".{name}{TMP_SUFFIX}"))
-}
-
-fn remove_if_exists(path: &Path) -> Result<()> {
-    let result = match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => Err(e),
-    };
-    match result {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, e)),
-        _ => Ok(()),
-    }
-}
-
-/// Writes `dir/name` through a temporary file and a rename; returns the
-/// file's size.
-fn write_atomic(
-    dir: &Path,
-    name: &str,
-    sync: bool,
-    write: impl FnOnce(&mut BufWriter<File>, &Path) -> Result<()>,
-) -> Result<u64> {
-    crate::atomic::write_atomic(&dir.join(name), &temp_path(dir, name), sync, write)
-}
-
-/// Writes the directory `dir/name` through a temporary directory and a
-/// rename; returns the bytes of the files in it.
-#[cfg_attr(not(feature = "zarr"), allow(dead_code))]
-fn write_dir_atomic(
-    dir: &Path,
-    name: &str,
-    sync: bool,
-    write: impl FnOnce(&Path) -> Result<()>,
-) -> Result<u64> {
-    let target = dir.join(name);
-    let tmp = temp_path(dir, name);
-    let result = (|| {
-        remove_if_exists(&tmp)?;
-        fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        write(&tmp)?;
-        let bytes = tree_bytes(&tmp, sync)?;
-        // a rename cannot replace a non-empty directory
-        remove_if_exists(&target)?;
-        fs::rename(&tmp, &target).map_err(|e| Error::io(&target, e))?;
-        Ok(bytes)
-    })();
-    if result.is_err() {
-        let _ = remove_if_exists(&tmp);
-    }
-    result
-}
-
-/// Total size of the files under `path`, flushing each (and each
-/// directory) to disk when `sync`.
-#[cfg_attr(not(feature = "zarr"), allow(dead_code))]
-fn tree_bytes(path: &Path, sync: bool) -> Result<u64> {
-    let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    if !meta.is_dir() {
-        if sync {
-            File::open(path)
-                .and_then(|f| f.sync_all())
-                .map_err(|e| Error::io(path, e))?;
-        }
-        return Ok(meta.len());
-    }
-    let mut total = 0;
-    for entry in fs::read_dir(path).map_err(|e| Error::io(path, e))? {
-        let entry = entry.map_err(|e| Error::io(path, e))?;
-        total += tree_bytes(&entry.path(), sync)?;
-    }
-    if sync {
-        sync_dir(path)?;
-    }
-    Ok(total)
-}
-
-fn sync_dir(path: &Path) -> Result<()> {
-    // directories cannot be opened for syncing everywhere (Windows); where
-    // they can, a failure is an error
-    match File::open(path) {
-        Ok(f) => f.sync_all().map_err(|e| Error::io(path, e)),
-        Err(_) if cfg!(windows) => Ok(()),
-        Err(e) => Err(Error::io(path, e)),
-    }
 }
 
 /// Whether `path` is a complete `.npy` of `shape` and `T`: its header

@@ -55,8 +55,6 @@
 
 #![warn(missing_docs)]
 
-#[cfg(any(feature = "fragment", feature = "nifti", feature = "image"))]
-mod atomic;
 pub mod dtype;
 pub mod error;
 #[cfg(feature = "fragment")]
@@ -64,6 +62,7 @@ pub mod fragment;
 pub mod grid;
 #[cfg(feature = "image")]
 pub mod image;
+pub mod io;
 pub mod layout;
 pub mod partition;
 pub mod selection;
@@ -72,6 +71,7 @@ pub mod volume;
 pub use dtype::{ByteOrder, DType, Element};
 pub use error::{Error, GridError, NotZeroCopyReason, Result, SelectionError};
 pub use grid::{CellBox, Edge, Grid, PadMode, PerAxis, Region, Spacing};
+pub use io::MemoryLimits;
 pub use layout::{Layout, LayoutMut, MemoryOrder};
 pub use partition::{Partition, PartitionBuilder, Selected};
 pub use selection::{AxisIndex, IntoSelection, Selection};

@@ -74,10 +74,15 @@ impl ImageVolume {
             path: path.to_path_buf(),
             detail: format!("cannot decode the image: {e}"),
         };
-        let reader = ::image::ImageReader::open(path)
+        let mut reader = ::image::ImageReader::open(path)
             .map_err(|e| Error::io(path, e))?
             .with_guessed_format()
             .map_err(|e| Error::io(path, e))?;
+        // the decode's budget comes from the machine, not from `image`'s
+        // fixed 512 MiB default (which refuses a valid 16000² RGB PNG)
+        let mut limits = ::image::Limits::default();
+        limits.max_alloc = Some(crate::io::MemoryLimits::detect().decode_bytes());
+        reader.limits(limits);
         let img = reader.decode().map_err(decode_error)?;
         let (w, h) = (img.width(), img.height());
         let pixels = match img {
@@ -114,7 +119,7 @@ impl ImageVolume {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let target = super::cache::cache_path(
+        let target = crate::io::cache::cache_path(
             path,
             cache_dir.as_ref(),
             CACHE_MAGIC,
@@ -124,7 +129,7 @@ impl ImageVolume {
             return Ok(volume);
         }
         let decoded = Self::open(path)?;
-        super::cache::write_atomic(&target, |w, tmp| {
+        crate::io::cache::write_atomic(&target, |w, tmp| {
             let mut header = [0u8; CACHE_HEADER];
             header[..16].copy_from_slice(CACHE_MAGIC);
             for (k, &n) in decoded.shape().iter().enumerate() {

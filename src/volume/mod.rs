@@ -11,8 +11,6 @@
 //! [`ArrayVolume`] (an ndarray array, borrowed or owned) and, with the
 //! `nifti` feature, `NiftiVolume` (NIfTI-1/2 through the raw path).
 
-#[cfg(any(feature = "nifti", feature = "image"))]
-mod cache;
 #[cfg(feature = "image")]
 pub mod image;
 mod memory;

@@ -649,7 +649,7 @@ fn read_prefix(path: &Path, gz: bool, n: usize) -> Result<Vec<u8>> {
 /// atomically if it is not already there. Returns the cache file's path.
 fn cached(source: &Path, needed: u64, prefix: &[u8], dir: &Path) -> Result<PathBuf> {
     let stem = lower_name(source);
-    let target = super::cache::cache_path(
+    let target = crate::io::cache::cache_path(
         source,
         dir,
         &needed.to_le_bytes(),
@@ -661,7 +661,7 @@ fn cached(source: &Path, needed: u64, prefix: &[u8], dir: &Path) -> Result<PathB
             return Ok(target);
         }
     }
-    super::cache::write_atomic(&target, |writer, _| {
+    crate::io::cache::write_atomic(&target, |writer, _| {
         let input = File::open(source).map_err(|e| Error::io(source, e))?;
         let mut decoder =
             MultiGzDecoder::new(BufReader::with_capacity(1 << 20, input)).take(needed);

@@ -416,7 +416,7 @@ impl Volume for RawVolume {
             let advice = match self.options.advice {
                 MapAdvice::Auto => {
                     let large = *self.auto_release.get_or_init(|| {
-                        memory_limit().is_some_and(|limit| map.len() as u64 > limit / 4)
+                        map.len() as u64 > crate::io::MemoryLimits::detect().release_behind_above()
                     });
                     if large {
                         MapAdvice::AheadRelease
@@ -480,49 +480,9 @@ fn advise_map(map: &Mmap, advice: MapAdvice, hint: AccessHint) {
     }
 }
 
-/// The memory this process may use: physical memory, or its memory
-/// cgroup's limit (v1 `memory.limit_in_bytes`, v2 `memory.max`) if lower.
-#[cfg(unix)]
-fn memory_limit() -> Option<u64> {
-    // SAFETY: sysconf only reads configuration values.
-    let pages = unsafe { libc::sysconf(libc::_SC_PHYS_PAGES) };
-    let physical = u64::try_from(pages).ok()?.checked_mul(page_size() as u64)?;
-    Some(cgroup_memory_limit().map_or(physical, |c| c.min(physical)))
-}
-
-#[cfg(unix)]
-fn cgroup_memory_limit() -> Option<u64> {
-    let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    cgroups.lines().find_map(|line| {
-        let mut parts = line.splitn(3, ':');
-        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-        let file = if controllers.split(',').any(|c| c == "memory") {
-            format!("/sys/fs/cgroup/memory{path}/memory.limit_in_bytes")
-        } else if controllers.is_empty() {
-            format!("/sys/fs/cgroup{path}/memory.max")
-        } else {
-            return None;
-        };
-        std::fs::read_to_string(file).ok()?.trim().parse().ok()
-    })
-}
-
 #[cfg(unix)]
 fn page_size() -> usize {
     // SAFETY: sysconf only reads a configuration value.
     let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     usize::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
-}
-
-#[cfg(all(test, target_os = "linux"))]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn memory_limit_is_at_most_physical_memory() {
-        // SAFETY: sysconf only reads configuration values.
-        let pages = unsafe { libc::sysconf(libc::_SC_PHYS_PAGES) } as u64;
-        let limit = memory_limit().expect("Linux reports its memory");
-        assert!(limit > 0 && limit <= pages * page_size() as u64);
-    }
 }

@@ -14,7 +14,8 @@
 //! volume counts how many reads need each chunk, keeps a decoded chunk while
 //! a later read still needs it, and drops it after its last read. Each chunk
 //! is then decoded once per walk, as long as the chunks held at one time fit
-//! in the memory budget ([`ZarrOptions::cache_bytes`], default 1 GiB; beyond
+//! in the memory budget ([`ZarrOptions::cache_bytes`], default from
+//! [`MemoryLimits`](crate::MemoryLimits): 1 GiB or an eighth of the memory; beyond
 //! it the least recently used chunk is dropped and may be decoded again).
 //! Outside a walk nothing is cached.
 //!
@@ -50,13 +51,15 @@ pub struct ZarrOptions {
 impl Default for ZarrOptions {
     fn default() -> Self {
         ZarrOptions {
-            cache_bytes: 1 << 30,
+            cache_bytes: crate::io::MemoryLimits::detect().chunk_cache_bytes(),
         }
     }
 }
 
 impl ZarrOptions {
-    /// Default options (1 GiB of decoded chunks held during a walk).
+    /// Default options: decoded chunks held during a walk up to
+    /// [`MemoryLimits::chunk_cache_bytes`](crate::MemoryLimits::chunk_cache_bytes)
+    /// (1 GiB, at most an eighth of the available memory).
     pub fn new() -> Self {
         Self::default()
     }

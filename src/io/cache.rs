@@ -36,26 +36,13 @@ pub(crate) fn cache_path(source: &Path, dir: &Path, salt: &[u8], name: &str) -> 
     Ok(dir.join(format!("{key:016x}-{name}")))
 }
 
-/// Writes `target` through `fill`, atomically and synced: a temporary file
-/// beside it (named so that concurrent writers never share one), then a
-/// rename.
+/// Writes `target` through `fill`, atomically and synced (see
+/// [`super::atomic`]).
 pub(crate) fn write_atomic(
     target: &Path,
     fill: impl FnOnce(&mut BufWriter<File>, &Path) -> Result<()>,
 ) -> Result<()> {
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = target.with_file_name(format!(
-        ".{name}.{}.{}.tmp",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    ));
-    crate::atomic::write_atomic(target, &tmp, true, fill).map(|_| ())
+    super::atomic::write_atomic(target, true, fill).map(|_| ())
 }
 
 /// FNV-1a over the parts, each followed by a separator byte.

@@ -1,0 +1,178 @@
+//! Files and directories that appear whole or not at all, under one
+//! temporary-name policy.
+//!
+//! Everything is written under a temporary name beside its target,
+//! `.<name>.<pid>-<n>.impart-tmp` (unique per process and write, so
+//! concurrent writers, even in other processes, never share one), optionally
+//! synced, then renamed over the target. A reader never sees a partial file
+//! under a final name; a killed writer leaves only names that
+//! [`is_temp_name`] recognises, which a resuming run removes.
+
+use std::fs::{self, File};
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+
+/// The suffix of every temporary name.
+pub(crate) const TMP_SUFFIX: &str = ".impart-tmp";
+
+/// A fresh temporary path beside `target`.
+pub(crate) fn temp_path(target: &Path) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    target.with_file_name(format!(".{name}.{}-{n}{TMP_SUFFIX}", std::process::id()))
+}
+
+/// Whether a directory entry's name is one of [`temp_path`]'s.
+#[cfg_attr(not(feature = "fragment"), allow(dead_code))]
+pub(crate) fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.') && name.ends_with(TMP_SUFFIX)
+}
+
+/// Writes `target` through `write`, given a buffered writer on a temporary
+/// file and that file's path (for error messages); then syncs it if `sync`
+/// and renames it to `target`. On error the temporary file is removed.
+/// Returns the file's size.
+pub(crate) fn write_atomic(
+    target: &Path,
+    sync: bool,
+    write: impl FnOnce(&mut BufWriter<File>, &Path) -> Result<()>,
+) -> Result<u64> {
+    let tmp = temp_path(target);
+    let result = (|| {
+        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        write(&mut w, &tmp)?;
+        let file = w
+            .into_inner()
+            .map_err(|e| Error::io(&tmp, e.into_error()))?;
+        if sync {
+            file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        }
+        let len = file.metadata().map_err(|e| Error::io(&tmp, e))?.len();
+        drop(file);
+        fs::rename(&tmp, target).map_err(|e| Error::io(target, e))?;
+        Ok(len)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Writes the directory `target` through `write`, given a temporary
+/// directory to fill, and a rename; returns the bytes of the files in it.
+#[cfg_attr(not(all(feature = "fragment", feature = "zarr")), allow(dead_code))]
+pub(crate) fn write_dir_atomic(
+    target: &Path,
+    sync: bool,
+    write: impl FnOnce(&Path) -> Result<()>,
+) -> Result<u64> {
+    let tmp = temp_path(target);
+    let result = (|| {
+        fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        write(&tmp)?;
+        let bytes = tree_bytes(&tmp, sync)?;
+        // a rename cannot replace a non-empty directory
+        remove_if_exists(target)?;
+        fs::rename(&tmp, target).map_err(|e| Error::io(target, e))?;
+        Ok(bytes)
+    })();
+    if result.is_err() {
+        let _ = remove_if_exists(&tmp);
+    }
+    result
+}
+
+/// Removes a file or a directory tree; a missing one is not an error.
+#[cfg_attr(not(feature = "fragment"), allow(dead_code))]
+pub(crate) fn remove_if_exists(path: &Path) -> Result<()> {
+    let result = match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => Err(e),
+    };
+    match result {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, e)),
+        _ => Ok(()),
+    }
+}
+
+/// Total size of the files under `path`, flushing each (and each
+/// directory) to disk when `sync`.
+#[cfg_attr(not(all(feature = "fragment", feature = "zarr")), allow(dead_code))]
+fn tree_bytes(path: &Path, sync: bool) -> Result<u64> {
+    let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_dir() {
+        if sync {
+            File::open(path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| Error::io(path, e))?;
+        }
+        return Ok(meta.len());
+    }
+    let mut total = 0;
+    for entry in fs::read_dir(path).map_err(|e| Error::io(path, e))? {
+        let entry = entry.map_err(|e| Error::io(path, e))?;
+        total += tree_bytes(&entry.path(), sync)?;
+    }
+    if sync {
+        sync_dir(path)?;
+    }
+    Ok(total)
+}
+
+/// Flushes a directory's entries to disk (where directories can be opened
+/// for it; not on Windows).
+#[cfg_attr(not(feature = "fragment"), allow(dead_code))]
+pub(crate) fn sync_dir(path: &Path) -> Result<()> {
+    match File::open(path) {
+        Ok(f) => f.sync_all().map_err(|e| Error::io(path, e)),
+        Err(_) if cfg!(windows) => Ok(()),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_are_unique_and_recognised() {
+        let a = temp_path(Path::new("/x/cell_0.npy"));
+        let b = temp_path(Path::new("/x/cell_0.npy"));
+        assert_ne!(a, b);
+        for p in [&a, &b] {
+            assert_eq!(p.parent(), Some(Path::new("/x")));
+            assert!(is_temp_name(&p.file_name().unwrap().to_string_lossy()));
+        }
+        assert!(!is_temp_name("cell_0.npy"));
+    }
+
+    #[test]
+    fn failed_writes_leave_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("f.bin");
+        let r = write_atomic(&target, false, |_, p| {
+            Err(Error::InvalidArgument {
+                what: "test",
+                detail: p.display().to_string(),
+            })
+        });
+        assert!(r.is_err());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        let n = write_atomic(&target, true, |w, _| {
+            std::io::Write::write_all(w, b"abc").map_err(|e| Error::io("f", e))
+        })
+        .unwrap();
+        assert_eq!((n, fs::read(&target).unwrap()), (3, b"abc".to_vec()));
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

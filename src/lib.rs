@@ -55,6 +55,7 @@
 
 #![warn(missing_docs)]
 
+pub mod chunked;
 pub mod dtype;
 pub mod error;
 #[cfg(feature = "fragment")]
@@ -68,6 +69,7 @@ pub mod partition;
 pub mod selection;
 pub mod volume;
 
+pub use chunked::{ChunkSource, ChunkedVolume, WalkPlan, WalkSession};
 pub use dtype::{ByteOrder, DType, Element};
 pub use error::{Error, GridError, NotZeroCopyReason, Result, SelectionError};
 pub use grid::{CellBox, Edge, Grid, PadMode, PerAxis, Region, Spacing};

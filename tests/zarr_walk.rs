@@ -184,6 +184,130 @@ fn a_walk_decodes_each_chunk_once() {
     assert!(small.decoded_chunks() >= total_chunks);
 }
 
+/// Two walks over one volume at the same time each decode every chunk once:
+/// each has a session and a cache of its own (before, the second walk's
+/// announcement reset the first's counts, and the first to finish turned
+/// caching off for the other).
+#[test]
+fn concurrent_walks_each_decode_every_chunk_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), [8, 8, 8], &[]);
+    let vol = ZarrVolume::open(&path).unwrap();
+    let part = Partition::builder(&vol)
+        .cell(&[12, 12, 12])
+        .stride(0.5)
+        .build()
+        .unwrap();
+    let total_chunks = 5 * 5 * 4;
+    let want = part
+        .cells("...")
+        .unwrap()
+        .map(|c| {
+            c.to_array::<u16>()
+                .unwrap()
+                .iter()
+                .map(|&x| x as u64)
+                .sum::<u64>()
+        })
+        .collect::<Vec<u64>>();
+    for _ in 0..5 {
+        vol.reset_decoded_chunks();
+        let barrier = std::sync::Barrier::new(2);
+        let walk = || {
+            barrier.wait();
+            part.par_map_cells::<u16, _, _>("...", |_, v| {
+                // slow the cells a little so that the walks overlap
+                std::thread::yield_now();
+                v.iter().map(|&x| x as u64).sum::<u64>()
+            })
+            .unwrap()
+        };
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(walk);
+            let b = s.spawn(walk);
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        assert_eq!(a, want);
+        assert_eq!(b, want);
+        assert_eq!(
+            vol.decoded_chunks(),
+            2 * total_chunks,
+            "each of two concurrent walks decodes every chunk exactly once"
+        );
+    }
+}
+
+/// A chunk source sees the walk's batches: before a batch starts it is told
+/// the chunks of the next one, and every chunk a later batch decodes was
+/// announced first.
+#[test]
+fn a_source_is_told_the_next_batch() {
+    use impart::{ChunkSource, ChunkedVolume, DType};
+    use std::sync::Mutex;
+
+    struct Counting {
+        shape: Vec<usize>,
+        chunk: Vec<usize>,
+        announced: Mutex<Vec<Vec<u64>>>,
+        decoded: Mutex<Vec<Vec<u64>>>,
+    }
+    impl ChunkSource for Counting {
+        fn name(&self) -> &str {
+            "<counting>"
+        }
+        fn shape(&self) -> &[usize] {
+            &self.shape
+        }
+        fn dtype(&self) -> DType {
+            DType::U16
+        }
+        fn chunk_shape(&self) -> &[usize] {
+            &self.chunk
+        }
+        fn decode(&self, index: &[u64]) -> impart::Result<Vec<u8>> {
+            self.decoded.lock().unwrap().push(index.to_vec());
+            // each voxel holds its chunk's linear index
+            let v = (index[0] * 100 + index[1]) as u16;
+            Ok(std::iter::repeat_n(v.to_ne_bytes(), 64).flatten().collect())
+        }
+        fn prefetch(&self, chunks: &[Vec<u64>]) {
+            self.announced.lock().unwrap().extend_from_slice(chunks);
+        }
+        fn kind(&self) -> &'static str {
+            "counting"
+        }
+    }
+    let source = Counting {
+        shape: vec![256, 64],
+        chunk: vec![8, 8],
+        announced: Mutex::default(),
+        decoded: Mutex::default(),
+    };
+    let vol = ChunkedVolume::new(source, 1 << 20).unwrap();
+    let part = Partition::builder(&vol).cell(&[8, 8]).build().unwrap();
+    let values = part
+        .par_map_cells::<u16, _, _>("...", |cell, v| {
+            let i = cell.region().start()[0] / 8;
+            let j = cell.region().start()[1] / 8;
+            assert!(v.iter().all(|&x| x as usize == i * 100 + j));
+            v[[0, 0]]
+        })
+        .unwrap();
+    assert_eq!(values.len(), 32 * 8);
+    let src = vol.source();
+    let decoded = src.decoded.lock().unwrap().clone();
+    let announced = src.announced.lock().unwrap().clone();
+    assert_eq!(decoded.len(), 32 * 8, "each chunk decoded once");
+    assert!(!announced.is_empty(), "more than one batch was announced");
+    // every chunk is announced at most once, and the chunks of the first
+    // batch are the only ones never announced
+    let mut sorted = announced.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), announced.len());
+    assert!(announced.len() < decoded.len());
+}
+
 #[test]
 fn bad_paths_are_errors() {
     let dir = tempfile::tempdir().unwrap();

@@ -20,6 +20,7 @@ mod parallel;
 
 use ndarray::{ArrayD, ArrayView, ArrayViewD, ArrayViewMut, Dimension, IxDyn, ShapeBuilder, Slice};
 
+use crate::chunked::WalkSession;
 use crate::dtype::Element;
 use crate::error::{Error, NotZeroCopyReason, Result};
 use crate::grid::{CellBox, Edge, Grid, PadMode, PerAxis, Region, Spacing};
@@ -262,6 +263,7 @@ impl<V: Volume> Partition<V> {
             partition: self,
             cells: CellBox::new(index.iter().map(|&i| i..i + 1).collect()),
             region: self.volume_region(&grid_region)?,
+            session: None,
         })
     }
 
@@ -273,6 +275,7 @@ impl<V: Volume> Partition<V> {
             partition: self,
             cells,
             region,
+            session: None,
         })
     }
 
@@ -298,6 +301,7 @@ impl<V: Volume> Partition<V> {
             partition: self,
             cells: CellBox::new(index.iter().map(|&i| i..i + 1).collect()),
             region,
+            session: None,
         }
     }
 
@@ -376,6 +380,24 @@ pub struct Selected<'p, V> {
     partition: &'p Partition<V>,
     cells: CellBox,
     region: Region,
+    /// The walk this selection belongs to, whose session serves its reads.
+    session: Option<Session<'p>>,
+}
+
+/// A walk's session, as a selection holds it.
+#[derive(Clone, Copy)]
+struct Session<'p>(&'p dyn WalkSession);
+
+// A session's state is a cache: a panic in a reader leaves at most an empty
+// slot or a count too high (the chunk is then dropped later or decoded
+// again), never a wrong value, so a selection stays unwind safe.
+impl std::panic::UnwindSafe for Session<'_> {}
+impl std::panic::RefUnwindSafe for Session<'_> {}
+
+impl std::fmt::Debug for Session<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WalkSession")
+    }
 }
 
 impl<V> Clone for Selected<'_, V> {
@@ -384,6 +406,7 @@ impl<V> Clone for Selected<'_, V> {
             partition: self.partition,
             cells: self.cells.clone(),
             region: self.region.clone(),
+            session: self.session,
         }
     }
 }
@@ -570,6 +593,29 @@ impl<'p, V: Volume> Selected<'p, V> {
         }
     }
 
+    /// Reads stored voxels of `region`, through the walk's session when
+    /// this selection belongs to a walk.
+    fn read_stored(&self, region: &Region, out: &mut [u8]) -> Result<()> {
+        match self.session {
+            Some(Session(session)) => session.read_region(region, out),
+            None => self.partition.volume.read_region(region, out),
+        }
+    }
+
+    /// The same selection, read through a walk's `session`.
+    #[cfg_attr(not(feature = "rayon"), allow(dead_code))]
+    pub(crate) fn in_session<'s>(self, session: Option<&'s dyn WalkSession>) -> Selected<'s, V>
+    where
+        'p: 's,
+    {
+        Selected {
+            partition: self.partition,
+            cells: self.cells,
+            region: self.region,
+            session: session.map(Session),
+        }
+    }
+
     /// Copies the selection into `data` laid out with `strides`.
     fn gather_into<U: Element>(&self, data: &mut [U], strides: &[usize]) -> Result<()> {
         let volume = &self.partition.volume;
@@ -609,7 +655,7 @@ impl<'p, V: Volume> Selected<'p, V> {
             && U::DTYPE == volume.dtype()
             && strides == MemoryOrder::C.strides(&ext).as_slice()
         {
-            return volume.read_region(&region, bytemuck::cast_slice_mut(data));
+            return self.read_stored(&region, bytemuck::cast_slice_mut(data));
         }
         let dtype = volume.dtype();
         let nbytes = region
@@ -621,7 +667,7 @@ impl<'p, V: Volume> Selected<'p, V> {
             })?;
         let mut buf: Vec<u8> = try_vec(nbytes, volume.name())?;
         buf.resize(nbytes, 0);
-        volume.read_region(&region, &mut buf)?;
+        self.read_stored(&region, &mut buf)?;
         let rebased: Vec<AxisMap> = maps
             .iter()
             .zip(&lo)

@@ -4,6 +4,7 @@ use ndarray::ArrayViewD;
 use rayon::prelude::*;
 
 use super::{Partition, Selected};
+use crate::chunked::{WalkPlan, WalkSession};
 use crate::dtype::Element;
 use crate::error::Result;
 use crate::grid::CellBox;
@@ -99,22 +100,51 @@ impl<V: Volume> Partition<V> {
         R: Send,
         F: Fn(&Selected<'_, V>, &mut Vec<U>) -> Result<R> + Sync + Send,
     {
-        let _walk = Walk::new(self, cells, include);
         let order = self.memory_order();
+        let ranges = self.batch_ranges(cells, &order);
+        let session = self.begin_walk(cells, &order, &ranges, include);
+        let session = session.as_deref();
         let mut out = Vec::with_capacity(cells.len());
-        for batch in self.batches(cells, &order) {
+        for (b, batch) in self.hinted(cells, &order, ranges).enumerate() {
+            if let Some(s) = session {
+                s.batch_started(b);
+            }
             out.extend(
                 batch
                     .into_par_iter()
                     .filter_map(|k| {
                         let (c, cell) = self.cell_in_order(cells, &order, k);
-                        include(c).then_some((c, cell))
+                        include(c).then(|| (c, cell.in_session(session)))
                     })
                     .map_init(Vec::<U>::new, |buf, (c, cell)| Ok((c, f(&cell, buf)?)))
                     .collect::<Result<Vec<_>>>()?,
             );
         }
         Ok(out)
+    }
+
+    /// Hands the walk's plan (the stored regions its cells read, batch by
+    /// batch) to a volume without addressable memory, which may answer
+    /// with a session of its own (a chunked volume: each chunk decoded
+    /// once per walk).
+    fn begin_walk(
+        &self,
+        cells: &CellBox,
+        order: &[usize],
+        ranges: &[std::ops::Range<usize>],
+        include: &(dyn Fn(usize) -> bool + Sync),
+    ) -> Option<Box<dyn WalkSession + '_>> {
+        if self.volume().layout().is_some() {
+            return None;
+        }
+        let mut plan = WalkPlan::new();
+        for range in ranges {
+            plan.push_batch(range.clone().filter_map(|k| {
+                let (c, cell) = self.cell_in_order(cells, order, k);
+                include(c).then(|| cell.read_bounds()).flatten()
+            }));
+        }
+        self.volume().begin_walk(&plan)
     }
 
     /// Like [`par_map_cells`](Self::par_map_cells) without results.
@@ -128,20 +158,29 @@ impl<V: Volume> Partition<V> {
 
     /// Splits a walk in memory order into batches of whole slabs (cells
     /// sharing an index on the outermost grid axis in memory), with enough
-    /// cells per batch to keep every thread busy. For a volume with a layout
-    /// the iterator tells it, through [`Volume::hint`], which bytes the next
-    /// batch reads before this one starts, and which bytes no later batch
-    /// reads once this one is done.
-    fn batches<'a>(
-        &'a self,
-        cells: &'a CellBox,
-        order: &'a [usize],
-    ) -> impl Iterator<Item = std::ops::Range<usize>> + 'a {
+    /// cells per batch to keep every thread busy.
+    fn batch_ranges(&self, cells: &CellBox, order: &[usize]) -> Vec<std::ops::Range<usize>> {
         let n = cells.len();
         let slabs = order.first().map_or(1, |&g| cells.ranges()[g].len().max(1));
         let per_slab = (n / slabs).max(1);
         let wanted = MIN_CELLS_PER_THREAD * rayon::current_num_threads();
         let per_batch = per_slab * wanted.div_ceil(per_slab).max(1);
+        (0..n)
+            .step_by(per_batch)
+            .map(|s| s..(s + per_batch).min(n))
+            .collect()
+    }
+
+    /// The batches of a walk, in order; for a volume with a layout the
+    /// iterator tells it, through [`Volume::hint`], which bytes the next
+    /// batch reads before this one starts, and which bytes no later batch
+    /// reads once this one is done.
+    fn hinted<'a>(
+        &'a self,
+        cells: &'a CellBox,
+        order: &'a [usize],
+        ranges: Vec<std::ops::Range<usize>>,
+    ) -> impl Iterator<Item = std::ops::Range<usize>> + 'a {
         let layout = self.volume.layout();
         let span = move |range: &std::ops::Range<usize>| -> Option<std::ops::Range<usize>> {
             let layout = layout.as_ref()?;
@@ -156,10 +195,6 @@ impl<V: Volume> Partition<V> {
             let (a, b) = (byte_span(layout, &first)?, byte_span(layout, &last)?);
             Some(a.start.min(b.start)..a.end.max(b.end))
         };
-        let ranges: Vec<_> = (0..n)
-            .step_by(per_batch)
-            .map(|s| s..(s + per_batch).min(n))
-            .collect();
         let spans: Vec<_> = ranges.iter().map(span).collect();
         if let Some(Some(s)) = spans.first() {
             self.volume.hint(AccessHint::WillNeed(s.clone()));
@@ -220,35 +255,5 @@ impl<V: Volume> Partition<V> {
         }
         let c = cells.ravel(&index).unwrap_or(k);
         (c, self.nth_cell(cells, c))
-    }
-}
-
-/// Announces a walk to the volume for its lifetime (backends without
-/// addressable memory use it to decode each chunk once).
-struct Walk<'p, V: Volume> {
-    volume: Option<&'p V>,
-}
-
-impl<'p, V: Volume> Walk<'p, V> {
-    fn new(part: &'p Partition<V>, cells: &CellBox, include: &dyn Fn(usize) -> bool) -> Self {
-        if part.volume().layout().is_some() {
-            return Walk { volume: None };
-        }
-        let regions: Vec<_> = (0..cells.len())
-            .filter(|&k| include(k))
-            .filter_map(|k| part.nth_cell(cells, k).read_bounds())
-            .collect();
-        part.volume().prepare_walk(&mut regions.into_iter());
-        Walk {
-            volume: Some(part.volume()),
-        }
-    }
-}
-
-impl<V: Volume> Drop for Walk<'_, V> {
-    fn drop(&mut self) {
-        if let Some(v) = self.volume {
-            v.finish_walk();
-        }
     }
 }

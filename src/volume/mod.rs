@@ -27,13 +27,14 @@ pub use memory::ArrayVolume;
 pub use nifti::{NiftiHeader, NiftiOptions, NiftiVolume};
 pub use raw::{MapAdvice, RawOptions, RawVolume};
 #[cfg(feature = "zarr")]
-pub use zarr::{ZarrOptions, ZarrVolume};
+pub use zarr::{ZarrChunks, ZarrOptions, ZarrVolume};
 
 use std::ops::Range;
 
 pub(crate) use crate::layout::checked_size;
 pub use crate::layout::{Layout, MemoryOrder};
 
+use crate::chunked::{WalkPlan, WalkSession};
 use crate::dtype::DType;
 use crate::error::{Error, NotZeroCopyReason, Result};
 use crate::grid::Region;
@@ -91,17 +92,16 @@ pub trait Volume: Send + Sync {
         None
     }
 
-    /// Announces a walk: the regions [`read_region`](Volume::read_region)
-    /// is about to be asked for (in roughly this order; parallel walks read
-    /// them concurrently), so a backend that decodes chunks can keep each
-    /// one exactly as long as a later read needs it. Default: nothing.
-    fn prepare_walk(&self, regions: &mut dyn Iterator<Item = Region>) {
-        let _ = regions;
+    /// Starts a walk over the regions of `plan`: a volume that decodes
+    /// chunks returns a [`WalkSession`] that serves the walk's reads,
+    /// decoding each chunk once and keeping it exactly as long as a later
+    /// read of the plan needs it (see [`crate::chunked`]). The session ends
+    /// when it is dropped. Default: `None` (reads go to
+    /// [`read_region`](Volume::read_region)).
+    fn begin_walk<'a>(&'a self, plan: &WalkPlan) -> Option<Box<dyn WalkSession + 'a>> {
+        let _ = plan;
+        None
     }
-
-    /// Ends a walk announced by [`prepare_walk`](Volume::prepare_walk):
-    /// drop whatever was kept for it. Default: nothing.
-    fn finish_walk(&self) {}
 
     /// Tells a volume with a [`layout`](Volume::layout) which of its bytes
     /// a walk needs next or no longer needs, so a memory-mapped file can
@@ -141,11 +141,8 @@ macro_rules! forward_volume {
             fn scaling(&self) -> Option<(f64, f64)> {
                 (**self).scaling()
             }
-            fn prepare_walk(&self, regions: &mut dyn Iterator<Item = Region>) {
-                (**self).prepare_walk(regions)
-            }
-            fn finish_walk(&self) {
-                (**self).finish_walk()
+            fn begin_walk<'a>(&'a self, plan: &WalkPlan) -> Option<Box<dyn WalkSession + 'a>> {
+                (**self).begin_walk(plan)
             }
             fn hint(&self, hint: AccessHint) {
                 (**self).hint(hint)

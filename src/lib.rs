@@ -54,6 +54,7 @@
 //! - `cli` (default): the `impart` command-line program.
 
 #![warn(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod chunked;
 pub mod dtype;

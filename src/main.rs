@@ -1,6 +1,8 @@
 //! The `impart` command-line program: `info`, `grid`, `region`, `stats`,
 //! `fragment` and `demo` over raw, NIfTI, Zarr and image inputs.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod cli;
 
 fn main() -> std::process::ExitCode {

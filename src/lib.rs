@@ -59,6 +59,7 @@
 pub mod chunked;
 pub mod dtype;
 pub mod error;
+pub mod format;
 #[cfg(feature = "fragment")]
 pub mod fragment;
 pub mod grid;

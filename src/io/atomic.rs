@@ -39,6 +39,10 @@ pub(crate) fn is_temp_name(name: &str) -> bool {
 /// file and that file's path (for error messages); then syncs it if `sync`
 /// and renames it to `target`. On error the temporary file is removed.
 /// Returns the file's size.
+#[cfg_attr(
+    not(any(feature = "fragment", feature = "nifti", feature = "image")),
+    allow(dead_code)
+)]
 pub(crate) fn write_atomic(
     target: &Path,
     sync: bool,

@@ -109,22 +109,6 @@ impl std::fmt::Debug for ZarrChunks {
 /// A Zarr v2 or v3 array; see the [module docs](self).
 pub type ZarrVolume = ChunkedVolume<ZarrChunks>;
 
-fn dtype_from_name(name: &str) -> Option<DType> {
-    Some(match name {
-        "uint8" | "|u1" | "<u1" | ">u1" => DType::U8,
-        "int8" | "|i1" | "<i1" | ">i1" => DType::I8,
-        "uint16" | "<u2" | ">u2" => DType::U16,
-        "int16" | "<i2" | ">i2" => DType::I16,
-        "uint32" | "<u4" | ">u4" => DType::U32,
-        "int32" | "<i4" | ">i4" => DType::I32,
-        "uint64" | "<u8" | ">u8" => DType::U64,
-        "int64" | "<i8" | ">i8" => DType::I64,
-        "float32" | "<f4" | ">f4" => DType::F32,
-        "float64" | "<f8" | ">f8" => DType::F64,
-        _ => return None,
-    })
-}
-
 impl ChunkedVolume<ZarrChunks> {
     /// Opens the array at `path` with default options.
     ///
@@ -202,7 +186,7 @@ impl ZarrChunks {
         ]
         .iter()
         .filter_map(|v| zarrs::plugin::ExtensionName::name(data_type, *v))
-        .find_map(|n| dtype_from_name(&n))
+        .find_map(|n| crate::format::zarr::dtype_from_name(&n))
         .ok_or_else(|| Error::UnsupportedDType {
             path: path.to_path_buf(),
             name: data_type.to_string(),

@@ -5,6 +5,10 @@
 //! scripts write, and the checks of grids, regions and cell contents that
 //! more than one format's tests make.
 //!
+//! The conformance suite every backend passes is the submodule
+//! [`conformance`] (`tests/common/conformance.rs`), run by
+//! `tests/conformance.rs`.
+//!
 //! Every test crate compiles this module on its own and uses only part of
 //! it: the items not every crate uses carry `#[allow(dead_code)]`.
 
@@ -16,6 +20,8 @@ use std::path::{Path, PathBuf};
 use impart::{DType, Element, Error, Partition, Region, Selected, Volume};
 use ndarray::ArrayD;
 use serde_json::Value;
+
+pub mod conformance;
 
 // ---------------------------------------------------------------------------
 // The checksum

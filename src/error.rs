@@ -174,6 +174,16 @@ pub enum Error {
         /// The selection's shape.
         shape: Vec<usize>,
     },
+    /// A file or store that could not be written; the writer's own error
+    /// is the source.
+    #[error("{path}: cannot write: {source}")]
+    Write {
+        /// The file, directory or array.
+        path: PathBuf,
+        /// The encoder's or store's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A partition description that does not fit the volume.
     #[error("{volume}: invalid partition: {detail}")]
     InvalidPartition {
@@ -185,6 +195,17 @@ pub enum Error {
 }
 
 impl Error {
+    /// An [`Error::Write`] naming `path`, keeping the writer's error.
+    pub fn write(
+        path: impl Into<PathBuf>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Error::Write {
+            path: path.into(),
+            source: source.into(),
+        }
+    }
+
     /// An [`Error::Io`] naming `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

@@ -382,10 +382,6 @@ fn invalid_format(format: Format, detail: String) -> Error {
     }
 }
 
-fn io_other(path: &Path, e: impl fmt::Display) -> Error {
-    Error::io(path, std::io::Error::other(e.to_string()))
-}
-
 impl<'a, V: Volume> Plan<'a, V> {
     fn new(
         options: &'a FragmentOptions,
@@ -574,7 +570,7 @@ impl<'a, V: Volume> Plan<'a, V> {
                 write_atomic(&dir.join(&name), sync, |w, path| {
                     view.write_npy(w).map_err(|e| match e {
                         WriteNpyError::Io(e) => Error::io(path, e),
-                        e => io_other(path, e),
+                        e => Error::write(path, e),
                     })
                 })
             }
@@ -648,7 +644,7 @@ impl<'a, V: Volume> Plan<'a, V> {
             )
             .map_err(|e| match e {
                 image::ImageError::IoError(e) => Error::io(path, e),
-                e => io_other(path, e),
+                e => Error::write(path, e),
             })
         })
     }
@@ -672,7 +668,7 @@ impl<'a, V: Volume> Plan<'a, V> {
         let dtype = T::DTYPE;
         let zarr_type = crate::format::zarr::data_type(dtype);
         write_dir_atomic(&self.dir().join(name), self.options.sync, |path| {
-            let store = FilesystemStore::new(path).map_err(|e| io_other(path, e))?;
+            let store = FilesystemStore::new(path).map_err(|e| Error::write(path, e))?;
             // fill value 0 (all-zero bytes are 0 in every supported type)
             let array = ArrayBuilder::new(
                 shape.clone(),
@@ -682,19 +678,19 @@ impl<'a, V: Volume> Plan<'a, V> {
             )
             .bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(ZSTD_LEVEL, false))])
             .build(Arc::new(store), "/")
-            .map_err(|e| io_other(path, e))?;
+            .map_err(|e| Error::write(path, e))?;
             // no zarrs version stamp: the output depends on the data only
             array
                 .store_metadata_opt(
                     &ArrayMetadataOptions::default().with_include_zarrs_metadata(false),
                 )
-                .map_err(|e| io_other(path, e))?;
+                .map_err(|e| Error::write(path, e))?;
             array
                 .store_chunk(
                     &vec![0u64; shape.len()],
                     ArrayBytes::from(bytemuck::cast_slice::<T, u8>(data)),
                 )
-                .map_err(|e| io_other(path, e))
+                .map_err(|e| Error::write(path, e))
         })
     }
 

@@ -67,6 +67,7 @@ pub mod grid;
 pub mod image;
 pub mod io;
 pub mod layout;
+pub mod output;
 pub mod partition;
 pub mod selection;
 pub mod volume;

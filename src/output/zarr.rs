@@ -1,0 +1,165 @@
+//! Zarr v3 outputs written chunk by chunk.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use zarrs::array::codec::bytes_to_bytes::zstd::ZstdCodec;
+use zarrs::array::{Array, ArrayBuilder, ArrayBytes, ArrayMetadataOptions, ArraySubset, FillValue};
+use zarrs::filesystem::FilesystemStore;
+
+use super::{check_write, finished, OutputVolume};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::grid::Region;
+use crate::layout::checked_size;
+
+/// zstd level of Zarr output (zstd's own default).
+const ZSTD_LEVEL: i32 = 3;
+
+/// A Zarr v3 output (regular chunks, zstd, fill value 0), written under a
+/// temporary directory beside its path and renamed there by
+/// [`OutputVolume::finish`].
+///
+/// A write that covers part of a chunk reads, merges and rewrites it; writes
+/// are serialized, so two writes into one chunk never race. Chunk-aligned
+/// regions are the fast path (a stitcher's finished output chunks).
+pub struct ZarrOutput {
+    path: PathBuf,
+    tmp: PathBuf,
+    name: String,
+    shape: Vec<usize>,
+    dtype: DType,
+    array: Mutex<Array<FilesystemStore>>,
+    done: AtomicBool,
+}
+
+impl std::fmt::Debug for ZarrOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZarrOutput")
+            .field("path", &self.path)
+            .field("shape", &self.shape)
+            .field("dtype", &self.dtype)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ZarrOutput {
+    /// Creates a Zarr v3 array of `shape`, `chunks` and `dtype` for `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidLayout`] for an empty or zero shape or chunk shape of
+    /// another rank, [`Error::Io`] / [`Error::Write`] if the store cannot be
+    /// made.
+    pub fn create(
+        path: impl AsRef<Path>,
+        shape: &[usize],
+        chunks: &[usize],
+        dtype: DType,
+    ) -> Result<Self> {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        checked_size(&name, shape, dtype)?;
+        checked_size(&name, chunks, dtype)?;
+        if chunks.len() != shape.len() {
+            return Err(Error::InvalidLayout {
+                volume: name,
+                detail: format!("chunk shape {chunks:?} for an output of shape {shape:?}"),
+            });
+        }
+        let tmp = crate::io::temp_path(path);
+        std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let made = (|| {
+            let store = FilesystemStore::new(&tmp).map_err(|e| Error::write(&tmp, e))?;
+            let array = ArrayBuilder::new(
+                shape.iter().map(|&n| n as u64).collect::<Vec<u64>>(),
+                chunks.iter().map(|&n| n as u64).collect::<Vec<u64>>(),
+                crate::format::zarr::data_type(dtype),
+                FillValue::from(vec![0u8; dtype.size()]),
+            )
+            .bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(ZSTD_LEVEL, false))])
+            .build(Arc::new(store), "/")
+            .map_err(|e| Error::write(&tmp, e))?;
+            // no zarrs version stamp: the output depends on the data only
+            array
+                .store_metadata_opt(
+                    &ArrayMetadataOptions::default().with_include_zarrs_metadata(false),
+                )
+                .map_err(|e| Error::write(&tmp, e))?;
+            Ok(array)
+        })();
+        let array = match made {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&tmp);
+                return Err(e);
+            }
+        };
+        Ok(ZarrOutput {
+            path: path.to_path_buf(),
+            tmp,
+            name,
+            shape: shape.to_vec(),
+            dtype,
+            array: Mutex::new(array),
+            done: AtomicBool::new(false),
+        })
+    }
+
+    /// The final path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl OutputVolume for ZarrOutput {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    fn write_region(&self, region: &Region, data: &[u8]) -> Result<()> {
+        check_write(&self.name, &self.shape, self.dtype, region, data)?;
+        if self.done.load(Ordering::Acquire) {
+            return Err(finished(&self.name));
+        }
+        let subset = ArraySubset::new_with_ranges(
+            &(0..region.ndim())
+                .map(|k| {
+                    let r = region.range(k);
+                    r.start as u64..r.end as u64
+                })
+                .collect::<Vec<_>>(),
+        );
+        let array = self.array.lock().unwrap_or_else(|e| e.into_inner());
+        array
+            .store_array_subset(&subset, ArrayBytes::from(data))
+            .map_err(|e| Error::write(&self.tmp, e))
+    }
+
+    fn finish(&self) -> Result<()> {
+        let _array = self.array.lock().unwrap_or_else(|e| e.into_inner());
+        if self.done.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        crate::io::remove_if_exists(&self.path)?;
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+impl Drop for ZarrOutput {
+    /// An output dropped before `finish` leaves nothing behind.
+    fn drop(&mut self) {
+        if !self.done.load(Ordering::Acquire) {
+            let _ = std::fs::remove_dir_all(&self.tmp);
+        }
+    }
+}

@@ -60,8 +60,10 @@ pub mod chunked;
 pub mod dtype;
 pub mod error;
 pub mod format;
+#[cfg(feature = "rayon")]
+pub mod sink;
 #[cfg(feature = "fragment")]
-pub mod fragment;
+pub use sink::fragment;
 pub mod grid;
 #[cfg(feature = "image")]
 pub mod image;

@@ -1,0 +1,296 @@
+//! What a fragmentation run knows: names, format checks, resume, the
+//! manifest.
+
+use std::fs;
+use std::io::Write;
+use std::marker::PhantomData;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use ndarray_npy::WritableElement;
+use rayon::prelude::*;
+use serde_json::{json, Value};
+
+use super::encode::{image_layout, npy_complete};
+use super::{Format, FragmentEvent, FragmentOptions, MANIFEST};
+use crate::dtype::Element;
+use crate::error::{Error, Result};
+use crate::format::nifti::{nifti_dims, NII_VOX_OFFSET};
+use crate::grid::CellBox;
+use crate::io::{is_temp_name, remove_if_exists, sync_dir, write_atomic};
+use crate::partition::{Partition, Selected};
+use crate::sink::CellSink;
+use crate::volume::{MemoryOrder, Volume};
+
+/// Everything a run needs to name, check and write cells.
+pub(super) struct Plan<'a, V> {
+    pub(super) options: &'a FragmentOptions,
+    pub(super) part: &'a Partition<V>,
+    pub(super) cells: &'a CellBox,
+    /// Digits per grid axis in file names.
+    pub(super) widths: Vec<usize>,
+    /// Memory order of `.npy` files (the volume's).
+    pub(super) npy_order: MemoryOrder,
+}
+
+pub(super) fn invalid_format(format: Format, detail: String) -> Error {
+    Error::InvalidArgument {
+        what: "format",
+        detail: format!("{format}: {detail}"),
+    }
+}
+
+impl<'a, V: Volume> Plan<'a, V> {
+    pub(super) fn new(
+        options: &'a FragmentOptions,
+        part: &'a Partition<V>,
+        cells: &'a CellBox,
+    ) -> Result<Self> {
+        let widths = part
+            .grid()
+            .shape()
+            .iter()
+            .map(|&n| n.saturating_sub(1).max(1).to_string().len())
+            .collect();
+        let volume = part.volume();
+        // F only when the volume's strides are F and not also C (a shape
+        // with one non-trivial axis is both)
+        let npy_order = match volume.layout() {
+            Some(l)
+                if l.strides() == MemoryOrder::F.strides(volume.shape()).as_slice()
+                    && l.strides() != MemoryOrder::C.strides(volume.shape()).as_slice() =>
+            {
+                MemoryOrder::F
+            }
+            _ => MemoryOrder::C,
+        };
+        let plan = Plan {
+            options,
+            part,
+            cells,
+            widths,
+            npy_order,
+        };
+        plan.check_format()?;
+        Ok(plan)
+    }
+
+    pub(super) fn format(&self) -> Format {
+        self.options.format
+    }
+
+    pub(super) fn dir(&self) -> &Path {
+        &self.options.out_dir
+    }
+
+    pub(super) fn cell(&self, k: usize) -> Selected<'a, V> {
+        self.part.nth_cell(self.cells, k)
+    }
+
+    /// Refuses, before anything is written, cells the format cannot hold.
+    /// The first cell has the largest extents on every axis (later cells
+    /// are only ever clipped), so checking it checks them all.
+    pub(super) fn check_format(&self) -> Result<()> {
+        let format = self.format();
+        let dtype = self.part.volume().dtype();
+        let shape = self.cell(0).shape();
+        match format {
+            Format::Npy | Format::Raw => Ok(()),
+            Format::Nii => nifti_dims(&shape)
+                .map(|_| ())
+                .map_err(|d| invalid_format(Format::Nii, format!("{d} (write npy, raw or zarr)"))),
+            Format::Png | Format::Tiff => {
+                if !cfg!(feature = "image") {
+                    return Err(invalid_format(
+                        format,
+                        "this build has no image support (feature `image`)".into(),
+                    ));
+                }
+                image_layout(format, dtype, &shape, self.part.axes()).map(|_| ())
+            }
+            Format::Zarr => {
+                if cfg!(feature = "zarr") {
+                    Ok(())
+                } else {
+                    Err(invalid_format(
+                        format,
+                        "this build has no Zarr support (feature `zarr`)".into(),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// The file name of the cell at `index`.
+    pub(super) fn name(&self, index: &[usize]) -> String {
+        let mut s = String::from("cell");
+        for (&i, &w) in index.iter().zip(&self.widths) {
+            s.push_str(&format!("_{i:0w$}"));
+        }
+        s.push_str(self.format().extension());
+        s
+    }
+
+    /// Removes the manifest (it is rewritten last) and temporary files a
+    /// killed run left behind.
+    pub(super) fn clean(&self) -> Result<()> {
+        let dir = self.dir();
+        remove_if_exists(&dir.join(MANIFEST))?;
+        let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(dir, e))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if is_temp_name(&name) {
+                remove_if_exists(&entry.path())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes of the cell's elements in the stored type.
+    pub(super) fn data_bytes(&self, cell: &Selected<'_, V>) -> Option<u64> {
+        cell.shape()
+            .iter()
+            .try_fold(self.part.volume().dtype().size() as u64, |a, &n| {
+                a.checked_mul(n as u64)
+            })
+    }
+
+    /// Whether the cell's final file is there and complete.
+    pub(super) fn is_complete<T: Element + WritableElement>(&self, cell: &Selected<'_, V>) -> bool {
+        let path = self.dir().join(self.name(&cell.index()));
+        let Ok(meta) = fs::metadata(&path) else {
+            return false;
+        };
+        let Some(data) = self.data_bytes(cell) else {
+            return false;
+        };
+        match self.format() {
+            Format::Raw => meta.is_file() && meta.len() == data,
+            Format::Nii => meta.is_file() && meta.len() == NII_VOX_OFFSET as u64 + data,
+            Format::Npy => {
+                meta.is_file() && npy_complete::<T>(&path, &cell.shape(), data, meta.len())
+            }
+            Format::Png | Format::Tiff => meta.is_file() && meta.len() > 0,
+            Format::Zarr => meta.is_dir() && path.join("zarr.json").is_file(),
+        }
+    }
+
+    /// Materializes and writes one cell; returns the bytes written.
+    fn manifest_line(&self, cell: &Selected<'_, V>) -> Value {
+        let index = cell.index();
+        let mut line = json!({
+            "index": index,
+            "start": cell.region().start(),
+            "shape": cell.shape(),
+            "file": self.name(&index),
+            "dtype": self.part.volume().dtype().name(),
+        });
+        if self.format() == Format::Raw {
+            line["order"] = json!("C");
+            line["byte_order"] = json!("little");
+        }
+        if let Some(w) = cell.world_origin() {
+            line["world_origin"] = json!(w);
+        }
+        line
+    }
+
+    /// Writes the manifest atomically, one line per selected cell in C order.
+    pub(super) fn write_manifest(&self) -> Result<()> {
+        write_atomic(&self.dir().join(MANIFEST), self.options.sync, |w, path| {
+            for k in 0..self.cells.len() {
+                let line = self.manifest_line(&self.cell(k));
+                writeln!(w, "{line}").map_err(|e| Error::io(path, e))?;
+            }
+            Ok(())
+        })
+        .map(|_| ())
+    }
+}
+
+pub(super) fn join<T: std::fmt::Display>(v: &[T], sep: &str) -> String {
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+/// The fragmentation of one run as a [`CellSink`]: which cells are still
+/// to write (resume), each cell's file, progress, and the manifest last.
+pub(super) struct CellFiles<'p, 'a, V, T> {
+    plan: &'p Plan<'a, V>,
+    skipped: AtomicUsize,
+    done: AtomicUsize,
+    bytes: AtomicU64,
+    _element: PhantomData<fn() -> T>,
+}
+
+impl<'p, 'a, V, T> CellFiles<'p, 'a, V, T> {
+    pub(super) fn new(plan: &'p Plan<'a, V>) -> Self {
+        CellFiles {
+            plan,
+            skipped: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+            bytes: AtomicU64::new(0),
+            _element: PhantomData,
+        }
+    }
+
+    /// (written, skipped, bytes written).
+    pub(super) fn totals(&self) -> (usize, usize, u64) {
+        let skipped = self.skipped.load(Ordering::Relaxed);
+        (
+            self.plan.cells.len() - skipped,
+            skipped,
+            self.bytes.load(Ordering::Relaxed),
+        )
+    }
+}
+
+impl<V: Volume, T: Element + WritableElement> CellSink<V> for CellFiles<'_, '_, V, T> {
+    type Element = T;
+
+    fn begin(&self, cells: &CellBox) -> Result<Vec<bool>> {
+        let plan = self.plan;
+        let total = cells.len();
+        let visit: Vec<bool> = if plan.options.resume {
+            (0..total)
+                .into_par_iter()
+                .map(|k| !plan.is_complete::<T>(&plan.cell(k)))
+                .collect()
+        } else {
+            vec![true; total]
+        };
+        let skipped = visit.iter().filter(|&&v| !v).count();
+        self.skipped.store(skipped, Ordering::Relaxed);
+        self.done.store(skipped, Ordering::Relaxed);
+        if let Some(h) = plan.options.progress.as_ref() {
+            h.call(&FragmentEvent::Started { total, skipped });
+        }
+        Ok(visit)
+    }
+
+    fn cell(&self, cell: &Selected<'_, V>, buf: &mut Vec<T>) -> Result<()> {
+        let n = self.plan.write_cell(cell, buf)?;
+        self.bytes.fetch_add(n, Ordering::Relaxed);
+        let d = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(h) = self.plan.options.progress.as_ref() {
+            h.call(&FragmentEvent::CellWritten {
+                done: d,
+                total: self.plan.cells.len(),
+                bytes: n,
+            });
+        }
+        Ok(())
+    }
+
+    fn finish(&self) -> Result<()> {
+        self.plan.write_manifest()?;
+        if self.plan.options.sync {
+            sync_dir(self.plan.dir())?;
+        }
+        Ok(())
+    }
+}

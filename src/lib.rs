@@ -70,6 +70,8 @@ pub mod layout;
 pub mod partition;
 pub mod selection;
 pub mod volume;
+#[cfg(feature = "rayon")]
+mod walk;
 
 pub use chunked::{ChunkSource, ChunkedVolume, WalkPlan, WalkSession};
 pub use dtype::{ByteOrder, DType, Element};

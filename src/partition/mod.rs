@@ -18,11 +18,11 @@
 
 // One file per seam: the builder, the `Partition` type and its indexing,
 // `Selected` and its zero-copy views, materialization, world coordinates.
+// Parallel walks over a partition belong to the walk layer (`crate::walk`,
+// feature `rayon`), which imports this module, never the other way round.
 mod builder;
 mod indexing;
 mod materialize;
-#[cfg(feature = "rayon")]
-mod parallel;
 mod selected;
 mod spatial;
 

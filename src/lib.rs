@@ -36,8 +36,12 @@
 //! - [`dtype`]: runtime element types, byte order, conversions.
 //! - [`volume`]: storage backends — memory-mapped raw files
 //!   ([`RawVolume`]) and in-memory arrays ([`ArrayVolume`]).
-//! - [`partition`]: a grid bound to a volume — views, materialization,
-//!   parallel walks (feature `rayon`).
+//! - [`partition`]: a grid bound to a volume — lazy selections, zero-copy
+//!   views, materialization (owned, cast, into a caller's buffer), world
+//!   coordinates.
+//! - `walk` (feature `rayon`): parallel walks over a partition's cells —
+//!   memory-order batches, madvise hints for mapped files, the rayon
+//!   adapter behind `Partition::par_cells` and its siblings.
 //! - `fragment`: every cell to its own file, in parallel, resumable.
 //! - `image`: the original's 2D API over the same partition.
 //!
@@ -73,6 +77,8 @@ pub mod output;
 pub mod partition;
 pub mod selection;
 pub mod volume;
+#[cfg(feature = "rayon")]
+mod walk;
 
 pub use chunked::{ChunkSource, ChunkedVolume, WalkPlan, WalkSession};
 pub use dtype::{ByteOrder, DType, Element};

@@ -1,0 +1,114 @@
+//! The rayon adapter: a partition's cells as a parallel iterator, and the
+//! batched walk under the `par_*_cells` methods and fragmentation.
+
+use ndarray::ArrayViewD;
+use rayon::prelude::*;
+
+use super::hints::hinted;
+use super::plan::Batches;
+use crate::dtype::Element;
+use crate::error::Result;
+use crate::grid::CellBox;
+use crate::partition::{Partition, Selected};
+use crate::selection::IntoSelection;
+use crate::volume::Volume;
+
+impl<V: Volume> Partition<V> {
+    /// The single cells of a selection as a rayon parallel iterator, each a
+    /// lazy [`Selected`] to view or materialize in the worker.
+    ///
+    /// ```
+    /// use impart::{ArrayVolume, Partition};
+    /// use ndarray::Array3;
+    /// use rayon::prelude::*;
+    ///
+    /// let data = Array3::<u8>::ones((64, 64, 64));
+    /// let part = Partition::builder(ArrayVolume::new(data.view())?).cell(&[16, 16, 16]).build()?;
+    /// let total: u64 = part
+    ///     .par_cells("...")?
+    ///     .map(|cell| cell.view::<u8>().map(|v| v.iter().map(|&x| x as u64).sum::<u64>()))
+    ///     .sum::<Result<u64, _>>()?;
+    /// assert_eq!(total, 64 * 64 * 64);
+    /// # Ok::<(), impart::Error>(())
+    /// ```
+    pub fn par_cells(
+        &self,
+        selection: impl IntoSelection,
+    ) -> Result<impl IndexedParallelIterator<Item = Selected<'_, V>> + '_> {
+        let cells = selection.into_selection()?.resolve(self.grid().shape())?;
+        let n = cells.len();
+        Ok((0..n)
+            .into_par_iter()
+            .map(move |k| self.nth_cell(&cells, k)))
+    }
+
+    /// Materializes every cell of a selection in parallel as `U` and maps
+    /// it with `f`, returning the results in C order of the cells (the walk
+    /// itself follows the volume's memory order).
+    ///
+    /// Voxel buffers are reused from cell to cell within each rayon job
+    /// (`map_init`), so cells are not allocated one by one (only a few small
+    /// index vectors are); `f` sees the cell and a view of its voxels that
+    /// lives until `f` returns.
+    pub fn par_map_cells<U, R, F>(&self, selection: impl IntoSelection, f: F) -> Result<Vec<R>>
+    where
+        U: Element,
+        R: Send,
+        F: Fn(&Selected<'_, V>, ArrayViewD<'_, U>) -> R + Sync + Send,
+    {
+        let cells = selection.into_selection()?.resolve(self.grid().shape())?;
+        let mut out = self.walk::<U, _, _>(&cells, &|_| true, |cell, buf| {
+            let view = cell.read_into_vec(buf)?;
+            Ok(f(cell, view))
+        })?;
+        out.sort_unstable_by_key(|(c, _)| *c);
+        Ok(out.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// Like [`par_map_cells`](Self::par_map_cells) without results.
+    pub fn par_for_each_cell<U, F>(&self, selection: impl IntoSelection, f: F) -> Result<()>
+    where
+        U: Element,
+        F: Fn(&Selected<'_, V>, ArrayViewD<'_, U>) + Sync + Send,
+    {
+        self.par_map_cells(selection, f).map(|_| ())
+    }
+
+    /// The parallel walk under every `par_*_cells` method and fragmentation:
+    /// the cells of `cells` whose C-order position passes `include`, visited
+    /// in memory order in batches (see `walk::plan`), each handed to `f`
+    /// with a buffer reused within its rayon job. Returns the results with
+    /// their C-order positions, in walk order.
+    pub(crate) fn walk<U, R, F>(
+        &self,
+        cells: &CellBox,
+        include: &(dyn Fn(usize) -> bool + Sync),
+        f: F,
+    ) -> Result<Vec<(usize, R)>>
+    where
+        U: Element,
+        R: Send,
+        F: Fn(&Selected<'_, V>, &mut Vec<U>) -> Result<R> + Sync + Send,
+    {
+        let plan = Batches::new(self, cells);
+        let session = plan.begin_walk(include);
+        let session = session.as_deref();
+        let mut out = Vec::with_capacity(cells.len());
+        for (b, batch) in hinted(&plan).enumerate() {
+            if let Some(s) = session {
+                s.batch_started(b);
+            }
+            out.extend(
+                batch
+                    .into_par_iter()
+                    .filter_map(|k| {
+                        let (c, cell) = plan.cell(k);
+                        include(c).then(|| (c, cell.in_session(session)))
+                    })
+                    .map_init(Vec::<U>::new, |buf, (c, cell)| Ok((c, f(&cell, buf)?)))
+                    .collect::<Result<Vec<_>>>()?,
+            );
+        }
+        Ok(out)
+    }
+}

@@ -4,7 +4,7 @@
 //! `cargo run --example image_quickstart [IMAGE]` (without an argument a
 //! test image is made in the temp dir).
 
-use impart::image::ImagePartition;
+use impart::original::ImagePartition;
 use ndarray::s;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -28,29 +28,51 @@
 //! # Ok::<(), impart::Error>(())
 //! ```
 //!
-//! ## Layers
+//! ## The map of the crate
 //!
-//! - [`grid`]: pure arithmetic — grid shape, cell and selection regions, edge
-//!   policies, C-order cell iteration.
-//! - [`selection`]: NumPy-style indexing (`s![..3, 15..21]`, `"10,-1"`).
-//! - [`dtype`]: runtime element types, byte order, conversions.
-//! - [`volume`]: storage backends — memory-mapped raw files
-//!   ([`RawVolume`]) and in-memory arrays ([`ArrayVolume`]).
-//! - [`partition`]: a grid bound to a volume — lazy selections, zero-copy
-//!   views, materialization (owned, cast, into a caller's buffer), world
-//!   coordinates.
-//! - `walk` (feature `rayon`): parallel walks over a partition's cells —
-//!   memory-order batches, madvise hints for mapped files, the rayon
-//!   adapter behind `Partition::par_cells` and its siblings.
-//! - `fragment`: every cell to its own file, in parallel, resumable.
-//! - `image`: the original's 2D API over the same partition.
+//! Each layer is a module and imports only the layers above it in this list
+//! (the grid does no I/O); the crate-wide [`Error`] sits after the pure
+//! layers, which have error types of their own.
+//!
+//! 1. [`grid`]: pure arithmetic — grid shape, cell and selection regions,
+//!    edge policies, C-order cell iteration; [`Region`] and [`CellBox`].
+//! 2. [`selection`]: NumPy-style indexing (`s![..3, 15..21]`, `"10,-1"`).
+//! 3. [`dtype`]: runtime element types, byte order, conversions.
+//! 4. [`error`]: the crate-wide [`Error`], wrapping the layers' errors.
+//! 5. [`layout`]: addressable voxels ([`Layout`], [`LayoutMut`]), memory
+//!    order, and the copy engine: gather into a caller's buffer, scatter
+//!    into a writable layout.
+//! 6. [`io`]: atomic writes under one temporary-name policy, the decode
+//!    cache, [`MemoryLimits`] (every memory budget).
+//! 7. [`format`](mod@format): what readers and writers share — NIfTI headers and the
+//!    datatype table, Zarr data type names.
+//! 8. [`chunked`]: sources that come in decoded chunks ([`ChunkSource`],
+//!    [`ChunkedVolume`]); a walk's [`WalkPlan`] and per-walk
+//!    [`WalkSession`] (each chunk decoded once per walk).
+//! 9. [`volume`]: the input backends behind [`Volume`] — raw (mapped or
+//!    read), in-memory, NIfTI, images, Zarr.
+//! 10. [`output`]: the mirror of `volume` — [`output::OutputVolume`] with
+//!     raw, NIfTI and Zarr outputs.
+//! 11. [`partition`]: a grid bound to a volume — lazy selections, zero-copy
+//!     views, materialization (owned, cast, into a caller's buffer), world
+//!     coordinates.
+//! 12. `walk` (feature `rayon`): parallel walks over a partition's cells —
+//!     memory-order batches, madvise hints for mapped files, the rayon
+//!     adapter behind `Partition::par_cells` and its siblings.
+//! 13. `sink` (feature `rayon`): what a walk feeds, behind one trait
+//!     (`sink::CellSink`); `fragment` (every cell to its own file,
+//!     resumable) is one sink.
+//! 14. `original` (feature `image`): the original Python impart's 2D API
+//!     over the same partition.
+//!
+//! The `impart` program (`src/cli/`) uses only this public API.
 //!
 //! ## Features
 //!
 //! - `rayon` (default): parallel iteration over cells.
 //! - `nifti` (default): NIfTI-1/NIfTI-2 volumes.
 //! - `image` (default): PNG, TIFF and JPEG images, and the original's 2D
-//!   API ([`image::ImagePartition`]).
+//!   API ([`original::ImagePartition`]).
 //! - `zarr` (default): Zarr v2/v3 arrays through `zarrs` (chunked, compressed,
 //!   sharded).
 //! - `fragment` (default): writing every cell to its own file with a
@@ -64,18 +86,16 @@ pub mod chunked;
 pub mod dtype;
 pub mod error;
 pub mod format;
-#[cfg(feature = "rayon")]
-pub mod sink;
-#[cfg(feature = "fragment")]
-pub use sink::fragment;
 pub mod grid;
-#[cfg(feature = "image")]
-pub mod image;
 pub mod io;
 pub mod layout;
+#[cfg(feature = "image")]
+pub mod original;
 pub mod output;
 pub mod partition;
 pub mod selection;
+#[cfg(feature = "rayon")]
+pub mod sink;
 pub mod volume;
 #[cfg(feature = "rayon")]
 mod walk;
@@ -88,6 +108,8 @@ pub use io::MemoryLimits;
 pub use layout::{Layout, LayoutMut, MemoryOrder};
 pub use partition::{Partition, PartitionBuilder, Selected};
 pub use selection::{AxisIndex, IntoSelection, Selection};
+#[cfg(feature = "fragment")]
+pub use sink::fragment;
 #[cfg(feature = "image")]
 pub use volume::ImageVolume;
 pub use volume::{AccessHint, ArrayVolume, MapAdvice, RawOptions, RawVolume, Volume};

@@ -3,7 +3,7 @@
 //! original README's quickstart on a 1920x1080 RGB image.
 #![cfg(feature = "image")]
 
-use impart::image::ImagePartition;
+use impart::original::ImagePartition;
 use impart::{DType, Error, ImageVolume, Volume};
 use ndarray::{s, Array3};
 

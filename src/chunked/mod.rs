@@ -12,7 +12,7 @@
 //! Overlapping cells and cells that do not line up with chunks share
 //! chunks. A walk hands its [`WalkPlan`] (the regions it will read, in
 //! batches) to [`Volume::begin_walk`]; a chunked volume answers with a
-//! [`WalkSession`] that owns a [`ChunkCache`](cache) of its own: it counts
+//! [`WalkSession`] that owns a chunk cache of its own: it counts
 //! how many of the plan's reads need each chunk, keeps a decoded chunk while
 //! a later read needs it and drops it after its last read, within a byte
 //! budget (least recently used beyond it). Two walks over one volume at the

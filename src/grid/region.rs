@@ -7,7 +7,7 @@ use super::GridError;
 
 /// A box of voxels: a start and a shape per axis.
 ///
-/// Regions of [`Edge::Pad`] grids may extend past the volume's end.
+/// Regions of [`Edge::Pad`](super::Edge::Pad) grids may extend past the volume's end.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Region {
     pub(super) start: Vec<usize>,

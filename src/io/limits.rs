@@ -13,7 +13,7 @@
 //!
 //! Where the available memory cannot be read the defaults assume 4 GiB.
 
-/// Memory budgets, all derived from one figure; see the [module docs](self).
+/// Memory budgets, all derived from one figure; see [`crate::io`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryLimits {
     available: u64,

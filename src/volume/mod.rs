@@ -11,20 +11,20 @@
 //! [`ArrayVolume`] (an ndarray array, borrowed or owned) and, with the
 //! `nifti` feature, `NiftiVolume` (NIfTI-1/2 through the raw path).
 
-#[cfg(feature = "image")]
-pub mod image;
 mod memory;
 #[cfg(feature = "nifti")]
 pub mod nifti;
+#[cfg(feature = "image")]
+pub mod raster;
 mod raw;
 #[cfg(feature = "zarr")]
 pub mod zarr;
 
-#[cfg(feature = "image")]
-pub use image::ImageVolume;
 pub use memory::ArrayVolume;
 #[cfg(feature = "nifti")]
 pub use nifti::{NiftiHeader, NiftiOptions, NiftiVolume};
+#[cfg(feature = "image")]
+pub use raster::ImageVolume;
 pub use raw::{MapAdvice, RawOptions, RawVolume};
 #[cfg(feature = "zarr")]
 pub use zarr::{ZarrChunks, ZarrOptions, ZarrVolume};

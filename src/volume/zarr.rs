@@ -1,7 +1,7 @@
 //! Zarr v2 and v3 arrays on a filesystem store, through `zarrs`.
 //!
 //! Compressed chunks cannot be mapped, so a Zarr volume has no zero-copy
-//! view ([`Volume::layout`] is `None`); a region is read by decoding just
+//! view ([`Volume::layout`](crate::Volume::layout) is `None`); a region is read by decoding just
 //! the chunks it intersects (for a sharded array, just the sub-chunks) and
 //! copying their overlap. Missing chunks read as the fill value.
 //!

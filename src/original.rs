@@ -9,7 +9,7 @@
 //! `(height, width, channels)`), through [`ImagePartition::from_volume`].
 //!
 //! ```no_run
-//! use impart::image::ImagePartition;
+//! use impart::original::ImagePartition;
 //! use ndarray::s;
 //!
 //! // Python: img = ImagePartition("image.png", cell_shape=(128, 128), stride=0.5, channels=(0, 1, 2))

@@ -1,0 +1,135 @@
+//! Where a NIfTI volume's bytes are: the header and image files of a
+//! single file or a `.hdr`/`.img` pair (each possibly gzipped), and the
+//! decode cache for gzipped voxels.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use flate2::read::MultiGzDecoder;
+
+use crate::error::{Error, Result};
+
+/// How the files of a NIfTI volume are laid out on disk.
+pub(super) struct Files {
+    pub(super) header: PathBuf,
+    pub(super) header_gz: bool,
+    pub(super) data: PathBuf,
+    pub(super) data_gz: bool,
+}
+
+fn lower_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// `path` with its last `strip` characters replaced by `add`.
+fn with_suffix(path: &Path, strip: usize, add: &str) -> PathBuf {
+    let s = path.as_os_str().to_string_lossy();
+    PathBuf::from(format!("{}{add}", &s[..s.len() - strip]))
+}
+
+fn first_existing(candidates: &[PathBuf]) -> Option<PathBuf> {
+    candidates.iter().find(|p| p.exists()).cloned()
+}
+
+pub(super) fn locate(path: &Path) -> Result<Files> {
+    let name = lower_name(path);
+    let is_gz = |p: &Path| lower_name(p).ends_with(".gz");
+    let pair = |hdr: PathBuf, img: PathBuf| Files {
+        header_gz: is_gz(&hdr),
+        data_gz: is_gz(&img),
+        header: hdr,
+        data: img,
+    };
+    let missing = |what: &str, tried: &[PathBuf]| {
+        Error::io(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no {what} found next to it (tried {tried:?})"),
+            ),
+        )
+    };
+    if name.ends_with(".hdr") || name.ends_with(".hdr.gz") {
+        let strip = if name.ends_with(".gz") { 7 } else { 4 };
+        let tried = [
+            with_suffix(path, strip, ".img"),
+            with_suffix(path, strip, ".img.gz"),
+        ];
+        let img = first_existing(&tried).ok_or_else(|| missing("image file", &tried))?;
+        Ok(pair(path.to_path_buf(), img))
+    } else if name.ends_with(".img") || name.ends_with(".img.gz") {
+        let strip = if name.ends_with(".gz") { 7 } else { 4 };
+        let tried = [
+            with_suffix(path, strip, ".hdr"),
+            with_suffix(path, strip, ".hdr.gz"),
+        ];
+        let hdr = first_existing(&tried).ok_or_else(|| missing("header file", &tried))?;
+        Ok(pair(hdr, path.to_path_buf()))
+    } else {
+        // .nii, .nii.gz, or anything else: sniff the gzip magic
+        let mut magic = [0u8; 2];
+        let n = File::open(path)
+            .and_then(|mut f| f.read(&mut magic))
+            .map_err(|e| Error::io(path, e))?;
+        let gz = n == 2 && magic == [0x1f, 0x8b];
+        Ok(Files {
+            header: path.to_path_buf(),
+            header_gz: gz,
+            data: path.to_path_buf(),
+            data_gz: gz,
+        })
+    }
+}
+
+/// Reads up to `n` bytes from the start of a file, through gzip if asked.
+pub(super) fn read_prefix(path: &Path, gz: bool, n: usize) -> Result<Vec<u8>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut buf = Vec::with_capacity(n);
+    let reader: Box<dyn Read> = if gz {
+        Box::new(MultiGzDecoder::new(BufReader::new(file)))
+    } else {
+        Box::new(file)
+    };
+    reader
+        .take(n as u64)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io(path, e))?;
+    Ok(buf)
+}
+
+/// 64-bit FNV-1a, for naming cache files (stable across builds).
+/// The decompressed copy of `source` (its first `needed` bytes), made
+/// atomically if it is not already there. Returns the cache file's path.
+pub(super) fn cached(source: &Path, needed: u64, prefix: &[u8], dir: &Path) -> Result<PathBuf> {
+    let stem = lower_name(source);
+    let target = crate::io::cache::cache_path(
+        source,
+        dir,
+        &needed.to_le_bytes(),
+        stem.trim_end_matches(".gz"),
+    )?;
+    // Reuse a complete copy whose first bytes match the source's.
+    if let Ok(m) = std::fs::metadata(&target) {
+        if m.len() == needed && read_prefix(&target, false, prefix.len())? == prefix {
+            return Ok(target);
+        }
+    }
+    crate::io::cache::write_atomic(&target, |writer, _| {
+        let input = File::open(source).map_err(|e| Error::io(source, e))?;
+        let mut decoder =
+            MultiGzDecoder::new(BufReader::with_capacity(1 << 20, input)).take(needed);
+        let copied = std::io::copy(&mut decoder, writer).map_err(|e| Error::io(source, e))?;
+        if copied < needed {
+            return Err(Error::Truncated {
+                path: source.to_path_buf(),
+                needed,
+                actual: copied,
+            });
+        }
+        Ok(())
+    })?;
+    Ok(target)
+}

@@ -121,8 +121,11 @@ pub enum Error {
         path: PathBuf,
         /// The chunk's grid index.
         chunk: Vec<u64>,
-        /// What the decoder said.
+        /// What went wrong.
         detail: String,
+        /// The decoder's own error, where there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// An element type name this crate does not know.
     #[error(

@@ -144,6 +144,7 @@ impl<S: ChunkSource> ChunkedVolume<S> {
                 path: self.source.name().into(),
                 chunk: index.to_vec(),
                 detail: format!("decoded to {} bytes, not the chunk's size", bytes.len()),
+                source: None,
             });
         }
         Ok(Arc::new(bytes))

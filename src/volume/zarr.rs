@@ -270,22 +270,28 @@ impl ChunkSource for ZarrChunks {
     }
 
     fn decode(&self, idx: &[u64]) -> Result<Vec<u8>> {
-        let failed = |detail: String| Error::Decode {
-            path: self.path.clone(),
-            chunk: idx.to_vec(),
-            detail,
-        };
+        fn failed<'a, E: std::error::Error + Send + Sync + 'static>(
+            path: &'a Path,
+            idx: &'a [u64],
+        ) -> impl FnOnce(E) -> Error + 'a {
+            move |e| Error::Decode {
+                path: path.to_path_buf(),
+                chunk: idx.to_vec(),
+                detail: e.to_string(),
+                source: Some(Box::new(e)),
+            }
+        }
         let bytes: ArrayBytes<'static> = match &self.sharded {
             Some(cache) => self
                 .array
                 .retrieve_subchunk_opt(cache, idx, &zarrs::array::CodecOptions::default())
-                .map_err(|e| failed(e.to_string()))?,
+                .map_err(failed(&self.path, idx))?,
             None => self
                 .array
                 .retrieve_chunk(idx)
-                .map_err(|e| failed(e.to_string()))?,
+                .map_err(failed(&self.path, idx))?,
         };
-        let raw = bytes.into_fixed().map_err(|e| failed(e.to_string()))?;
+        let raw = bytes.into_fixed().map_err(failed(&self.path, idx))?;
         Ok(raw.into_owned())
     }
 

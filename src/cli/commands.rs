@@ -5,8 +5,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use impart::{
-    dispatch_dtype, ByteOrder, DType, Edge, Error, ImageVolume, MemoryOrder, NiftiOptions, PadMode,
-    Partition, PerAxis, RawOptions, Result, Spacing, Volume, ZarrVolume,
+    dispatch_dtype, AnyVolume, ByteOrder, DType, Edge, Error, ImageVolume, MemoryOrder,
+    NiftiVolume, OpenOptions, PadMode, Partition, PerAxis, RawOptions, RawVolume, Result, Spacing,
+    Volume, ZarrVolume,
 };
 use serde_json::{json, Value};
 
@@ -32,7 +33,7 @@ pub fn run(cli: Cli) -> Result<()> {
             scaled,
             json,
         } => {
-            let part = partition(open(&input)?.volume, &grid)?;
+            let part = partition(open(&input)?, &grid)?;
             with_threads(threads, || stats(&part, &select, scaled, json))?
         }
         Command::Fragment {
@@ -45,7 +46,7 @@ pub fn run(cli: Cli) -> Result<()> {
             resume,
             quiet,
         } => {
-            let part = partition(open(&input)?.volume, &grid)?;
+            let part = partition(open(&input)?, &grid)?;
             with_threads(threads, || {
                 super::fragment::fragment_command(&part, &select, &out, &format, resume, quiet)
             })?
@@ -59,251 +60,81 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// An opened input: the volume and the format's facts for `info`
-/// (JSON key, JSON value, human text).
-struct Opened {
-    volume: Box<dyn Volume>,
-    /// Whether the voxels are a memory-mapped file (a raw or NIfTI file, a
-    /// `.nii.gz` or image decode cache), as opposed to memory or decoding.
-    mapped: bool,
-    facts: Vec<(&'static str, Value, &'static str, String)>,
-}
-
-/// Opens the input: raw when `--shape`/`--dtype` are given, NIfTI by
-/// extension (`.nii`, `.nii.gz`, `.hdr`, `.img`, `.img.gz`).
-fn open(input: &InputArgs) -> Result<Opened> {
-    match (&input.shape, &input.dtype) {
-        (Some(shape), Some(dtype_text)) => open_raw(input, shape, dtype_text),
-        (None, None) if is_nifti_name(&input.path) => open_nifti(input),
-        (None, None) if is_image_name(&input.path) => open_image(input),
-        (None, None) if input.array.is_some() || is_zarr_dir(&input.path) => open_zarr(input),
-        (None, None) => Err(Error::InvalidArgument {
-            what: "input",
-            detail: format!(
-                "{}: not a recognised format (.nii, .nii.gz, .hdr/.img, .png, .tif, .jpg, a Zarr array directory); raw files need --shape and --dtype (e.g. --shape 512,512,512 --dtype u16)",
-                input.path.display()
-            ),
+/// Runs `f` on a pool of `threads` workers (`--threads`), or on rayon's
+/// global pool (one per core) when not given.
+fn with_threads<R: Send>(threads: Option<usize>, f: impl FnOnce() -> R + Send) -> Result<R> {
+    match threads {
+        None => Ok(f()),
+        Some(0) => Err(Error::InvalidArgument {
+            what: "--threads",
+            detail: "must be at least 1".into(),
         }),
-        _ => Err(Error::InvalidArgument {
-            what: "input",
-            detail: format!("{}: raw files need both --shape and --dtype", input.path.display()),
-        }),
+        Some(n) => {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .map_err(|e| Error::InvalidArgument {
+                    what: "--threads",
+                    detail: e.to_string(),
+                })?;
+            Ok(pool.install(f))
+        }
     }
 }
 
-/// Whether the file name ends with one of `suffixes` (ASCII case ignored).
-fn has_suffix(path: &Path, suffixes: &[&str]) -> bool {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
-    suffixes.iter().any(|ext| name.ends_with(ext))
-}
-
-fn is_nifti_name(path: &Path) -> bool {
-    has_suffix(
-        path,
-        &[".nii", ".nii.gz", ".hdr", ".hdr.gz", ".img", ".img.gz"],
-    )
-}
-
-fn is_image_name(path: &Path) -> bool {
-    has_suffix(path, &[".png", ".tif", ".tiff", ".jpg", ".jpeg"])
-}
-
-fn open_image(input: &InputArgs) -> Result<Opened> {
-    let volume = match &input.cache_dir {
-        Some(dir) => ImageVolume::open_cached(&input.path, dir)?,
-        None => ImageVolume::open(&input.path)?,
-    };
-    let cached = volume.is_cached();
-    let (h, w, c) = (volume.height(), volume.width(), volume.channels());
-    let layout = match c {
-        1 => "gray",
-        2 => "gray+alpha",
-        3 => "RGB",
-        _ => "RGBA",
-    };
-    let facts = vec![
-        ("width", json!(w), "width", w.to_string()),
-        ("height", json!(h), "height", h.to_string()),
-        ("channels", json!(c), "channels", format!("{c} ({layout})")),
-        (
-            "cached",
-            json!(cached),
-            "storage",
-            if cached {
-                "memory-mapped from the decode cache".into()
-            } else {
-                "decoded in memory".into()
-            },
-        ),
-    ];
-    Ok(Opened {
-        mapped: cached,
-        volume: Box::new(volume),
-        facts,
-    })
-}
-
-fn is_zarr_dir(path: &Path) -> bool {
-    path.join("zarr.json").is_file() || path.join(".zarray").is_file()
-}
-
-fn open_zarr(input: &InputArgs) -> Result<Opened> {
-    let volume = match &input.array {
-        Some(a) => ZarrVolume::open_in(&input.path, a)?,
-        None => ZarrVolume::open(&input.path)?,
-    };
-    let meta = serde_json::to_value(volume.array().metadata()).unwrap_or(Value::Null);
-    let version = meta.get("zarr_format").cloned().unwrap_or(Value::Null);
-    let codecs = match meta.get("codecs") {
-        Some(c) => c.clone(),
-        None => json!({
-            "compressor": meta.get("compressor").cloned().unwrap_or(Value::Null),
-            "filters": meta.get("filters").cloned().unwrap_or(Value::Null),
-            "order": meta.get("order").cloned().unwrap_or(Value::Null),
-            "dimension_separator": meta.get("dimension_separator").cloned().unwrap_or(Value::Null),
-        }),
-    };
-    let grid_chunk: Vec<u64> = volume
-        .array()
-        .chunk_shape(&vec![0; volume.shape().len()])
-        .map(|s| s.iter().map(|n| n.get()).collect())
-        .unwrap_or_default();
-    let codec_text = codecs.to_string();
-    let mut facts = vec![
-        (
-            "zarr_format",
-            version.clone(),
-            "zarr format",
-            version.to_string(),
-        ),
-        (
-            "chunk_shape",
-            json!(if volume.is_sharded() {
-                volume.chunk_shape().to_vec()
-            } else {
-                grid_chunk.iter().map(|&n| n as usize).collect()
-            }),
-            "chunks",
-            join(volume.chunk_shape(), " x "),
-        ),
-    ];
-    if volume.is_sharded() {
-        facts.push((
-            "shard_shape",
-            json!(grid_chunk),
-            "shards",
-            join(&grid_chunk, " x "),
-        ));
-    }
-    facts.push(("codecs", codecs, "codecs", codec_text));
-    facts.push((
-        "fill_value",
-        meta.get("fill_value").cloned().unwrap_or(Value::Null),
-        "fill value",
-        meta.get("fill_value")
-            .map(|v| v.to_string())
-            .unwrap_or_default(),
-    ));
-    Ok(Opened {
-        volume: Box::new(volume),
-        mapped: false,
-        facts,
-    })
-}
-
-fn open_nifti(input: &InputArgs) -> Result<Opened> {
-    let mut options = NiftiOptions::new()
+/// Opens the input: raw when `--shape`/`--dtype` are given, otherwise by
+/// its name or directory (NIfTI, image, Zarr; see [`impart::VolumeFormat`]).
+fn open(input: &InputArgs) -> Result<AnyVolume> {
+    let mut options = OpenOptions::new()
         .mmap(!input.no_mmap)
         .advice(input.advice());
     if let Some(dir) = &input.cache_dir {
         options = options.cache_dir(dir);
     }
-    let volume = options.open(&input.path)?;
-    let h = volume.header().clone();
-    let affine = h.affine();
-    let source = if h.sform_code != 0 {
-        "sform"
-    } else if h.qform_code != 0 {
-        "qform"
-    } else {
-        "pixdim (no sform or qform)"
-    };
-    let storage = match volume.cache_path() {
-        Some(c) => format!("decompressed once to the cache {}", c.display()),
-        None if volume.raw().is_mapped() => {
-            format!("memory-mapped {}", volume.data_path().display())
+    if let Some(array) = &input.array {
+        options = options.zarr_array(array);
+    }
+    match (&input.shape, &input.dtype) {
+        (Some(shape), Some(dtype_text)) => options = raw(options, input, shape, dtype_text)?,
+        (None, None) => {}
+        _ => {
+            return Err(Error::InvalidArgument {
+                what: "input",
+                detail: format!(
+                    "{}: raw files need both --shape and --dtype",
+                    input.path.display()
+                ),
+            })
         }
-        None => format!("read on demand from {}", volume.data_path().display()),
-    };
-    let affine_text = affine
-        .iter()
-        .take(3)
-        .map(|r| format!("[{:>9.4} {:>9.4} {:>9.4} {:>10.4}]", r[0], r[1], r[2], r[3]))
-        .collect::<Vec<_>>()
-        .join("\n            ");
-    let facts = vec![
-        (
-            "nifti_version",
-            json!(h.version),
-            "version",
-            format!("NIfTI-{}", h.version),
-        ),
-        (
-            "datatype",
-            json!(h.datatype),
-            "datatype",
-            h.datatype.to_string(),
-        ),
-        (
-            "byte_order",
-            json!(h.byte_order.name()),
-            "byte order",
-            h.byte_order.name().to_string(),
-        ),
-        (
-            "vox_offset",
-            json!(h.vox_offset),
-            "vox_offset",
-            h.vox_offset.to_string(),
-        ),
-        (
-            "voxel_size",
-            json!(h.voxel_size()),
-            "voxel size",
-            join(&h.voxel_size(), " x "),
-        ),
-        (
-            "scaling",
-            json!(h.scaling().map(|(s, i)| json!({"slope": s, "inter": i}))),
-            "scaling",
-            match h.scaling() {
-                Some((s, i)) => {
-                    format!("value * {s} + {i} (applied on request, e.g. stats --scaled)")
-                }
-                None => "none".into(),
+    }
+    options.open(&input.path).map_err(|e| match e {
+        Error::UnknownFormat { path } => Error::InvalidArgument {
+            what: "input",
+            detail: format!(
+                "{}: not a recognised format (.nii, .nii.gz, .hdr/.img, .png, .tif, .jpg, a Zarr array directory); raw files need --shape and --dtype (e.g. --shape 512,512,512 --dtype u16)",
+                path.display()
+            ),
+        },
+        Error::ZarrGroup { ref arrays, .. } => Error::InvalidArgument {
+            what: "input",
+            detail: match arrays.first() {
+                Some(first) => format!("{e}; pass one with --array (e.g. --array {first})"),
+                None => e.to_string(),
             },
-        ),
-        ("affine", json!(affine), "affine", affine_text),
-        ("affine_source", json!(source), "from", source.to_string()),
-        (
-            "cached",
-            json!(volume.is_cached()),
-            "storage",
-            storage.clone(),
-        ),
-        ("storage", json!(storage), "", String::new()),
-    ];
-    Ok(Opened {
-        mapped: volume.raw().is_mapped(),
-        volume: Box::new(volume),
-        facts,
+        },
+        e => e,
     })
 }
 
-fn open_raw(input: &InputArgs, shape: &[usize], dtype_text: &str) -> Result<Opened> {
+/// `options` reading a raw file of `shape` and the type `dtype_text`
+/// (`u16`, or a NumPy string like `>u2` whose byte-order mark must agree
+/// with `--byte-order`).
+fn raw(
+    options: OpenOptions,
+    input: &InputArgs,
+    shape: &[usize],
+    dtype_text: &str,
+) -> Result<OpenOptions> {
     let dtype: DType = dtype_text.parse()?;
     let mark = match dtype_text.trim().chars().next() {
         Some('<') => Some(ByteOrder::Little),
@@ -329,41 +160,15 @@ fn open_raw(input: &InputArgs, shape: &[usize], dtype_text: &str) -> Result<Open
         OrderArg::C => MemoryOrder::C,
         OrderArg::F => MemoryOrder::F,
     };
-    let volume = RawOptions::new(shape, dtype)
+    Ok(options
+        .raw(shape, dtype)
         .order(order)
         .byte_order(byte_order)
-        .offset(input.offset)
-        .mmap(!input.no_mmap)
-        .advice(input.advice())
-        .open(&input.path)?;
-    let facts = vec![
-        (
-            "byte_order",
-            json!(byte_order.name()),
-            "byte order",
-            byte_order.name().to_string(),
-        ),
-        (
-            "order",
-            json!(order.name()),
-            "order",
-            order.name().to_string(),
-        ),
-        (
-            "offset",
-            json!(input.offset),
-            "offset",
-            input.offset.to_string(),
-        ),
-    ];
-    Ok(Opened {
-        mapped: volume.is_mapped(),
-        volume: Box::new(volume),
-        facts,
-    })
+        .offset(input.offset))
 }
 
-fn partition(volume: Box<dyn Volume>, g: &GridArgs) -> Result<Partition<Box<dyn Volume>>> {
+/// The grid of `g` over `volume`.
+fn partition(volume: AnyVolume, g: &GridArgs) -> Result<Partition<AnyVolume>> {
     let spacing = match (&g.stride, &g.step) {
         (_, Some(step)) => Spacing::Step(PerAxis::Each(step.clone())),
         (Some(stride), None) => Spacing::Stride(PerAxis::Each(stride.clone())),
@@ -403,58 +208,14 @@ fn partition(volume: Box<dyn Volume>, g: &GridArgs) -> Result<Partition<Box<dyn 
     b.build()
 }
 
-fn with_threads<R: Send>(threads: Option<usize>, f: impl FnOnce() -> R + Send) -> Result<R> {
-    match threads {
-        None => Ok(f()),
-        Some(0) => Err(Error::InvalidArgument {
-            what: "--threads",
-            detail: "must be at least 1".into(),
-        }),
-        Some(n) => {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(n)
-                .build()
-                .map_err(|e| Error::InvalidArgument {
-                    what: "--threads",
-                    detail: e.to_string(),
-                })?;
-            Ok(pool.install(f))
-        }
-    }
-}
-
-fn print_json(v: &Value) {
-    println!("{v}");
-}
-
-fn join<T: std::fmt::Display>(v: &[T], sep: &str) -> String {
-    v.iter()
-        .map(|x| x.to_string())
-        .collect::<Vec<_>>()
-        .join(sep)
-}
-
-pub(crate) fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
+/// One fact of a format: JSON key, JSON value, human label (empty: JSON
+/// only), human text.
+type Fact = (&'static str, Value, &'static str, String);
 
 fn info(input: &InputArgs, json_out: bool) -> Result<()> {
-    let Opened {
-        volume,
-        mapped,
-        facts,
-    } = open(input)?;
+    let volume = open(input)?;
+    let mapped = volume.is_mapped();
+    let facts = facts(&volume);
     let dtype = volume.dtype();
     let nbytes = volume.shape().iter().product::<usize>() * dtype.size();
     let layout = volume.layout();
@@ -513,6 +274,234 @@ fn info(input: &InputArgs, json_out: bool) -> Result<()> {
     Ok(())
 }
 
+/// The facts of the volume's format, in the order `info` prints them.
+fn facts(volume: &AnyVolume) -> Vec<Fact> {
+    match volume {
+        AnyVolume::Raw(v) => raw_facts(v),
+        AnyVolume::Nifti(v) => nifti_facts(v),
+        AnyVolume::Image(v) => image_facts(v),
+        AnyVolume::Zarr(v) => zarr_facts(v),
+        _ => Vec::new(),
+    }
+}
+
+fn raw_facts(volume: &RawVolume) -> Vec<Fact> {
+    let (byte_order, order, offset) = (volume.byte_order(), volume.order(), volume.offset());
+    vec![
+        (
+            "byte_order",
+            json!(byte_order.name()),
+            "byte order",
+            byte_order.name().to_string(),
+        ),
+        (
+            "order",
+            json!(order.name()),
+            "order",
+            order.name().to_string(),
+        ),
+        ("offset", json!(offset), "offset", offset.to_string()),
+    ]
+}
+
+fn image_facts(volume: &ImageVolume) -> Vec<Fact> {
+    let cached = volume.is_cached();
+    let (h, w, c) = (volume.height(), volume.width(), volume.channels());
+    let layout = match c {
+        1 => "gray",
+        2 => "gray+alpha",
+        3 => "RGB",
+        _ => "RGBA",
+    };
+    vec![
+        ("width", json!(w), "width", w.to_string()),
+        ("height", json!(h), "height", h.to_string()),
+        ("channels", json!(c), "channels", format!("{c} ({layout})")),
+        (
+            "cached",
+            json!(cached),
+            "storage",
+            if cached {
+                "memory-mapped from the decode cache".into()
+            } else {
+                "decoded in memory".into()
+            },
+        ),
+    ]
+}
+
+fn zarr_facts(volume: &ZarrVolume) -> Vec<Fact> {
+    let meta = serde_json::to_value(volume.array().metadata()).unwrap_or(Value::Null);
+    let version = meta.get("zarr_format").cloned().unwrap_or(Value::Null);
+    let codecs = match meta.get("codecs") {
+        Some(c) => c.clone(),
+        None => json!({
+            "compressor": meta.get("compressor").cloned().unwrap_or(Value::Null),
+            "filters": meta.get("filters").cloned().unwrap_or(Value::Null),
+            "order": meta.get("order").cloned().unwrap_or(Value::Null),
+            "dimension_separator": meta.get("dimension_separator").cloned().unwrap_or(Value::Null),
+        }),
+    };
+    let grid_chunk: Vec<u64> = volume
+        .array()
+        .chunk_shape(&vec![0; volume.shape().len()])
+        .map(|s| s.iter().map(|n| n.get()).collect())
+        .unwrap_or_default();
+    let codec_text = codecs.to_string();
+    let mut facts = vec![
+        (
+            "zarr_format",
+            version.clone(),
+            "zarr format",
+            version.to_string(),
+        ),
+        (
+            "chunk_shape",
+            json!(if volume.is_sharded() {
+                volume.chunk_shape().to_vec()
+            } else {
+                grid_chunk.iter().map(|&n| n as usize).collect()
+            }),
+            "chunks",
+            join(volume.chunk_shape(), " x "),
+        ),
+    ];
+    if volume.is_sharded() {
+        facts.push((
+            "shard_shape",
+            json!(grid_chunk),
+            "shards",
+            join(&grid_chunk, " x "),
+        ));
+    }
+    facts.push(("codecs", codecs, "codecs", codec_text));
+    facts.push((
+        "fill_value",
+        meta.get("fill_value").cloned().unwrap_or(Value::Null),
+        "fill value",
+        meta.get("fill_value")
+            .map(|v| v.to_string())
+            .unwrap_or_default(),
+    ));
+    facts
+}
+
+fn nifti_facts(volume: &NiftiVolume) -> Vec<Fact> {
+    let h = volume.header();
+    let affine = h.affine();
+    let source = if h.sform_code != 0 {
+        "sform"
+    } else if h.qform_code != 0 {
+        "qform"
+    } else {
+        "pixdim (no sform or qform)"
+    };
+    let storage = match volume.cache_path() {
+        Some(c) => format!("decompressed once to the cache {}", c.display()),
+        None if volume.raw().is_mapped() => {
+            format!("memory-mapped {}", volume.data_path().display())
+        }
+        None => format!("read on demand from {}", volume.data_path().display()),
+    };
+    let affine_text = affine
+        .iter()
+        .take(3)
+        .map(|r| format!("[{:>9.4} {:>9.4} {:>9.4} {:>10.4}]", r[0], r[1], r[2], r[3]))
+        .collect::<Vec<_>>()
+        .join("\n            ");
+    vec![
+        (
+            "nifti_version",
+            json!(h.version),
+            "version",
+            format!("NIfTI-{}", h.version),
+        ),
+        (
+            "datatype",
+            json!(h.datatype),
+            "datatype",
+            h.datatype.to_string(),
+        ),
+        (
+            "byte_order",
+            json!(h.byte_order.name()),
+            "byte order",
+            h.byte_order.name().to_string(),
+        ),
+        (
+            "vox_offset",
+            json!(h.vox_offset),
+            "vox_offset",
+            h.vox_offset.to_string(),
+        ),
+        (
+            "voxel_size",
+            json!(h.voxel_size()),
+            "voxel size",
+            join(&h.voxel_size(), " x "),
+        ),
+        (
+            "scaling",
+            json!(h.scaling().map(|(s, i)| json!({"slope": s, "inter": i}))),
+            "scaling",
+            match h.scaling() {
+                Some((s, i)) => {
+                    format!("value * {s} + {i} (applied on request, e.g. stats --scaled)")
+                }
+                None => "none".into(),
+            },
+        ),
+        ("affine", json!(affine), "affine", affine_text),
+        ("affine_source", json!(source), "from", source.to_string()),
+        (
+            "cached",
+            json!(volume.is_cached()),
+            "storage",
+            storage.clone(),
+        ),
+        ("storage", json!(storage), "", String::new()),
+    ]
+}
+
+/// Prints one JSON value on a line.
+fn print_json(v: &Value) {
+    println!("{v}");
+}
+
+/// `v`'s items, displayed and joined by `sep`.
+fn join<T: std::fmt::Display>(v: &[T], sep: &str) -> String {
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+/// A byte count in binary units, one decimal (`1.5 MiB`; bytes as is).
+pub(crate) fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn grid_cmd(input: &InputArgs, g: &GridArgs, json_out: bool) -> Result<()> {
+    let part = partition(open(input)?, g)?;
+    if json_out {
+        print_json(&grid_json(&part));
+    } else {
+        print_grid(&part);
+    }
+    Ok(())
+}
+
 fn grid_json<V: Volume>(part: &Partition<V>) -> Value {
     let g = part.grid();
     json!({
@@ -527,16 +516,6 @@ fn grid_json<V: Volume>(part: &Partition<V>) -> Value {
     })
 }
 
-fn grid_cmd(input: &InputArgs, g: &GridArgs, json_out: bool) -> Result<()> {
-    let part = partition(open(input)?.volume, g)?;
-    if json_out {
-        print_json(&grid_json(&part));
-    } else {
-        print_grid(&part);
-    }
-    Ok(())
-}
-
 fn print_grid<V: Volume>(part: &Partition<V>) {
     let g = part.grid();
     println!("volume shape: {}", join(part.volume().shape(), " x "));
@@ -549,7 +528,7 @@ fn print_grid<V: Volume>(part: &Partition<V>) {
 }
 
 fn region(input: &InputArgs, g: &GridArgs, select: &str, json_out: bool) -> Result<()> {
-    let part = partition(open(input)?.volume, g)?;
+    let part = partition(open(input)?, g)?;
     let sel = part.select(select)?;
     let r = sel.region();
     let cells: Vec<[usize; 2]> = sel
@@ -632,6 +611,8 @@ fn compute_stats<V: Volume>(part: &Partition<V>, select: &str, scaled: bool) -> 
     })
 }
 
+/// Prints the statistics of every cell of `select` (a line each, JSON
+/// lines with `json_out`), then the throughput on the current rayon pool.
 fn stats<V: Volume>(part: &Partition<V>, select: &str, scaled: bool, json_out: bool) -> Result<()> {
     let t0 = Instant::now();
     let rows = compute_stats(part, select, scaled)?;
@@ -704,6 +685,8 @@ fn stats<V: Volume>(part: &Partition<V>, select: &str, scaled: bool, json_out: b
     out.flush().map_err(w)
 }
 
+/// Writes a `size`³ phantom to `dir` (default: the system temp dir) and
+/// shows its grid of `cell`³ cells at `stride` and a few cells' statistics.
 fn demo(size: usize, dir: Option<&Path>, cell: usize, stride: f64) -> Result<()> {
     if !(1..=1024).contains(&size) || cell == 0 {
         return Err(Error::InvalidArgument {

@@ -8,13 +8,13 @@ use impart::fragment::{Format, FragmentEvent, FragmentOptions, ProgressHook};
 use impart::{AnyVolume, Partition, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::commands::human_bytes;
+use super::text::human_bytes;
 
 /// Writes every cell of `select` into `out` as `format`, resuming an
 /// interrupted run when `resume`. The progress bar goes to stderr when it is
 /// a terminal and `quiet` is not set; the summary line (cells, bytes,
 /// seconds, GB/s) goes to stdout.
-pub fn fragment_command(
+pub fn run(
     part: &Partition<AnyVolume>,
     select: &str,
     out: &Path,

@@ -1,41 +1,5 @@
 //! Open a path, whatever it is: [`open`], [`OpenOptions`] and the
-//! [`AnyVolume`] they return.
-//!
-//! The format comes from the path, never from a guess at its bytes
-//! ([`VolumeFormat::detect`]):
-//!
-//! | path | format |
-//! |---|---|
-//! | any, when [`OpenOptions::raw`] gives a shape and an element type | [`VolumeFormat::Raw`] |
-//! | `*.nii`, `*.nii.gz`, `*.hdr`, `*.hdr.gz`, `*.img`, `*.img.gz` | [`VolumeFormat::Nifti`] |
-//! | `*.png`, `*.tif`, `*.tiff`, `*.jpg`, `*.jpeg` | [`VolumeFormat::Image`] |
-//! | a directory holding `zarr.json`, `.zarray` or `.zgroup`, or any path when [`OpenOptions::zarr_array`] names an array in it | [`VolumeFormat::Zarr`] |
-//!
-//! Suffixes are compared without regard to ASCII case. A raw file has no
-//! header, so it is raw only when its shape and element type are given;
-//! anything else is an [`Error::UnknownFormat`] naming the path. A Zarr
-//! group opened without naming an array is an [`Error::ZarrGroup`] that
-//! lists the group's arrays.
-//!
-//! ```
-//! use impart::{DType, OpenOptions, Volume, VolumeFormat};
-//!
-//! let dir = tempfile::tempdir()?;
-//! let path = dir.path().join("slab.u16");
-//! std::fs::write(&path, [0u8; 2 * 3 * 4 * 2])?;
-//!
-//! // no header: the name says nothing, so the shape and type must be given
-//! let err = impart::open(&path).unwrap_err();
-//! assert!(matches!(err, impart::Error::UnknownFormat { .. }));
-//!
-//! let volume = OpenOptions::new().raw(&[2, 3, 4], DType::U16).open(&path)?;
-//! assert_eq!(volume.format(), VolumeFormat::Raw);
-//! assert_eq!((volume.shape(), volume.dtype()), (&[2, 3, 4][..], DType::U16));
-//!
-//! assert_eq!(VolumeFormat::detect("t1.nii.gz")?, VolumeFormat::Nifti);
-//! assert_eq!(VolumeFormat::detect("slide.TIFF")?, VolumeFormat::Image);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! [`AnyVolume`] they return; the rules are on [`VolumeFormat`].
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -64,6 +28,23 @@ const IMAGE_SUFFIXES: [&str; 5] = [".png", ".tif", ".tiff", ".jpg", ".jpeg"];
 const ZARR_MARKERS: [&str; 3] = ["zarr.json", ".zarray", ".zgroup"];
 
 /// The storage formats [`open`] tells apart, one per backend.
+///
+/// The format comes from the path, never from a guess at its bytes
+/// ([`VolumeFormat::detect`]):
+///
+/// | path | format |
+/// |---|---|
+/// | any, when [`OpenOptions::raw`] gives a shape and an element type | [`VolumeFormat::Raw`] |
+/// | `*.nii`, `*.nii.gz`, `*.hdr`, `*.hdr.gz`, `*.img`, `*.img.gz` | [`VolumeFormat::Nifti`] |
+/// | `*.png`, `*.tif`, `*.tiff`, `*.jpg`, `*.jpeg` | [`VolumeFormat::Image`] |
+/// | a directory holding `zarr.json`, `.zarray` or `.zgroup`, or any path when [`OpenOptions::zarr_array`] names an array in it | [`VolumeFormat::Zarr`] |
+///
+/// The first row that matches wins. Suffixes are compared without regard
+/// to ASCII case. A raw file has no
+/// header, so it is raw only when its shape and element type are given;
+/// anything else is an [`Error::UnknownFormat`] naming the path. A Zarr
+/// group opened without naming an array is an [`Error::ZarrGroup`] that
+/// lists the group's arrays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum VolumeFormat {
@@ -79,7 +60,7 @@ pub enum VolumeFormat {
 
 impl VolumeFormat {
     /// The format of `path` from its name, or for a directory from the Zarr
-    /// metadata file in it; see the [module docs](self) for the rules.
+    /// metadata file in it, by the rules in the [type's docs](VolumeFormat).
     /// Never [`Raw`](Self::Raw): a raw file has no name or header to tell it
     /// by. Only a directory is looked at; files are not opened.
     ///
@@ -433,7 +414,7 @@ fn group_arrays(path: &Path) -> Option<Vec<String>> {
 }
 
 /// Opens `path` with default [`OpenOptions`]: NIfTI, image or Zarr array by
-/// its name or directory (see the [module docs](self)).
+/// its name or directory (the rules are on [`VolumeFormat`]).
 ///
 /// ```no_run
 /// use impart::{Partition, Volume};
@@ -442,6 +423,28 @@ fn group_arrays(path: &Path) -> Option<Vec<String>> {
 /// println!("{} {:?} {}", volume.format(), volume.shape(), volume.dtype());
 /// let part = Partition::builder(volume).cell(&[64, 64, 64]).build()?;
 /// # Ok::<(), impart::Error>(())
+/// ```
+///
+/// A raw file has no header to tell it by:
+///
+/// ```
+/// use impart::{DType, OpenOptions, Volume, VolumeFormat};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("slab.u16");
+/// std::fs::write(&path, [0u8; 2 * 3 * 4 * 2])?;
+///
+/// // no header: the name says nothing, so the shape and type must be given
+/// let err = impart::open(&path).unwrap_err();
+/// assert!(matches!(err, impart::Error::UnknownFormat { .. }));
+///
+/// let volume = OpenOptions::new().raw(&[2, 3, 4], DType::U16).open(&path)?;
+/// assert_eq!(volume.format(), VolumeFormat::Raw);
+/// assert_eq!((volume.shape(), volume.dtype()), (&[2, 3, 4][..], DType::U16));
+///
+/// assert_eq!(VolumeFormat::detect("t1.nii.gz")?, VolumeFormat::Nifti);
+/// assert_eq!(VolumeFormat::detect("slide.TIFF")?, VolumeFormat::Image);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
 /// # Errors

@@ -3,11 +3,15 @@
 //! typed errors that name them.
 #![cfg(all(feature = "nifti", feature = "zarr", feature = "image"))]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
+use common::conformance::{check_backend, Expect, Voxel};
+use common::{field, load_manifest, str_of, usizes};
 use impart::{
-    AnyVolume, ByteOrder, DType, Error, MemoryOrder, NiftiOptions, OpenOptions, Partition,
-    RawOptions, Volume, VolumeFormat, ZarrVolume,
+    AnyVolume, ByteOrder, DType, Error, MemoryOrder, NiftiOptions, NotZeroCopyReason, OpenOptions,
+    Partition, RawOptions, Volume, VolumeFormat, ZarrVolume,
 };
 use ndarray::ArrayD;
 
@@ -24,6 +28,16 @@ fn voxels<V: Volume>(volume: V) -> ArrayD<f64> {
         .cell(&cell)
         .build()
         .and_then(|p| p.select("...")?.to_array_as::<f64>())
+        .expect("read every voxel")
+}
+
+/// Every voxel in the stored type.
+fn stored<T: Voxel, V: Volume>(volume: V) -> ArrayD<T> {
+    let cell = volume.shape().to_vec();
+    Partition::builder(volume)
+        .cell(&cell)
+        .build()
+        .and_then(|p| p.select("...")?.to_array::<T>())
         .expect("read every voxel")
 }
 
@@ -319,4 +333,72 @@ fn any_volume_partitions_like_its_backend() {
     assert_eq!(zarr.decoded_chunks(), 12);
     let total: u64 = sums.iter().sum();
     assert_eq!(total as f64, voxels(ZarrVolume::open(&path).unwrap()).sum());
+}
+
+/// The conformance suite (views or their refusal, every grid and edge
+/// policy, casts, channel lists, walks) passes on an `AnyVolume` of each
+/// backend. The reference is the backend's own read: the backends are held
+/// to independent references in `tests/conformance.rs`; here the point is
+/// that `AnyVolume` forwards every `Volume` method.
+#[test]
+fn conformance_through_any_volume() {
+    // u16_le_c_4d: little-endian, C order, its shape and offset from the
+    // manifest
+    let manifest = load_manifest(
+        &data("raw/cases.json"),
+        1,
+        "generate it with data-scripts/make_raw_fixtures.py",
+    );
+    let case = field(&manifest, "cases")
+        .as_array()
+        .and_then(|cases| cases.iter().find(|c| c["name"] == "u16_le_c_4d"))
+        .expect("u16_le_c_4d in raw/cases.json");
+    let raw = data("raw").join(str_of(case, "file"));
+    let options = OpenOptions::new()
+        .raw(&usizes(field(case, "shape")), DType::U16)
+        .offset(field(case, "offset").as_u64().expect("an offset"));
+    let reference = stored::<u16, _>(options.open(&raw).unwrap());
+    let expect = Expect::views().channels();
+    check_backend("open raw", options.open(&raw).unwrap(), &reference, expect);
+    let expect = Expect::no_views(NotZeroCopyReason::NotAddressable).channels();
+    let pread = options.clone().mmap(false).open(&raw).unwrap();
+    check_backend("open raw, pread", pread, &reference, expect);
+
+    let nii = data("nifti/u16_3d.nii");
+    let reference = stored::<u16, _>(impart::NiftiVolume::open(&nii).unwrap());
+    let volume = impart::open(&nii).unwrap();
+    let expect = Expect::views().scaling(volume.scaling());
+    check_backend("open NIfTI", volume, &reference, expect);
+
+    let cache = tempfile::tempdir().unwrap();
+    let gz = data("nifti/gz_i16_4d_scaled_be.nii.gz");
+    let options = OpenOptions::new().cache_dir(cache.path());
+    let reference = stored::<i16, _>(options.open(&gz).unwrap());
+    let volume = options.open(&gz).unwrap();
+    let expect = Expect::no_views(NotZeroCopyReason::ForeignByteOrder)
+        .channels()
+        .scaling(volume.scaling());
+    assert!(volume.scaling().is_some());
+    check_backend("open NIfTI gz, big-endian", volume, &reference, expect);
+
+    let zarr = data("zarr/v3_f64_gzip_3d");
+    let reference = stored::<f64, _>(ZarrVolume::open(&zarr).unwrap());
+    let expect = Expect::no_views(NotZeroCopyReason::NotAddressable);
+    check_backend(
+        "open Zarr",
+        impart::open(&zarr).unwrap(),
+        &reference,
+        expect,
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("rgba.png");
+    image::RgbaImage::from_fn(23, 17, |x, y| {
+        image::Rgba([x as u8, y as u8, 7, (x + y) as u8])
+    })
+    .save(&png)
+    .unwrap();
+    let reference = stored::<u8, _>(impart::ImageVolume::open(&png).unwrap());
+    let expect = Expect::views().channels();
+    check_backend("open PNG", impart::open(&png).unwrap(), &reference, expect);
 }

@@ -187,6 +187,35 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A path whose format [`open`](crate::open) does not recognise: not a
+    /// NIfTI, image or Zarr name or directory, and no raw shape and element
+    /// type given.
+    #[error("{path}: not a recognised format (.nii, .nii.gz, .hdr/.img, .png, .tif, .jpg, a Zarr array directory); raw files need a shape and an element type")]
+    UnknownFormat {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A path of a format whose backend this build of the crate leaves out.
+    #[error("{path}: reading {format} needs the `{feature}` feature of impart")]
+    FormatNotEnabled {
+        /// The path.
+        path: PathBuf,
+        /// The format, as [`VolumeFormat::name`](crate::VolumeFormat::name)
+        /// gives it.
+        format: &'static str,
+        /// The cargo feature that adds it.
+        feature: &'static str,
+    },
+    /// A Zarr group opened as if it were an array, without naming the
+    /// array inside it.
+    #[error("{path}: a Zarr group, not an array: name the array to open inside it ({})", list_arrays(.arrays))]
+    ZarrGroup {
+        /// The group's directory.
+        path: PathBuf,
+        /// The arrays in the group and its subgroups, as paths relative to
+        /// it (like `"raw/0"`), sorted.
+        arrays: Vec<String>,
+    },
     /// A partition description that does not fit the volume.
     #[error("{volume}: invalid partition: {detail}")]
     InvalidPartition {
@@ -195,6 +224,20 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+}
+
+/// The arrays of an [`Error::ZarrGroup`], at most eight of them.
+fn list_arrays(arrays: &[String]) -> String {
+    const SHOWN: usize = 8;
+    match arrays.len() {
+        0 => "it holds no arrays".into(),
+        n if n <= SHOWN => format!("its arrays: {}", arrays.join(", ")),
+        n => format!(
+            "its arrays: {}, and {} more",
+            arrays[..SHOWN].join(", "),
+            n - SHOWN
+        ),
+    }
 }
 
 impl Error {

@@ -50,7 +50,8 @@
 //!    [`ChunkedVolume`]); a walk's [`WalkPlan`] and per-walk
 //!    [`WalkSession`] (each chunk decoded once per walk).
 //! 9. [`volume`]: the input backends behind [`Volume`] — raw (mapped or
-//!    read), in-memory, NIfTI, images, Zarr.
+//!    read), in-memory, NIfTI, images, Zarr — and [`open`], which opens a
+//!    path whatever its format ([`OpenOptions`], [`AnyVolume`]).
 //! 10. [`output`]: the mirror of `volume` — [`output::OutputVolume`] with
 //!     raw, NIfTI and Zarr outputs.
 //! 11. [`partition`]: a grid bound to a volume — lazy selections, zero-copy
@@ -112,7 +113,10 @@ pub use selection::{AxisIndex, IntoSelection, Selection};
 pub use sink::fragment;
 #[cfg(feature = "image")]
 pub use volume::ImageVolume;
-pub use volume::{AccessHint, ArrayVolume, MapAdvice, RawOptions, RawVolume, Volume};
+pub use volume::{
+    open, AccessHint, AnyVolume, ArrayVolume, MapAdvice, OpenOptions, RawOptions, RawVolume,
+    Volume, VolumeFormat,
+};
 #[cfg(feature = "nifti")]
 pub use volume::{NiftiHeader, NiftiOptions, NiftiVolume};
 #[cfg(feature = "zarr")]

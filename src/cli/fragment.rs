@@ -5,17 +5,17 @@ use std::io::IsTerminal;
 use std::path::Path;
 
 use impart::fragment::{Format, FragmentEvent, FragmentOptions, ProgressHook};
-use impart::{Partition, Result, Volume};
-
-use super::commands::human_bytes;
+use impart::{AnyVolume, Partition, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::text::human_bytes;
 
 /// Writes every cell of `select` into `out` as `format`, resuming an
 /// interrupted run when `resume`. The progress bar goes to stderr when it is
 /// a terminal and `quiet` is not set; the summary line (cells, bytes,
 /// seconds, GB/s) goes to stdout.
-pub fn fragment_command(
-    part: &Partition<Box<dyn Volume>>,
+pub fn run(
+    part: &Partition<AnyVolume>,
     select: &str,
     out: &Path,
     format: &str,

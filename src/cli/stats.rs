@@ -1,6 +1,140 @@
-//! Per-cell statistics, computed on the materialized voxels.
+//! `impart stats`: per-cell statistics (min, max, mean, sum) computed on
+//! the materialized voxels in parallel, then the throughput. The reduction
+//! ([`stats_of`]) follows the command.
 
-use impart::{DType, Element};
+use std::io::Write;
+use std::time::Instant;
+
+use impart::{dispatch_dtype, DType, Element, Error, Partition, Result, Volume};
+use serde_json::json;
+
+use super::text::{human_bytes, join};
+
+/// One cell's statistics and where the cell is.
+pub struct Row {
+    pub index: Vec<usize>,
+    pub start: Vec<usize>,
+    pub shape: Vec<usize>,
+    pub world: Option<[f64; 3]>,
+    pub stats: CellStats,
+}
+
+/// Per-cell statistics of the stored values, or of the scaled values
+/// (`stored * slope + intercept`) when `scaled` and the volume has scaling.
+pub fn compute_stats<V: Volume>(
+    part: &Partition<V>,
+    select: &str,
+    scaled: bool,
+) -> Result<Vec<Row>> {
+    let scaling = if scaled {
+        part.volume().scaling()
+    } else {
+        None
+    };
+    dispatch_dtype!(part.volume().dtype(), T => {
+        part.par_map_cells::<T, _, _>(select, |cell, view| {
+            let mut stats = match view.as_slice_memory_order() {
+                Some(s) => stats_of(s),
+                None => stats_of(&view.iter().copied().collect::<Vec<T>>()),
+            };
+            if let Some((slope, inter)) = scaling {
+                let (a, b) = (stats.min * slope + inter, stats.max * slope + inter);
+                stats.min = a.min(b);
+                stats.max = a.max(b);
+                stats.sum = stats.sum * slope + inter * stats.count as f64;
+            }
+            Row {
+                index: cell.index(),
+                start: cell.region().start().to_vec(),
+                shape: cell.region().shape().to_vec(),
+                world: cell.world_origin(),
+                stats,
+            }
+        })
+    })
+}
+
+/// Prints the statistics of every cell of `select` (a line each, JSON
+/// lines with `json_out`), then the throughput on the current rayon pool.
+pub fn run<V: Volume>(
+    part: &Partition<V>,
+    select: &str,
+    scaled: bool,
+    json_out: bool,
+) -> Result<()> {
+    let t0 = Instant::now();
+    let rows = compute_stats(part, select, scaled)?;
+    let secs = t0.elapsed().as_secs_f64();
+    let elem = part.volume().dtype().size();
+    let bytes: usize = rows.iter().map(|r| r.stats.count * elem).sum();
+    let gbps = bytes as f64 / secs.max(1e-12) / 1e9;
+    let threads = rayon::current_num_threads();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let w = |e: std::io::Error| Error::io("<stdout>", e);
+    if json_out {
+        for r in &rows {
+            let mut line = json!({
+                "index": r.index,
+                "start": r.start,
+                "shape": r.shape,
+                "min": r.stats.min,
+                "max": r.stats.max,
+                "mean": r.stats.mean(),
+                "sum": r.stats.sum,
+            });
+            if let Some(w) = r.world {
+                line["world_origin"] = json!(w);
+            }
+            writeln!(out, "{line}").map_err(w)?;
+        }
+        let summary = json!({
+            "summary": true,
+            "cells": rows.len(),
+            "bytes": bytes,
+            "seconds": secs,
+            "gb_per_s": gbps,
+            "threads": threads,
+            "sum": rows.iter().map(|r| r.stats.sum).sum::<f64>(),
+        });
+        writeln!(out, "{summary}").map_err(w)?;
+    } else {
+        writeln!(
+            out,
+            "{:<16} {:<20} {:<16} {:>12} {:>12} {:>12} {:>16}",
+            "index", "start", "shape", "min", "max", "mean", "sum"
+        )
+        .map_err(w)?;
+        for r in &rows {
+            writeln!(
+                out,
+                "{:<16} {:<20} {:<16} {:>12} {:>12} {:>12.4} {:>16}",
+                join(&r.index, ","),
+                join(&r.start, ","),
+                join(&r.shape, "x"),
+                r.stats.min,
+                r.stats.max,
+                r.stats.mean(),
+                r.stats.sum
+            )
+            .map_err(w)?;
+        }
+        writeln!(
+            out,
+            "{} cells, {} in {:.3} s: {:.2} GB/s on {} threads",
+            rows.len(),
+            human_bytes(bytes as u64),
+            secs,
+            gbps,
+            threads
+        )
+        .map_err(w)?;
+    }
+    out.flush().map_err(w)
+}
+
+// ---------------------------------------------------------------------------
+// The reduction
 
 /// Min, max, sum and count of a cell's voxels (NaNs are skipped by min and
 /// max and propagate into the sum, as in NumPy's `nanmin` and `sum`).

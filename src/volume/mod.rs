@@ -10,10 +10,15 @@
 //! Backends here: [`RawVolume`] (a memory-mapped binary file),
 //! [`ArrayVolume`] (an ndarray array, borrowed or owned) and, with the
 //! `nifti` feature, `NiftiVolume` (NIfTI-1/2 through the raw path).
+//!
+//! [`open`] opens a path whatever its format ([`OpenOptions`] for the
+//! knobs): the backend is chosen by the path's name or directory
+//! ([`VolumeFormat::detect`]) and the result is an [`AnyVolume`].
 
 mod memory;
 #[cfg(feature = "nifti")]
 pub mod nifti;
+mod open;
 #[cfg(feature = "image")]
 pub mod raster;
 mod raw;
@@ -23,6 +28,7 @@ pub mod zarr;
 pub use memory::ArrayVolume;
 #[cfg(feature = "nifti")]
 pub use nifti::{NiftiHeader, NiftiOptions, NiftiVolume};
+pub use open::{open, AnyVolume, OpenOptions, VolumeFormat};
 #[cfg(feature = "image")]
 pub use raster::ImageVolume;
 pub use raw::{MapAdvice, RawOptions, RawVolume};

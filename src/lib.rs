@@ -82,6 +82,7 @@
 
 #![warn(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
+#![warn(clippy::missing_errors_doc)]
 
 pub mod chunked;
 pub mod dtype;

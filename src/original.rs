@@ -41,6 +41,13 @@ impl ImagePartition<ImageVolume> {
     /// Opens a PNG, TIFF or JPEG with cells of `(height, width)`, a stride
     /// (one for both axes or `(y, x)`), keeping the given channels in order
     /// (the original's `channels=(0, 1, 2)`).
+    ///
+    /// # Errors
+    ///
+    /// As [`ImageVolume::open`] for the file; [`Error::InvalidPartition`]
+    /// if `channels` is empty or names a channel the image does not have;
+    /// [`Error::Grid`] for a cell extent of 0, a stride that is not a finite
+    /// number above 0 or a stride list that is not one or two values.
     pub fn new(
         path: impl AsRef<Path>,
         cell_shape: (usize, usize),
@@ -51,6 +58,12 @@ impl ImagePartition<ImageVolume> {
     }
 
     /// Opens an image keeping all its channels.
+    ///
+    /// # Errors
+    ///
+    /// As [`ImageVolume::open`] for the file; [`Error::Grid`] for a cell
+    /// extent of 0, a stride that is not a finite number above 0 or a
+    /// stride list that is not one or two values.
     pub fn open(
         path: impl AsRef<Path>,
         cell_shape: (usize, usize),
@@ -63,6 +76,15 @@ impl ImagePartition<ImageVolume> {
 impl<V: Volume> ImagePartition<V> {
     /// Partitions a 2D volume: shape `(height, width)` or
     /// `(height, width, channels)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPartition`] naming the volume if it does not have 2
+    /// or 3 axes, if `channels` is given for a volume of 2 axes, or if
+    /// `channels` is empty or names a channel the volume does not have;
+    /// [`Error::Grid`] for a cell extent of 0, a stride that is not a finite
+    /// number above 0 or a stride list that is not one or two values (see
+    /// [`PartitionBuilder::build`](crate::PartitionBuilder::build)).
     pub fn from_volume(
         volume: V,
         cell_shape: (usize, usize),
@@ -126,12 +148,21 @@ impl<V: Volume> ImagePartition<V> {
 
     /// Selects cells like the original's `img[y, x]`: `s![.., 0]`,
     /// `s![..3, 15..21]`, `"10,-1"`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Partition::select`]: [`Error::Selection`] if the selection does
+    /// not parse or resolve against the grid.
     pub fn select(&self, selection: impl IntoSelection) -> Result<Selected<'_, V>> {
         self.part.select(selection)
     }
 
     /// The selection's bounding box as `(left, top, width, height)` (the
     /// original's `compute_image_subregion`).
+    ///
+    /// # Errors
+    ///
+    /// As [`select`](Self::select).
     pub fn subregion(&self, selection: impl IntoSelection) -> Result<(usize, usize, usize, usize)> {
         let sel = self.part.select(selection)?;
         let r = sel.region();

@@ -159,6 +159,14 @@ impl Selection {
     }
 
     /// Resolves the selection against a grid of `shape` cells.
+    ///
+    /// # Errors
+    ///
+    /// [`SelectionError::MultipleEllipsis`] for more than one `...`,
+    /// [`SelectionError::TooManyIndices`] for more indices than `shape` has
+    /// axes, [`SelectionError::IndexOutOfRange`] for an integer outside
+    /// `-n..n`, [`SelectionError::EmptyRange`] for a range that selects no
+    /// cell once negative ends are resolved and the ends clipped.
     pub fn resolve(&self, shape: &[usize]) -> Result<CellBox, SelectionError> {
         let ellipses = self
             .items
@@ -368,6 +376,14 @@ impl TryFrom<&[SliceInfoElem]> for Selection {
 /// slice of [`SliceInfoElem`], text (`":3,15:21"`), or a [`CellBox`].
 pub trait IntoSelection {
     /// Converts into a [`Selection`].
+    ///
+    /// # Errors
+    ///
+    /// A [`Selection`] converts without error. Text gives
+    /// [`SelectionError::Parse`] if it does not parse; text and `s![]` give
+    /// [`SelectionError::StepNotOne`] for a range step other than 1, `s![]`
+    /// [`SelectionError::NewAxis`] for a new axis; a [`CellBox`] gives
+    /// [`SelectionError::IndexOutOfRange`] for a bound above `isize::MAX`.
     fn into_selection(self) -> Result<Selection, SelectionError>;
 }
 

@@ -40,6 +40,13 @@ impl CellBox {
     }
 
     /// The position of a cell within the box in C order.
+    ///
+    /// # Errors
+    ///
+    /// [`GridError::RankMismatch`] if `index` does not have one entry per
+    /// axis of the box, [`GridError::CellOutOfRange`] if an entry is outside
+    /// its axis's range, [`GridError::TooManyCells`] if the position does
+    /// not fit in `usize` (a box of more than `usize::MAX` cells).
     pub fn ravel(&self, index: &[usize]) -> Result<usize, GridError> {
         if index.len() != self.ranges.len() {
             return Err(GridError::RankMismatch {
@@ -69,6 +76,11 @@ impl CellBox {
     }
 
     /// The cell at C-order position `linear` within the box.
+    ///
+    /// # Errors
+    ///
+    /// [`GridError::LinearOutOfRange`] if `linear` is not below the number
+    /// of cells in the box (always, for an empty box).
     pub fn unravel(&self, linear: usize) -> Result<Vec<usize>, GridError> {
         let len = self.len();
         if linear >= len || self.is_empty() {

@@ -276,6 +276,20 @@ impl GridBuilder {
     }
 
     /// Checks every value and computes the grid.
+    ///
+    /// # Errors
+    ///
+    /// [`GridError::NoAxes`] for an empty volume shape;
+    /// [`GridError::RankMismatch`] if the cell shape does not have one entry
+    /// per axis, or a stride or step list has neither one value nor one per
+    /// axis;
+    /// [`GridError::InvalidStride`] or [`GridError::InvalidStep`] for a
+    /// stride or step that is not a finite number above 0 (`InvalidStep`
+    /// also when `cell * stride` overflows to infinity);
+    /// [`GridError::ZeroExtent`] for a volume or cell extent of 0;
+    /// [`GridError::ExtentTooLarge`] for one above 2^53;
+    /// [`GridError::TooManyCells`] if an axis would have more than 2^52
+    /// cells or the grid more than `usize::MAX`.
     pub fn build(self) -> Result<Grid, GridError> {
         let ndim = self.volume.len();
         if ndim == 0 {
@@ -367,6 +381,10 @@ impl Grid {
     }
 
     /// A grid with a relative stride and the default edge policy.
+    ///
+    /// # Errors
+    ///
+    /// As [`GridBuilder::build`].
     pub fn new(
         volume_shape: &[usize],
         cell_shape: &[usize],
@@ -427,6 +445,12 @@ impl Grid {
     }
 
     /// The region of one cell, by N-d index.
+    ///
+    /// # Errors
+    ///
+    /// [`GridError::RankMismatch`] if `index` does not have one entry per
+    /// grid axis, [`GridError::CellOutOfRange`] if an entry is past the
+    /// last cell of its axis.
     pub fn cell_region(&self, index: &[usize]) -> Result<Region, GridError> {
         if index.len() != self.ndim() {
             return Err(GridError::RankMismatch {
@@ -449,6 +473,13 @@ impl Grid {
     }
 
     /// The region (bounding box) of a box of cells.
+    ///
+    /// # Errors
+    ///
+    /// [`GridError::RankMismatch`] if `cells` does not have one range per
+    /// grid axis, [`GridError::EmptyCellRange`] for an empty or inverted
+    /// range, [`GridError::CellOutOfRange`] for a range that ends past the
+    /// last cell of its axis.
     pub fn region(&self, cells: &CellBox) -> Result<Region, GridError> {
         if cells.ranges().len() != self.ndim() {
             return Err(GridError::RankMismatch {
@@ -497,11 +528,22 @@ impl Grid {
     }
 
     /// The C-order (last axis fastest) linear index of a cell.
+    ///
+    /// # Errors
+    ///
+    /// [`GridError::RankMismatch`] if `index` does not have one entry per
+    /// grid axis, [`GridError::CellOutOfRange`] if an entry is past the
+    /// last cell of its axis.
     pub fn ravel(&self, index: &[usize]) -> Result<usize, GridError> {
         self.all().ravel(index)
     }
 
     /// The N-d index of the cell with C-order linear index `linear`.
+    ///
+    /// # Errors
+    ///
+    /// [`GridError::LinearOutOfRange`] if `linear` is not below
+    /// [`len`](Self::len).
     pub fn unravel(&self, linear: usize) -> Result<Vec<usize>, GridError> {
         self.all().unravel(linear)
     }

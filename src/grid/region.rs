@@ -17,6 +17,12 @@ pub struct Region {
 impl Region {
     /// A region from its start and shape, which must have the same length and
     /// whose ends must not overflow `usize`.
+    ///
+    /// # Errors
+    ///
+    /// [`GridError::RankMismatch`] if `start` and `shape` differ in length,
+    /// [`GridError::RegionOverflow`] if `start + shape` overflows `usize` on
+    /// an axis.
     pub fn new(start: Vec<usize>, shape: Vec<usize>) -> Result<Self, GridError> {
         if start.len() != shape.len() {
             return Err(GridError::RankMismatch {

@@ -94,6 +94,12 @@ pub struct Layout<'a> {
 impl<'a> Layout<'a> {
     /// Describes `bytes` as an array of `shape` with element `strides`
     /// (non-negative), checking that the last element fits.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidLayout`] if `strides` and `shape` differ in length,
+    /// or if the last element (for a shape without a zero extent) does not
+    /// fit in `bytes` or its offset overflows `usize`.
     pub fn new(
         bytes: &'a [u8],
         shape: &'a [usize],

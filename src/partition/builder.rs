@@ -71,6 +71,19 @@ impl<V: Volume> PartitionBuilder<V> {
     }
 
     /// Checks everything against the volume and builds the partition.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPartition`] naming the volume if no cell shape was
+    /// given, there are more cell extents than volume axes (or not one per
+    /// [`axes`](Self::axes) entry), a partitioned axis does not exist or is
+    /// listed twice, or the channel selection is invalid (no carried axis
+    /// left for it, a channel axis that is partitioned or does not exist,
+    /// an empty list, a channel past the axis's end); [`Error::Grid`] for
+    /// what the grid refuses (an empty cell shape, a cell extent of 0, a
+    /// stride or step that is not a finite number above 0, a stride or step
+    /// list of the wrong length, too many cells; see
+    /// [`GridBuilder::build`](crate::grid::GridBuilder::build)).
     pub fn build(self) -> Result<Partition<V>> {
         let shape = self.volume.shape().to_vec();
         let invalid = |detail: String| Error::InvalidPartition {

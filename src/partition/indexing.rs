@@ -72,12 +72,25 @@ impl<V: Volume> Partition<V> {
     }
 
     /// Resolves a selection of cells (`s![..3, 15..21]`, `"10,-1"`, …).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Selection`](crate::Error::Selection) if the selection does
+    /// not parse or convert, or does not resolve against the grid (an index
+    /// out of range, an empty range, too many indices; see
+    /// [`Selection::resolve`](crate::Selection::resolve)).
     pub fn select(&self, selection: impl IntoSelection) -> Result<Selected<'_, V>> {
         let cells = selection.into_selection()?.resolve(self.grid.shape())?;
         self.selected(cells)
     }
 
     /// One cell by its N-d grid index.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Grid`](crate::Error::Grid) if `index` does not have one
+    /// entry per grid axis or an entry is past the last cell of its axis
+    /// (see [`Grid::cell_region`]).
     pub fn cell(&self, index: &[usize]) -> Result<Selected<'_, V>> {
         let grid_region = self.grid.cell_region(index)?;
         Ok(Selected {
@@ -89,6 +102,12 @@ impl<V: Volume> Partition<V> {
     }
 
     /// A box of cells.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Grid`](crate::Error::Grid) if `cells` does not have one
+    /// range per grid axis, or a range is empty, inverted or ends past the
+    /// last cell (see [`Grid::region`]).
     pub fn selected(&self, cells: CellBox) -> Result<Selected<'_, V>> {
         let grid_region = self.grid.region(&cells)?;
         let region = self.volume_region(&grid_region)?;
@@ -101,6 +120,11 @@ impl<V: Volume> Partition<V> {
     }
 
     /// The single cells of a selection, in C order of their grid indices.
+    ///
+    /// # Errors
+    ///
+    /// As [`select`](Self::select): [`Error::Selection`](crate::Error::Selection)
+    /// if the selection does not parse or resolve.
     pub fn cells(
         &self,
         selection: impl IntoSelection,

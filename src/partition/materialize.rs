@@ -224,11 +224,15 @@ impl<V: Volume> Selected<'_, V> {
         }
     }
 
-    /// Materializes into an owned array of the stored type `T`.
+    /// Materializes into an owned array of the stored type `T`. The array
+    /// has the volume's memory order (C or F), which ndarray records in its
+    /// strides.
     ///
-    /// Fails with [`Error::DTypeMismatch`] if `T` is not the stored type; use
-    /// [`to_array_as`](Self::to_array_as) to convert. The array has the
-    /// volume's memory order (C or F), which ndarray records in its strides.
+    /// # Errors
+    ///
+    /// [`Error::DTypeMismatch`] if `T` is not the stored type (use
+    /// [`to_array_as`](Self::to_array_as) to convert); otherwise as
+    /// [`to_array_as`](Self::to_array_as).
     pub fn to_array<T: Element>(&self) -> Result<ArrayD<T>> {
         let stored = self.partition.volume.dtype();
         if stored != T::DTYPE {
@@ -244,6 +248,15 @@ impl<V: Volume> Selected<'_, V> {
     /// Materializes into an owned array of `U`, converting each element with
     /// `as` (e.g. `u16` to `f32`). Foreign byte order and misalignment are
     /// handled here.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooLarge`] if the selection's elements as `U` do not fit in
+    /// memory or cannot be allocated; for a backend without addressable
+    /// memory, the error of its read ([`Error::Io`] for a raw or NIfTI file
+    /// opened without mapping, [`Error::Decode`] for a Zarr chunk that does
+    /// not decode); [`Error::InvalidLayout`] if the backend's layout
+    /// disagrees with its shape or type (a backend bug).
     pub fn to_array_as<U: Element>(&self) -> Result<ArrayD<U>> {
         let n = self.checked_len::<U>()?;
         let shape = self.shape();
@@ -263,6 +276,11 @@ impl<V: Volume> Selected<'_, V> {
     /// `batch.index_axis_mut(Axis(0), i)`), converting to `U`. When `dst` is
     /// contiguous in memory the voxels are written straight into it (no
     /// intermediate array); otherwise they go through one owned copy.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ShapeMismatch`] if `dst` does not have the selection's
+    /// [`shape`](Self::shape); otherwise as [`to_array_as`](Self::to_array_as).
     pub fn read_into<U: Element, D: Dimension>(
         &self,
         mut dst: ArrayViewMut<'_, U, D>,
@@ -298,6 +316,10 @@ impl<V: Volume> Selected<'_, V> {
     /// `stored * slope + intercept`, computed in `f64` (nibabel's
     /// `get_fdata`). Without scaling this is [`to_array_as`](Self::to_array_as).
     /// Padding constants are stored values and are scaled too.
+    ///
+    /// # Errors
+    ///
+    /// As [`to_array_as`](Self::to_array_as).
     pub fn to_array_scaled<U: Element>(&self) -> Result<ArrayD<U>> {
         let Some((slope, inter)) = self.partition.volume.scaling() else {
             return self.to_array_as::<U>();
@@ -319,6 +341,11 @@ impl<V: Volume> Selected<'_, V> {
     /// Materializes into a caller's vector, reusing its allocation: on return
     /// `buf` holds the selection in the volume's memory order, and the
     /// returned view (shape and strides) describes it.
+    ///
+    /// # Errors
+    ///
+    /// As [`to_array_as`](Self::to_array_as) ([`Error::TooLarge`] if `buf`
+    /// cannot grow to the selection's size).
     pub fn read_into_vec<'b, U: Element>(&self, buf: &'b mut Vec<U>) -> Result<ArrayViewD<'b, U>> {
         let n = self.checked_len::<U>()?;
         let shape = self.shape();

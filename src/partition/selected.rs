@@ -102,12 +102,16 @@ impl<'p, V: Volume> Selected<'p, V> {
     }
 
     /// A zero-copy view of the selection, borrowing the volume's memory.
+    /// Materialization works wherever a view is refused.
     ///
-    /// Fails with [`Error::NotZeroCopy`] when `T` is not the stored type, the
-    /// bytes are in the other byte order or misaligned, the backend has no
-    /// addressable memory, the selection needs padding, or the channel list
-    /// is not evenly spaced and ascending. Materialization works in all
-    /// those cases.
+    /// # Errors
+    ///
+    /// [`Error::NotZeroCopy`] naming the volume and the reason when the
+    /// backend has no addressable memory, `T` is not the stored type, the
+    /// bytes are in the other byte order or not aligned for `T`, the
+    /// selection reaches past the volume (padding), or the channel list is
+    /// not evenly spaced (ascending or descending); [`Error::InvalidLayout`]
+    /// if the backend's strides do not fit its bytes (a backend bug).
     pub fn view<T: Element>(&self) -> Result<ArrayViewD<'p, T>> {
         let volume = &self.partition.volume;
         let layout = volume

@@ -36,6 +36,11 @@ pub struct ArrayVolume<'a, T: Element> {
 
 impl<'a, T: Element> ArrayVolume<'a, T> {
     /// Wraps an array (a view, an owned array, or a `CowArray`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidLayout`](crate::Error::InvalidLayout) for an array
+    /// without axes (0-dimensional) or with an axis of extent 0.
     pub fn new<D: Dimension>(array: impl Into<CowArray<'a, T, D>>) -> Result<Self> {
         let array: CowArray<'a, T, IxDyn> = array.into().into_dyn();
         let shape = array.shape().to_vec();

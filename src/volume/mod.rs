@@ -78,6 +78,16 @@ pub trait Volume: Send + Sync {
     /// Reads `region` (inside the volume) into `out` as C-order, native-endian
     /// elements of [`dtype`](Volume::dtype); `out` holds exactly the region's
     /// bytes. The default reads from [`layout`](Volume::layout).
+    ///
+    /// # Errors
+    ///
+    /// The default: [`Error::NotZeroCopy`] if the backend has no
+    /// [`layout`](Volume::layout) (such a backend must implement this
+    /// method), [`Error::InvalidLayout`] if `region` is not inside the
+    /// volume or `out` is not exactly its bytes, [`Error::TooLarge`] if a
+    /// staging buffer (for an `out` not aligned for the type) cannot be
+    /// allocated. Backends that read or decode add their own
+    /// ([`Error::Io`], [`Error::Decode`]).
     fn read_region(&self, region: &Region, out: &mut [u8]) -> Result<()> {
         let layout = self.layout().ok_or_else(|| Error::NotZeroCopy {
             volume: self.name().to_string(),

@@ -67,6 +67,17 @@ fn to_volume<T: Element>(
 
 impl ImageVolume {
     /// Decodes the image at `path` (format guessed from its content).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] naming the file if it cannot be opened or its first
+    /// bytes read; [`Error::InvalidHeader`] naming it if the format is not
+    /// recognised or the image does not decode (a decoder's read error, or
+    /// an image larger than
+    /// [`MemoryLimits::decode_bytes`](crate::MemoryLimits::decode_bytes),
+    /// included); [`Error::UnsupportedDType`] for pixels other than gray,
+    /// gray+alpha, RGB or RGBA of `u8` or `u16`, or RGB or RGBA of `f32`;
+    /// [`Error::InvalidLayout`] for an image of width or height 0.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         use ::image::DynamicImage as D;
         let path = path.as_ref();
@@ -113,6 +124,16 @@ impl ImageVolume {
     /// `<cache_dir>/impart-cache/` (see the [module docs](self)): the first
     /// call decodes and writes the cache, later calls map it without
     /// decoding while the source is unchanged.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] naming the source if its metadata cannot be read, the
+    /// cache directory if it cannot be made, or the cache file if it cannot
+    /// be written or renamed into place; as [`open`](Self::open) when the
+    /// image is decoded; [`Error::InvalidHeader`] naming the cache file if
+    /// the copy just written does not map back. A cache file that is
+    /// missing, stale or incomplete is not an error: the image is decoded
+    /// again.
     pub fn open_cached(path: impl AsRef<Path>, cache_dir: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let file_name = path

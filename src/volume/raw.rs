@@ -120,6 +120,10 @@ impl RawOptions {
     }
 
     /// Checks the file against the options and memory-maps its data.
+    ///
+    /// # Errors
+    ///
+    /// As [`RawVolume::open`].
     pub fn open(&self, path: impl AsRef<Path>) -> Result<RawVolume> {
         RawVolume::open(path, self)
     }
@@ -159,6 +163,15 @@ enum Data {
 
 impl RawVolume {
     /// Opens `path` as described by `options`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidLayout`] for a shape without axes or with an extent
+    /// of 0, one whose voxels or bytes do not fit in memory addresses, or
+    /// an offset plus data bytes that overflows; [`Error::Io`] naming the
+    /// file if it cannot be opened, its length read, or mapped;
+    /// [`Error::Truncated`] if the file is shorter than the offset plus the
+    /// shape's bytes.
     pub fn open(path: impl AsRef<Path>, options: &RawOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let name = path.display().to_string();
@@ -249,6 +262,10 @@ impl RawVolume {
 
     /// Gives the kernel an access-pattern hint for the whole mapping (no-op
     /// when the file is not mapped).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] naming the file if the kernel refuses the advice.
     #[cfg(unix)]
     pub fn advise(&self, advice: memmap2::Advice) -> Result<()> {
         match &self.data {

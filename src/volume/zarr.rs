@@ -67,6 +67,17 @@ impl ZarrOptions {
 
     /// Opens the array at `path` (a directory holding `zarr.json` or
     /// `.zarray`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] naming `path` if it is not a directory;
+    /// [`Error::InvalidHeader`] naming it if the store or the array's
+    /// metadata cannot be opened or read, an extent does not fit in memory
+    /// addresses, or the chunk grid is not regular;
+    /// [`Error::UnsupportedDType`] for a data type other than `u8 … f64`
+    /// (or a fill value `zarrs` cannot hold); [`Error::InvalidLayout`] for
+    /// an array without axes, with an extent of 0, or whose shape or chunk
+    /// shape has too many bytes to address.
     pub fn open(&self, path: impl AsRef<Path>) -> Result<ZarrVolume> {
         let path = path.as_ref();
         ZarrChunks::open_impl(path, path, "/", self)
@@ -74,6 +85,10 @@ impl ZarrOptions {
 
     /// Opens the array at `array` (like `"group/array"`) inside the store or
     /// group at `store`.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open), for the array's directory inside `store`.
     pub fn open_in(&self, store: impl AsRef<Path>, array: &str) -> Result<ZarrVolume> {
         let store = store.as_ref();
         let node = format!("/{}", array.trim_matches('/'));

@@ -31,6 +31,12 @@ impl<V: Volume> Partition<V> {
     /// assert_eq!(total, 64 * 64 * 64);
     /// # Ok::<(), impart::Error>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Selection`](crate::Error::Selection) if the selection does
+    /// not parse or resolve against the grid. Each cell's view or
+    /// materialization has its own errors.
     pub fn par_cells(
         &self,
         selection: impl IntoSelection,
@@ -50,6 +56,14 @@ impl<V: Volume> Partition<V> {
     /// (`map_init`), so cells are not allocated one by one (only a few small
     /// index vectors are); `f` sees the cell and a view of its voxels that
     /// lives until `f` returns.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Selection`](crate::Error::Selection) if the selection does
+    /// not parse or resolve against the grid; otherwise the first error of
+    /// a cell's materialization, as
+    /// [`read_into_vec`](Selected::read_into_vec) (the walk stops; cells in
+    /// flight finish).
     pub fn par_map_cells<U, R, F>(&self, selection: impl IntoSelection, f: F) -> Result<Vec<R>>
     where
         U: Element,
@@ -66,6 +80,10 @@ impl<V: Volume> Partition<V> {
     }
 
     /// Like [`par_map_cells`](Self::par_map_cells) without results.
+    ///
+    /// # Errors
+    ///
+    /// As [`par_map_cells`](Self::par_map_cells).
     pub fn par_for_each_cell<U, F>(&self, selection: impl IntoSelection, f: F) -> Result<()>
     where
         U: Element,

@@ -87,6 +87,19 @@ impl NiftiHeader {
     /// Repairs as nibabel's loader does: `pixdim[1..=3]` of 0 become 1 and
     /// negative ones their absolute value, a qfac (`pixdim[0]`) other than
     /// ±1 becomes 1, and sform/qform codes outside 0..=5 become 0.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidHeader`] naming `path` if `bytes` are fewer than 4 or
+    /// than the header needs, `sizeof_hdr` is neither 348 nor 540 (in either
+    /// byte order), the `nifti` crate refuses a NIfTI-1 header, the magic is
+    /// not `n+1`/`ni1` (`n+2`/`ni2`), `dim[0]` is not 1 to 7 or an extent is
+    /// below 1, or `vox_offset` is negative, fractional or not finite, lies
+    /// inside the header of a single file, or overflows when the data bytes
+    /// are added; [`Error::UnsupportedDType`] for a datatype this crate does
+    /// not read (binary, complex, RGB, float128, or an unknown code);
+    /// [`Error::InvalidLayout`] if the shape has more voxels or bytes than
+    /// memory can address.
     pub fn parse(bytes: &[u8], path: &Path) -> Result<Self> {
         if bytes.len() < 4 {
             return Err(invalid(

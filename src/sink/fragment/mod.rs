@@ -246,6 +246,21 @@ impl FragmentOptions {
     /// error stops the run (cells in flight finish or are removed; nothing
     /// half-written stays under a final name) and is returned; a later
     /// `resume(true)` run picks up from there.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Selection`] if the selection does not parse or resolve;
+    /// [`Error::InvalidArgument`], before anything is written, if the format
+    /// cannot hold the cells (see the [module docs](self)) or this build
+    /// lacks its feature; [`Error::Io`] naming the output directory if it
+    /// cannot be made, listed or synced, naming a file that cannot be
+    /// removed (the old manifest, a stale temporary file), or naming the
+    /// temporary file (or, for a rename, the final name) of a cell or the
+    /// manifest that cannot be written; [`Error::Write`] naming a cell's
+    /// temporary file or directory if an encoder (`npy`, image, Zarr)
+    /// fails; a cell's materialization error ([`Error::TooLarge`], or the
+    /// volume's read error; see
+    /// [`Selected::to_array_as`](crate::Selected::to_array_as)).
     pub fn fragment<V: Volume>(
         &self,
         part: &Partition<V>,

@@ -100,6 +100,21 @@ impl NiftiOptions {
 
     /// Opens a `.nii`, `.nii.gz`, `.hdr`/`.img` (either name of the pair)
     /// or gzipped pair file.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] naming the file if it cannot be opened, read or mapped
+    /// or, gzipped, does not decompress (for a pair, naming the given file
+    /// if its other half is missing), or naming the cache directory or file
+    /// if the decompressed copy cannot be written; [`Error::InvalidHeader`]
+    /// for a header [`NiftiHeader::parse`] refuses (a file shorter than its
+    /// header included) or a magic that does not match the files (a
+    /// single-file magic on a pair, or the reverse);
+    /// [`Error::UnsupportedDType`] for a refused datatype;
+    /// [`Error::InvalidLayout`] for a shape too large to address;
+    /// [`Error::Truncated`] naming the data file if it is shorter than
+    /// `vox_offset` plus the voxels (for a gzipped file, its decompressed
+    /// stream).
     pub fn open(&self, path: impl AsRef<Path>) -> Result<NiftiVolume> {
         NiftiVolume::open_with(path.as_ref(), self)
     }
@@ -132,6 +147,10 @@ pub struct NiftiVolume {
 
 impl NiftiVolume {
     /// Opens a NIfTI file with default [`NiftiOptions`].
+    ///
+    /// # Errors
+    ///
+    /// As [`NiftiOptions::open`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         Self::open_with(path.as_ref(), &NiftiOptions::default())
     }

@@ -38,7 +38,7 @@ pub enum NotZeroCopyReason {
     NotAddressable,
     /// The selection reaches outside the volume and needs padding.
     Padded,
-    /// The channel selection is not an evenly spaced ascending list.
+    /// The channel selection is not an evenly spaced list (ascending or descending).
     ChannelGather,
 }
 
@@ -54,9 +54,7 @@ impl fmt::Display for NotZeroCopyReason {
             }
             Self::NotAddressable => f.write_str("the backend does not hold addressable memory"),
             Self::Padded => f.write_str("the selection extends past the volume and needs padding"),
-            Self::ChannelGather => {
-                f.write_str("the channel selection is not an evenly spaced ascending list")
-            }
+            Self::ChannelGather => f.write_str("the channel selection is not evenly spaced"),
         }
     }
 }
@@ -215,6 +213,15 @@ pub enum Error {
         /// The arrays in the group and its subgroups, as paths relative to
         /// it (like `"raw/0"`), sorted.
         arrays: Vec<String>,
+    },
+    /// A walk over more cells than its per-cell bookkeeping (a result or a
+    /// flag per cell) can be allocated for.
+    #[error("{volume}: a walk over {cells} cells cannot be held in memory; select fewer cells or use a larger step")]
+    TooManyCells {
+        /// The volume's name.
+        volume: String,
+        /// The number of cells selected.
+        cells: usize,
     },
     /// A partition description that does not fit the volume.
     #[error("{volume}: invalid partition: {detail}")]

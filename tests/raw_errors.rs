@@ -500,3 +500,21 @@ fn huge_pad_cells_do_not_panic() {
     let got = std::panic::catch_unwind(|| sel.to_array::<u8>().map(|_| ()));
     assert!(matches!(got, Ok(Err(_))), "to_array should be an error");
 }
+
+/// A grid too fine to walk (10^18 cells of a small volume) is a typed error
+/// from the walk and from fragmentation, not an allocation abort.
+#[test]
+fn walks_over_too_many_cells_are_errors() {
+    let data = ndarray::Array2::<u8>::zeros((1000, 1000));
+    let part = Partition::builder(ArrayVolume::new(data.view()).unwrap())
+        .cell(&[1, 1])
+        .step(1e-6)
+        .build()
+        .unwrap();
+    assert!(part.len() > 1 << 59, "{}", part.len());
+    let r = part.par_map_cells::<u8, _, _>("...", |_, v| v.len());
+    assert!(matches!(r, Err(Error::TooManyCells { .. })), "{r:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let r = impart::fragment::FragmentOptions::new(dir.path()).fragment(&part, "...");
+    assert!(matches!(r, Err(Error::TooManyCells { .. })), "{r:?}");
+}

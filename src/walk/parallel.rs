@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use super::hints::hinted;
 use super::plan::Batches;
 use crate::dtype::Element;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::grid::CellBox;
 use crate::partition::{Partition, Selected};
 use crate::selection::IntoSelection;
@@ -108,10 +108,17 @@ impl<V: Volume> Partition<V> {
         R: Send,
         F: Fn(&Selected<'_, V>, &mut Vec<U>) -> Result<R> + Sync + Send,
     {
+        // the results' room first: a grid of 10^18 cells is an error here,
+        // not an abort in the planning below
+        let mut out = Vec::new();
+        out.try_reserve_exact(cells.len())
+            .map_err(|_| Error::TooManyCells {
+                volume: self.volume().name().to_string(),
+                cells: cells.len(),
+            })?;
         let plan = Batches::new(self, cells);
         let session = plan.begin_walk(include);
         let session = session.as_deref();
-        let mut out = Vec::with_capacity(cells.len());
         for (b, batch) in hinted(&plan).enumerate() {
             if let Some(s) = session {
                 s.batch_started(b);

@@ -255,14 +255,22 @@ impl<V: Volume, T: Element + WritableElement> CellSink<V> for CellFiles<'_, '_, 
     fn begin(&self, cells: &CellBox) -> Result<Vec<bool>> {
         let plan = self.plan;
         let total = cells.len();
-        let visit: Vec<bool> = if plan.options.resume {
-            (0..total)
-                .into_par_iter()
-                .map(|k| !plan.is_complete::<T>(&plan.cell(k)))
-                .collect()
+        let mut visit: Vec<bool> = Vec::new();
+        visit
+            .try_reserve_exact(total)
+            .map_err(|_| Error::TooManyCells {
+                volume: plan.part.volume().name().to_string(),
+                cells: total,
+            })?;
+        if plan.options.resume {
+            visit.par_extend(
+                (0..total)
+                    .into_par_iter()
+                    .map(|k| !plan.is_complete::<T>(&plan.cell(k))),
+            );
         } else {
-            vec![true; total]
-        };
+            visit.resize(total, true);
+        }
         let skipped = visit.iter().filter(|&&v| !v).count();
         self.skipped.store(skipped, Ordering::Relaxed);
         self.done.store(skipped, Ordering::Relaxed);

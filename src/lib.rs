@@ -102,7 +102,7 @@ pub mod volume;
 #[cfg(feature = "rayon")]
 mod walk;
 
-pub use chunked::{ChunkSource, ChunkedVolume, WalkPlan, WalkSession};
+pub use chunked::{ChunkSource, WalkPlan, WalkSession};
 pub use dtype::{ByteOrder, DType, Element};
 pub use error::{Error, GridError, NotZeroCopyReason, Result, SelectionError};
 pub use grid::{CellBox, Edge, Grid, PadMode, PerAxis, Region, Spacing};
@@ -115,8 +115,8 @@ pub use sink::fragment;
 #[cfg(feature = "image")]
 pub use volume::ImageVolume;
 pub use volume::{
-    open, AccessHint, AnyVolume, ArrayVolume, MapAdvice, OpenOptions, RawOptions, RawVolume,
-    Volume, VolumeFormat,
+    open, AccessHint, AnyVolume, ArrayVolume, ChunkedVolume, MapAdvice, OpenOptions, RawOptions,
+    RawVolume, Volume, VolumeFormat,
 };
 #[cfg(feature = "nifti")]
 pub use volume::{NiftiHeader, NiftiOptions, NiftiVolume};

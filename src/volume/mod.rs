@@ -15,6 +15,7 @@
 //! knobs): the backend is chosen by the path's name or directory
 //! ([`VolumeFormat::detect`]) and the result is an [`AnyVolume`].
 
+mod chunked;
 mod memory;
 #[cfg(feature = "nifti")]
 pub mod nifti;
@@ -25,6 +26,7 @@ mod raw;
 #[cfg(feature = "zarr")]
 pub mod zarr;
 
+pub use chunked::ChunkedVolume;
 pub use memory::ArrayVolume;
 #[cfg(feature = "nifti")]
 pub use nifti::{NiftiHeader, NiftiOptions, NiftiVolume};

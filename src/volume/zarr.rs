@@ -33,7 +33,8 @@ use zarrs::array::{
 use zarrs::filesystem::FilesystemStore;
 
 use super::checked_size;
-use crate::chunked::{ChunkSource, ChunkedVolume};
+use super::ChunkedVolume;
+use crate::chunked::ChunkSource;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 

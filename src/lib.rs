@@ -46,12 +46,13 @@
 //!    cache, [`MemoryLimits`] (every memory budget).
 //! 7. [`format`](mod@format): what readers and writers share — NIfTI headers and the
 //!    datatype table, Zarr data type names.
-//! 8. [`chunked`]: sources that come in decoded chunks ([`ChunkSource`],
-//!    [`ChunkedVolume`]); a walk's [`WalkPlan`] and per-walk
-//!    [`WalkSession`] (each chunk decoded once per walk).
+//! 8. [`chunked`]: sources that come in decoded chunks ([`ChunkSource`]),
+//!    the chunk cache, a walk's [`WalkPlan`] and [`WalkSession`].
 //! 9. [`volume`]: the input backends behind [`Volume`] — raw (mapped or
-//!    read), in-memory, NIfTI, images, Zarr — and [`open`], which opens a
-//!    path whatever its format ([`OpenOptions`], [`AnyVolume`]).
+//!    read), in-memory, NIfTI, images, Zarr, and [`ChunkedVolume`] over any
+//!    chunk source (each chunk decoded once per walk, one cache per walk) —
+//!    and [`open`], which opens a path whatever its format ([`OpenOptions`],
+//!    [`AnyVolume`]).
 //! 10. [`output`]: the mirror of `volume` — [`output::OutputVolume`] with
 //!     raw, NIfTI and Zarr outputs.
 //! 11. [`partition`]: a grid bound to a volume — lazy selections, zero-copy

@@ -387,3 +387,126 @@ fn png_decode_cache() {
         (Some(true), Some(true))
     );
 }
+
+/// A 16 x 16 x 8 u8 raw volume with `extra` bytes after it.
+fn small_raw(dir: &Path, extra: usize) -> PathBuf {
+    let path = dir.join("vol.raw");
+    let data: Vec<u8> = (0..16 * 16 * 8 + extra).map(|i| i as u8).collect();
+    std::fs::write(&path, data).unwrap();
+    path
+}
+
+const SMALL: [&str; 4] = ["--shape", "16,16,8", "--dtype", "u8"];
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn partial_cell_shape_notes_the_carried_axes() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = small_raw(dir.path(), 0);
+    let p = p.to_str().unwrap();
+    let run = |cmd: &str, rest: &[&str]| {
+        let mut v = vec![cmd, p];
+        v.extend_from_slice(&SMALL);
+        v.extend_from_slice(rest);
+        impart(&v)
+    };
+
+    let out = run("grid", &["--cell", "8,8", "--json"]);
+    let err = stderr(&out);
+    assert!(err.contains("note:"), "{err}");
+    assert!(err.contains("carrying axis 2 (extent 8) whole"), "{err}");
+    assert!(err.contains("--axes"), "{err}");
+    assert_eq!(stdout_json(&out)["carried_axes"], serde_json::json!([2]));
+
+    let out = run("region", &["--cell", "8,8", "--select", "0,0", "--json"]);
+    assert!(stderr(&out).contains("carrying axis 2"));
+    assert_eq!(stdout_json(&out)["carried_axes"], serde_json::json!([2]));
+
+    let out = run("stats", &["--cell", "8", "--json"]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("carrying axes 1 (extent 16), 2 (extent 8)"),
+        "{err}"
+    );
+    assert!(out.status.success(), "{err}");
+    let last = String::from_utf8(out.stdout).unwrap();
+    let summary: Value = serde_json::from_str(last.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["summary"], true);
+    assert_eq!(summary["carried_axes"], serde_json::json!([1, 2]));
+
+    // --axes says it: no note, the key still tells.
+    let out = run("grid", &["--cell", "8,8", "--axes", "1,2", "--json"]);
+    assert!(!stderr(&out).contains("note"), "{}", stderr(&out));
+    assert_eq!(stdout_json(&out)["carried_axes"], serde_json::json!([0]));
+
+    // Every axis partitioned: nothing carried, nothing said.
+    let out = run("grid", &["--cell", "8,8,8", "--json"]);
+    assert!(!stderr(&out).contains("note"), "{}", stderr(&out));
+    assert_eq!(stdout_json(&out)["carried_axes"], serde_json::json!([]));
+}
+
+#[test]
+fn image_with_two_cell_extents_has_no_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("pic.png");
+    image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8, y as u8, 0]))
+        .save(&png)
+        .unwrap();
+    let out = impart(&["grid", png.to_str().unwrap(), "--cell", "16,16", "--json"]);
+    assert!(!stderr(&out).contains("note"), "{}", stderr(&out));
+    assert_eq!(stdout_json(&out)["carried_axes"], serde_json::json!([2]));
+}
+
+#[test]
+fn raw_file_longer_than_its_shape_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = small_raw(dir.path(), 10);
+    let p = p.to_str().unwrap();
+    let mut args = vec!["grid", p];
+    args.extend_from_slice(&SMALL);
+    args.extend_from_slice(&["--cell", "8,8,8", "--json"]);
+    let out = impart(&args);
+    let err = stderr(&out);
+    assert!(err.contains("warning:"), "{err}");
+    assert!(err.contains(p), "{err}");
+    assert!(err.contains("2058 bytes"), "{err}");
+    assert!(err.contains("cover 2048 bytes"), "{err}");
+    stdout_json(&out);
+
+    // With an offset covering the extra bytes: no warning.
+    args.extend_from_slice(&["--offset", "10"]);
+    let err = stderr(&impart(&args));
+    assert!(!err.contains("warning"), "{err}");
+
+    // Exactly the right length: no warning.
+    let exact = small_raw(dir.path(), 0);
+    let mut args = vec!["info", exact.to_str().unwrap()];
+    args.extend_from_slice(&SMALL);
+    let err = stderr(&impart(&args));
+    assert!(!err.contains("warning"), "{err}");
+}
+
+#[test]
+fn help_names_every_format() {
+    let out = impart(&["grid", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    for word in [
+        "raw",
+        "--shape",
+        "--dtype",
+        ".nii",
+        ".nii.gz",
+        ".hdr/.img",
+        "Zarr v2",
+        "v3",
+        "--array",
+        "PNG",
+        "TIFF",
+        "JPEG",
+    ] {
+        assert!(help.contains(word), "{word} missing from:\n{help}");
+    }
+}

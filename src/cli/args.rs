@@ -30,7 +30,8 @@ pub enum Command {
         input: InputArgs,
         #[command(flatten)]
         grid: GridArgs,
-        /// Print JSON (keys: volume_shape, cell_shape, step, grid_shape, cells).
+        /// Print JSON (keys: volume_shape, cell_shape, step, grid_shape, cells,
+        /// axes, carried_axes, edge, dtype).
         #[arg(long)]
         json: bool,
     },
@@ -43,7 +44,8 @@ pub enum Command {
         /// Cells to select, NumPy style: ":3,15:21", "10,-1", "...,0".
         #[arg(long, allow_hyphen_values = true)]
         select: String,
-        /// Print JSON (keys: start, shape, in volume axis order).
+        /// Print JSON (keys: start, shape, in volume axis order; cells,
+        /// selection, carried_axes).
         #[arg(long)]
         json: bool,
     },
@@ -138,13 +140,15 @@ pub enum PadModeArg {
     Reflect,
 }
 
-/// The input volume: NIfTI (.nii, .nii.gz, .hdr/.img) is recognised by its
-/// name, Zarr by its directory (zarr.json or .zarray); raw files need
+/// The input volume: NIfTI (.nii, .nii.gz, .hdr/.img) and images (.png,
+/// .tif/.tiff, .jpg/.jpeg) are recognised by their name, Zarr v2/v3 by its
+/// directory (zarr.json or .zarray; a group with --array); raw files need
 /// `--shape` and `--dtype`.
 #[derive(Debug, Clone, Args)]
 pub struct InputArgs {
-    /// The volume: a NIfTI file, a Zarr array (or store, with --array), or a
-    /// raw file with --shape and --dtype.
+    /// The volume: a raw file (with --shape and --dtype), NIfTI (.nii,
+    /// .nii.gz, .hdr/.img), a Zarr v2 or v3 array directory (or a group,
+    /// with --array), or a PNG, TIFF or JPEG image.
     pub path: PathBuf,
     /// Raw files: extent per axis, comma-separated (e.g. 512,512,512).
     #[arg(long, value_delimiter = ',')]
@@ -231,7 +235,7 @@ pub struct GridArgs {
     #[arg(long, allow_hyphen_values = true)]
     pub pad_value: Option<f64>,
     /// Partitioned volume axes, comma-separated (default: the first K for K
-    /// cell extents).
+    /// cell extents; the rest are carried whole, with a note on stderr).
     #[arg(long, value_delimiter = ',')]
     pub axes: Option<Vec<usize>>,
     /// Keep only these indices of the last carried axis (e.g. 0,1,2).

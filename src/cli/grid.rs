@@ -4,7 +4,7 @@ use impart::{Partition, Result, Volume};
 use serde_json::{json, Value};
 
 use super::args::{GridArgs, InputArgs};
-use super::input::{open, partition};
+use super::input::{carried_axes, open, partition};
 use super::text::{join, print_json};
 
 /// Prints the grid of `g` over the input, as text or one JSON object.
@@ -27,6 +27,7 @@ fn grid_json<V: Volume>(part: &Partition<V>) -> Value {
         "grid_shape": g.shape(),
         "cells": g.len(),
         "axes": part.axes(),
+        "carried_axes": carried_axes(part),
         "edge": g.edge().name(),
         "dtype": part.volume().dtype().name(),
     })

@@ -3,7 +3,7 @@
 
 use impart::{
     AnyVolume, ByteOrder, DType, Edge, Error, MemoryOrder, OpenOptions, PadMode, Partition,
-    PerAxis, Result, Spacing,
+    PerAxis, Result, Spacing, Volume, VolumeFormat,
 };
 
 use super::args::{ByteOrderArg, EdgeArg, GridArgs, InputArgs, OrderArg, PadModeArg};
@@ -86,6 +86,7 @@ fn raw(
         OrderArg::C => MemoryOrder::C,
         OrderArg::F => MemoryOrder::F,
     };
+    warn_raw_longer(input, shape, dtype);
     Ok(options
         .raw(shape, dtype)
         .order(order)
@@ -131,5 +132,79 @@ pub fn partition(volume: AnyVolume, g: &GridArgs) -> Result<Partition<AnyVolume>
     if let Some(ch) = &g.channels {
         b = b.channels(ch);
     }
-    b.build()
+    let part = b.build()?;
+    note_carried(&part, g);
+    Ok(part)
+}
+
+/// The volume axes the partition carries whole (not partitioned), in
+/// volume order: the `carried_axes` key of the JSON outputs.
+pub fn carried_axes<V: Volume>(part: &Partition<V>) -> Vec<usize> {
+    (0..part.volume().shape().len())
+        .filter(|a| !part.axes().contains(a))
+        .collect()
+}
+
+/// A note on stderr when fewer cell extents than axes were given and the
+/// rest are carried whole without `--axes` saying so; silent for the image
+/// convention (an image, height x width x channels, with 2 cell extents).
+fn note_carried(part: &Partition<AnyVolume>, g: &GridArgs) {
+    let shape = part.volume().shape();
+    let carried = carried_axes(part);
+    if g.axes.is_some() || carried.is_empty() {
+        return;
+    }
+    if part.volume().format() == VolumeFormat::Image && g.cell.len() == 2 {
+        return;
+    }
+    let list = |axes: &[usize], extents: bool| {
+        axes.iter()
+            .map(|&a| {
+                if extents {
+                    format!("{a} (extent {})", shape[a])
+                } else {
+                    a.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let plural = |n: usize| if n == 1 { "axis" } else { "axes" };
+    eprintln!(
+        "impart: note: --cell gives {} extent{} for a {}-axis volume: partitioning {} {} and carrying {} {} whole; pass --axes to choose the partitioned axes",
+        g.cell.len(),
+        if g.cell.len() == 1 { "" } else { "s" },
+        shape.len(),
+        plural(part.axes().len()),
+        list(part.axes(), false),
+        plural(carried.len()),
+        list(&carried, true),
+    );
+}
+
+/// A warning on stderr when the raw file is longer than `--shape` x
+/// `--dtype` (+ `--offset`) covers: the rest is ignored. (A shorter file
+/// is an error from the reader.)
+fn warn_raw_longer(input: &InputArgs, shape: &[usize], dtype: DType) {
+    let Ok(meta) = std::fs::metadata(&input.path) else {
+        return;
+    };
+    if !meta.is_file() {
+        return;
+    }
+    let covered = shape
+        .iter()
+        .try_fold(dtype.size() as u64, |n, &e| n.checked_mul(e as u64))
+        .and_then(|n| n.checked_add(input.offset));
+    if let Some(covered) = covered {
+        if meta.len() > covered {
+            eprintln!(
+                "impart: warning: {} is {} bytes but --shape and --dtype (+ --offset) cover {} bytes; the last {} bytes are ignored",
+                input.path.display(),
+                meta.len(),
+                covered,
+                meta.len() - covered
+            );
+        }
+    }
 }

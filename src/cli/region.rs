@@ -5,7 +5,7 @@ use impart::Result;
 use serde_json::json;
 
 use super::args::{GridArgs, InputArgs};
-use super::input::{open, partition};
+use super::input::{carried_axes, open, partition};
 use super::text::{join, print_json};
 
 /// Prints the region of the cells `select` picks, as text or one JSON
@@ -26,6 +26,7 @@ pub fn run(input: &InputArgs, g: &GridArgs, select: &str, json_out: bool) -> Res
             "shape": r.shape(),
             "cells": cells,
             "selection": select,
+            "carried_axes": carried_axes(&part),
         });
         if let (Some(w), Some(a)) = (sel.world_origin(), sel.affine()) {
             out["world_origin"] = json!(w);

@@ -8,6 +8,7 @@ use std::time::Instant;
 use impart::{dispatch_dtype, DType, Element, Error, Partition, Result, Volume};
 use serde_json::json;
 
+use super::input::carried_axes;
 use super::text::{human_bytes, join};
 
 /// One cell's statistics and where the cell is.
@@ -96,6 +97,7 @@ pub fn run<V: Volume>(
             "gb_per_s": gbps,
             "threads": threads,
             "sum": rows.iter().map(|r| r.stats.sum).sum::<f64>(),
+            "carried_axes": carried_axes(part),
         });
         writeln!(out, "{summary}").map_err(w)?;
     } else {

@@ -216,10 +216,7 @@ fn committed_fixtures() {
 
 /// The set in `IMPART_FIXTURES_DIR` (CI: `make_raw_fixtures.py --large`).
 #[test]
-#[cfg_attr(
-    not(impart_fixtures_dir),
-    ignore = "needs IMPART_FIXTURES_DIR: run data-scripts/make_raw_fixtures.py DIR --large first"
-)]
+#[ignore = "needs IMPART_FIXTURES_DIR: run data-scripts/make_raw_fixtures.py DIR --large first, then run with --include-ignored"]
 fn fixtures_from_env() {
     let dir = env_dir(
         "IMPART_FIXTURES_DIR",

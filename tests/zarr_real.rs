@@ -3,8 +3,8 @@
 //!
 //! Runs only when `IMPART_ZARR_REAL_DIR` names a directory prepared by
 //! `data-scripts/fetch_zarr_real.py` (otherwise `cargo test` reports its
-//! tests as ignored, with that reason; `build.rs` marks whether the
-//! variable was set):
+//! tests as ignored, with that reason; `.ci/run` runs them with
+//! `--include-ignored`):
 //!
 //! ```text
 //! python3 -m venv /tmp/zarrvenv
@@ -152,10 +152,7 @@ fn check_full<V: Volume>(name: &str, vol: V, full: &Value, exact: bool) -> Vec<S
 /// Every cell of a stride-0.5 grid over the Colin27 template, in three Zarr
 /// layouts, equals zarr-python's slicing; each walk decodes each chunk once.
 #[test]
-#[cfg_attr(
-    not(impart_zarr_real_dir),
-    ignore = "needs IMPART_ZARR_REAL_DIR: run data-scripts/fetch_zarr_real.py DIR first"
-)]
+#[ignore = "needs IMPART_ZARR_REAL_DIR: run data-scripts/fetch_zarr_real.py DIR first, then run with --include-ignored"]
 fn real_volume_cells_equal_zarr_python() {
     let (dir, manifest) = real_dir();
     let volumes = field(&manifest, "volumes").as_array().expect("volumes");
@@ -245,10 +242,7 @@ fn real_volume_cells_equal_zarr_python() {
 /// With a cache budget of a few chunks, a walk still reads the right values
 /// (chunks beyond the budget are decoded again, never wrong).
 #[test]
-#[cfg_attr(
-    not(impart_zarr_real_dir),
-    ignore = "needs IMPART_ZARR_REAL_DIR: run data-scripts/fetch_zarr_real.py DIR first"
-)]
+#[ignore = "needs IMPART_ZARR_REAL_DIR: run data-scripts/fetch_zarr_real.py DIR first, then run with --include-ignored"]
 fn real_volume_with_a_small_cache_budget() {
     let (dir, manifest) = real_dir();
     let volumes = field(&manifest, "volumes").as_array().expect("volumes");
@@ -286,10 +280,7 @@ fn real_volume_with_a_small_cache_budget() {
 /// The zarr 2.18 fixture collection: every array opens and reads as
 /// zarr-python reads it, or is refused with an error that names it.
 #[test]
-#[cfg_attr(
-    not(impart_zarr_real_dir),
-    ignore = "needs IMPART_ZARR_REAL_DIR: run data-scripts/fetch_zarr_real.py DIR first"
-)]
+#[ignore = "needs IMPART_ZARR_REAL_DIR: run data-scripts/fetch_zarr_real.py DIR first, then run with --include-ignored"]
 fn zarr218_fixture_collection() {
     let (dir, manifest) = real_dir();
     let z218 = field(&manifest, "zarr218");

@@ -155,11 +155,11 @@ pub fn load_manifest(path: &Path, format: u64, how: &str) -> Value {
 }
 
 /// The directory the environment variable `var` names. The tests that call
-/// this are marked `#[cfg_attr(not(impart_..._dir), ignore = "...")]`, so
-/// `cargo test` reports them as ignored when `var` was unset at build time
-/// (see `build.rs`); run anyway (`--ignored`, or the binary without the
-/// variable), they fail here, saying how to make the directory, rather than
-/// pass without checking anything.
+/// this are `#[ignore = "needs ..."]`, so a plain `cargo test` lists them as
+/// ignored with the command that makes their data; run with
+/// `--include-ignored` (as `.ci/run` does) they check that data, and
+/// without the variable they fail here, saying how to make the directory,
+/// rather than pass without checking anything.
 #[allow(dead_code)]
 pub fn env_dir(var: &str, how: &str) -> PathBuf {
     match std::env::var_os(var) {

@@ -137,6 +137,13 @@ impl<V: Volume> Selected<'_, V> {
         }
     }
 
+    /// Whether the volume's last axis is carried (not partitioned): the
+    /// channel axis of an image, for example.
+    fn last_axis_carried(&self) -> bool {
+        let n = self.partition.volume.shape().len();
+        n > 0 && !self.partition.axes.contains(&(n - 1))
+    }
+
     /// Reads stored voxels of `region`, through the walk's session when
     /// this selection belongs to a walk.
     fn read_stored(&self, region: &Region, out: &mut [u8]) -> Result<()> {
@@ -277,28 +284,58 @@ impl<V: Volume> Selected<'_, V> {
     /// contiguous in memory the voxels are written straight into it (no
     /// intermediate array); otherwise they go through one owned copy.
     ///
+    /// `dst` has the selection's [`shape`](Self::shape), or that shape with
+    /// axes of extent 1 added or left out (a `(1, 64, 64, 64)` slot for a
+    /// `(64, 64, 64)` cell), or, for a selection whose last axis is carried
+    /// (channels), that axis moved to the front (a channel-first `(C, 64,
+    /// 64)` slot for a `(64, 64, C)` cell). An exact match is tried first.
+    ///
     /// # Errors
     ///
-    /// [`Error::ShapeMismatch`] if `dst` does not have the selection's
-    /// [`shape`](Self::shape); otherwise as [`to_array_as`](Self::to_array_as).
+    /// [`Error::ShapeMismatch`] if `dst` has none of those shapes; otherwise
+    /// as [`to_array_as`](Self::to_array_as).
     pub fn read_into<U: Element, D: Dimension>(
         &self,
         mut dst: ArrayViewMut<'_, U, D>,
     ) -> Result<()> {
         let shape = self.shape();
-        if dst.shape() != shape.as_slice() {
+        let Some(axis_of) = destination_axes(&shape, dst.shape(), self.last_axis_carried()) else {
             return Err(Error::ShapeMismatch {
                 expected: shape,
                 found: dst.shape().to_vec(),
             });
-        }
-        let strides: Option<Vec<usize>> = dst
+        };
+        let dst_strides: Option<Vec<usize>> = dst
             .strides()
             .iter()
             .map(|&s| usize::try_from(s).ok())
             .collect();
+        // the destination's stride for each selection axis (0 where the
+        // selection's axis has extent 1 and no counterpart)
+        let strides: Option<Vec<usize>> =
+            dst_strides.map(|ds| axis_of.iter().map(|a| a.map_or(0, |d| ds[d])).collect());
+        let exact = dst.shape() == shape.as_slice();
         match (strides, dst.as_slice_memory_order_mut()) {
             (Some(strides), Some(data)) => self.gather_into(data, &strides),
+            _ if !exact => {
+                // a strided destination of another shape: through an owned
+                // copy laid out like it
+                let owned = self.to_array_as::<U>()?;
+                let mut staged = ArrayD::<U>::from_elem(IxDyn(dst.shape()), U::default());
+                for (k, v) in owned.indexed_iter() {
+                    let mut ix = vec![0usize; staged.ndim()];
+                    for (a, d) in axis_of.iter().enumerate() {
+                        if let Some(d) = d {
+                            ix[*d] = k[a];
+                        }
+                    }
+                    staged[IxDyn(&ix)] = *v;
+                }
+                for (out, v) in dst.iter_mut().zip(staged.iter()) {
+                    *out = *v;
+                }
+                Ok(())
+            }
             _ => {
                 let owned = self.to_array_as::<U>()?;
                 dst.assign(&owned.into_dimensionality::<D>().map_err(|e| {
@@ -366,4 +403,51 @@ impl<V: Volume> Selected<'_, V> {
             }
         })
     }
+}
+
+/// For each axis of a selection of `shape`, the axis of a destination of
+/// `dst` it is written along (`None` for a selection axis of extent 1 that
+/// the destination leaves out), or `None` if `dst` is not one of the shapes
+/// [`Selected::read_into`] takes: the same shape, the same with axes of
+/// extent 1 added or removed, or (when `channels_last`) the last axis moved
+/// to the front, with the same freedom about unit axes.
+fn destination_axes(
+    shape: &[usize],
+    dst: &[usize],
+    channels_last: bool,
+) -> Option<Vec<Option<usize>>> {
+    if dst == shape {
+        return Some((0..shape.len()).map(Some).collect());
+    }
+    // match the axes of extent > 1 in order, in the selection's order or
+    // with its last axis first
+    let mut orders: Vec<Vec<usize>> = vec![(0..shape.len()).collect()];
+    if channels_last && shape.len() > 1 {
+        let last = shape.len() - 1;
+        orders.push(std::iter::once(last).chain(0..last).collect());
+    }
+    for order in orders {
+        let mut axis_of = vec![None; shape.len()];
+        let mut d = 0usize;
+        let mut ok = true;
+        for &a in &order {
+            if shape[a] == 1 {
+                continue;
+            }
+            while d < dst.len() && dst[d] == 1 {
+                d += 1;
+            }
+            if d < dst.len() && dst[d] == shape[a] {
+                axis_of[a] = Some(d);
+                d += 1;
+            } else {
+                ok = false;
+                break;
+            }
+        }
+        if ok && dst[d.min(dst.len())..].iter().all(|&n| n == 1) {
+            return Some(axis_of);
+        }
+    }
+    None
 }

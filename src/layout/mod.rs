@@ -12,6 +12,7 @@
 
 mod gather;
 mod scatter;
+mod transpose;
 
 use std::fmt;
 use std::str::FromStr;

@@ -382,6 +382,11 @@ impl Cleaned {
     pub fn failed(&self) -> &[Error] {
         &self.failed
     }
+
+    /// The errors of [`failed`](Self::failed), owned.
+    pub fn into_failed(self) -> Vec<Error> {
+        self.failed
+    }
 }
 
 /// The decode cache in one directory, with its limits; see the

@@ -144,7 +144,12 @@ pub enum CacheAction {
     Clean {
         /// Remove only files unused for longer than this: 30m, 12h, 7d,
         /// 2w, or plain seconds.
-        #[arg(long, value_name = "DURATION", value_parser = super::cache::parse_older_than)]
+        #[arg(
+            long,
+            value_name = "DURATION",
+            allow_hyphen_values = true,
+            value_parser = super::cache::parse_older_than
+        )]
         older_than: Option<std::time::Duration>,
         /// Print JSON (keys: dir, older_than_seconds, removed,
         /// removed_count, bytes_freed, kept_count, kept_bytes, failed).

@@ -39,8 +39,8 @@ pub fn list(cache: &DecodeCache, json_out: bool) -> Result<()> {
             "files": entries.iter().map(entry_json).collect::<Vec<_>>(),
             "count": entries.len(),
             "total_bytes": total,
-            "max_bytes": limits.max_bytes_value(),
-            "max_age_seconds": limits.max_age_value().map(|d| d.as_secs()),
+            "max_bytes": limits.cap(),
+            "max_age_seconds": limits.age_limit().map(|d| d.as_secs()),
         }));
         return Ok(());
     }
@@ -155,11 +155,11 @@ fn entry_json(e: &CacheEntry) -> Value {
 
 /// The cap and age limit in words, with where they come from.
 fn describe(limits: &CacheLimits) -> String {
-    let cap = match limits.max_bytes_value() {
+    let cap = match limits.cap() {
         Some(b) => format!("cap {}", human_bytes(b)),
         None => "no cap".to_string(),
     };
-    let age = match limits.max_age_value() {
+    let age = match limits.age_limit() {
         Some(d) => format!(", files unused for {} removed", duration_text(d)),
         None => String::new(),
     };

@@ -85,8 +85,8 @@ pub const DIR_NAME: &str = "impart-cache";
 /// let limits = CacheLimits::new()
 ///     .max_bytes(Some(5 << 30))
 ///     .max_age(Some(Duration::from_secs(7 * 24 * 3600)));
-/// assert_eq!(limits.max_bytes_value(), Some(5 << 30));
-/// assert_eq!(CacheLimits::default().max_bytes_value(), Some(CacheLimits::DEFAULT_MAX_BYTES));
+/// assert_eq!(limits.cap(), Some(5 << 30));
+/// assert_eq!(CacheLimits::default().cap(), Some(CacheLimits::DEFAULT_MAX_BYTES));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CacheLimits {
@@ -164,13 +164,15 @@ impl CacheLimits {
         self
     }
 
-    /// The cap set by [`max_bytes`](Self::max_bytes).
-    pub fn max_bytes_value(&self) -> Option<u64> {
+    /// The cap on the total size, as set by [`max_bytes`](Self::max_bytes)
+    /// (`None`: no cap).
+    pub fn cap(&self) -> Option<u64> {
         self.max_bytes
     }
 
-    /// The age limit set by [`max_age`](Self::max_age).
-    pub fn max_age_value(&self) -> Option<Duration> {
+    /// The age limit, as set by [`max_age`](Self::max_age) (`None`: no
+    /// limit).
+    pub fn age_limit(&self) -> Option<Duration> {
         self.max_age
     }
 }

@@ -113,9 +113,11 @@ pub(super) fn cached(
 ) -> Result<PathBuf> {
     let stem = lower_name(source);
     let target = cache.target(source, &needed.to_le_bytes(), stem.trim_end_matches(".gz"))?;
-    // Reuse a complete copy whose first bytes match the source's.
+    // Reuse a complete copy whose first bytes match the source's (one that
+    // cannot be read, or was just evicted by another process, is rewritten).
     if let Ok(m) = std::fs::metadata(&target) {
-        if m.len() == needed && read_prefix(&target, false, prefix.len())? == prefix {
+        let head = read_prefix(&target, false, prefix.len()).ok();
+        if m.len() == needed && head.as_deref() == Some(prefix) {
             DecodeCache::touch(&target);
             return Ok(target);
         }

@@ -43,7 +43,8 @@
 //!    order, and the copy engine: gather into a caller's buffer, scatter
 //!    into a writable layout.
 //! 6. [`io`]: atomic writes under one temporary-name policy, the decode
-//!    cache, [`MemoryLimits`] (every memory budget).
+//!    cache ([`DecodeCache`], kept under [`CacheLimits`] by
+//!    least-recently-used eviction), [`MemoryLimits`] (every memory budget).
 //! 7. [`format`](mod@format): what readers and writers share — NIfTI headers and the
 //!    datatype table, Zarr data type names.
 //! 8. [`chunked`]: sources that come in decoded chunks ([`ChunkSource`]),
@@ -107,7 +108,7 @@ pub use chunked::{ChunkSource, WalkPlan, WalkSession};
 pub use dtype::{ByteOrder, DType, Element};
 pub use error::{Error, GridError, NotZeroCopyReason, Result, SelectionError};
 pub use grid::{CellBox, Edge, Grid, PadMode, PerAxis, Region, Spacing};
-pub use io::MemoryLimits;
+pub use io::{CacheLimits, DecodeCache, MemoryLimits};
 pub use layout::{Layout, LayoutMut, MemoryOrder};
 pub use partition::{Partition, PartitionBuilder, Selected};
 pub use selection::{AxisIndex, IntoSelection, Selection};

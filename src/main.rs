@@ -1,5 +1,6 @@
 //! The `impart` command-line program: `info`, `grid`, `region`, `stats`,
-//! `fragment` and `demo` over raw, NIfTI, Zarr and image inputs.
+//! `fragment` and `demo` over raw, NIfTI, Zarr and image inputs, and
+//! `cache` for the decode cache.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 

@@ -510,3 +510,293 @@ fn help_names_every_format() {
         assert!(help.contains(word), "{word} missing from:\n{help}");
     }
 }
+
+/// `impart` with the cache's environment variables cleared, then `env` set.
+fn impart_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_impart"));
+    cmd.args(args)
+        .env_remove("IMPART_CACHE_MAX_BYTES")
+        .env_remove("IMPART_CACHE_MAX_AGE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run impart")
+}
+
+/// A file of `bytes` zeros in `<dir>/impart-cache/`, last used at `t`.
+fn cache_file(dir: &Path, name: &str, bytes: usize, t: std::time::SystemTime) -> PathBuf {
+    let cache = dir.join("impart-cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let path = cache.join(name);
+    std::fs::write(&path, vec![0u8; bytes]).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_modified(t))
+        .unwrap();
+    path
+}
+
+/// 2001-09-09T01:46:40Z plus `hours`.
+fn at(hours: u64) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000 + 3600 * hours)
+}
+
+fn cache_names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir.join("impart-cache"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn cache_list_prints_files_and_total() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    // least recently used first, whatever the names say
+    cache_file(dir.path(), "00000000000000bb-b.nii", 2000, at(0));
+    cache_file(dir.path(), "00000000000000aa-a.png.pixels", 1000, at(1));
+    cache_file(
+        dir.path(),
+        ".00000000000000cc-c.nii.77-0.impart-tmp",
+        5,
+        at(2),
+    );
+    cache_file(dir.path(), "notes.txt", 10, at(0));
+
+    let out = impart_env(&["cache", "list", "--cache-dir", d], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 6, "{text}");
+    assert!(lines[0].ends_with("impart-cache"), "{text}");
+    assert!(lines[2].contains("2.0 KiB") && lines[2].contains("2001-09-09 01:46:40"));
+    assert!(lines[2].ends_with("00000000000000bb-b.nii"), "{text}");
+    assert!(lines[3].contains("1000 B") && lines[3].contains("2001-09-09 02:46:40"));
+    assert!(
+        lines[3].ends_with("00000000000000aa-a.png.pixels"),
+        "{text}"
+    );
+    assert!(lines[4].ends_with("impart-tmp (temporary)"), "{text}");
+    assert!(
+        lines[5].starts_with("3 files, 2.9 KiB (3005 bytes); cap 20.0 GiB"),
+        "{text}"
+    );
+    assert!(!text.contains("notes.txt"));
+
+    let j = stdout_json(&impart_env(
+        &["cache", "--cache-dir", d, "list", "--json"],
+        &[],
+    ));
+    assert!(j["dir"].as_str().unwrap().ends_with("impart-cache"));
+    assert_eq!(
+        (j["count"].as_u64(), j["total_bytes"].as_u64()),
+        (Some(3), Some(3005))
+    );
+    assert_eq!(j["max_bytes"].as_u64(), Some(20 << 30));
+    assert!(j["max_age_seconds"].is_null());
+    let files = j["files"].as_array().unwrap();
+    assert_eq!(files[0]["name"], "00000000000000bb-b.nii");
+    assert_eq!(files[0]["bytes"], 2000);
+    assert_eq!(files[0]["last_used"], "2001-09-09T01:46:40Z");
+    assert_eq!(files[0]["last_used_unix"], 1_000_000_000u64);
+    assert_eq!(files[0]["temporary"], false);
+    assert!(files[0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("00000000000000bb-b.nii"));
+    assert_eq!(files[1]["name"], "00000000000000aa-a.png.pixels");
+    assert_eq!(files[2]["temporary"], true);
+
+    // a cache that does not exist lists nothing
+    let empty = dir.path().join("nothing-here");
+    let j = stdout_json(&impart_env(
+        &[
+            "cache",
+            "list",
+            "--json",
+            "--cache-dir",
+            empty.to_str().unwrap(),
+        ],
+        &[],
+    ));
+    assert_eq!(
+        (j["count"].as_u64(), j["total_bytes"].as_u64()),
+        (Some(0), Some(0))
+    );
+}
+
+#[test]
+fn cache_clean_older_than_removes_only_old_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let now = std::time::SystemTime::now();
+    let day = std::time::Duration::from_secs(86_400);
+    cache_file(dir.path(), "000000000000000a-old.nii", 300, now - 10 * day);
+    cache_file(
+        dir.path(),
+        "000000000000000b-older.nii",
+        200,
+        now - 30 * day,
+    );
+    cache_file(
+        dir.path(),
+        "000000000000000c-recent.nii",
+        100,
+        now - day / 24,
+    );
+
+    let out = impart_env(
+        &["cache", "clean", "--cache-dir", d, "--older-than", "7d"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("removed 000000000000000b-older.nii (200 B)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("removed 000000000000000a-old.nii (300 B)"),
+        "{text}"
+    );
+    assert!(text.contains("removed 2 files"), "{text}");
+    assert!(text.contains("freed 500 B (500 bytes)"), "{text}");
+    assert!(
+        text.contains("kept 1 file (100 B), used within the last 1w"),
+        "{text}"
+    );
+    assert_eq!(cache_names(dir.path()), ["000000000000000c-recent.nii"]);
+
+    // in other units, and as JSON
+    cache_file(
+        dir.path(),
+        "000000000000000d-two-hours.nii",
+        50,
+        now - day / 12,
+    );
+    let j = stdout_json(&impart_env(
+        &[
+            "cache",
+            "clean",
+            "--cache-dir",
+            d,
+            "--older-than",
+            "90m",
+            "--json",
+        ],
+        &[],
+    ));
+    assert_eq!(j["older_than_seconds"], 5400);
+    assert_eq!(j["removed_count"], 1);
+    assert_eq!(j["bytes_freed"], 50);
+    assert_eq!(j["removed"][0]["name"], "000000000000000d-two-hours.nii");
+    assert_eq!(
+        (j["kept_count"].as_u64(), j["kept_bytes"].as_u64()),
+        (Some(1), Some(100))
+    );
+    assert_eq!(j["failed"], serde_json::json!([]));
+    for plain_seconds in ["86400", "1w", "2w"] {
+        let out = impart_env(
+            &[
+                "cache",
+                "clean",
+                "--cache-dir",
+                d,
+                "--older-than",
+                plain_seconds,
+            ],
+            &[],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(cache_names(dir.path()), ["000000000000000c-recent.nii"]);
+    }
+}
+
+#[test]
+fn cache_clean_removes_everything_but_live_temporary_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let now = std::time::SystemTime::now();
+    let hour = std::time::Duration::from_secs(3600);
+    cache_file(dir.path(), "000000000000000a-a.nii", 1024, now);
+    cache_file(dir.path(), "000000000000000b-b.nii", 1024, at(0));
+    let live = ".000000000000000c-c.nii.4242-0.impart-tmp";
+    cache_file(dir.path(), live, 7, now - hour);
+    let stale = ".000000000000000d-d.nii.4243-0.impart-tmp";
+    cache_file(dir.path(), stale, 9, now - 48 * hour);
+    cache_file(dir.path(), "notes.txt", 3, at(0));
+    let out = impart_env(&["cache", "clean", "--cache-dir", d], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("removed 3 files"), "{text}");
+    assert!(text.contains("freed 2.0 KiB (2057 bytes)"), "{text}");
+    assert!(
+        text.contains("kept 1 file (7 B); 1 being written"),
+        "{text}"
+    );
+    assert_eq!(cache_names(dir.path()), [live, "notes.txt"]);
+    let out = impart_env(&["cache", "clean", "--cache-dir", d], &[]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to remove"));
+}
+
+#[test]
+fn cache_bad_duration_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let kept = cache_file(dir.path(), "000000000000000a-a.nii", 10, at(0));
+    for bad in ["7x", "1.5d", "-3d", "d", ""] {
+        let out = impart_env(
+            &["cache", "clean", "--cache-dir", d, "--older-than", bad],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        let err = stderr(&out);
+        assert!(err.contains("--older-than"), "{err}");
+        assert!(err.contains("not a duration"), "{err}");
+        assert!(err.contains("30m, 12h, 7d, 2w"), "{err}");
+        assert!(kept.exists());
+    }
+}
+
+#[test]
+fn cache_environment_sets_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let list = |env: &[(&str, &str)]| {
+        let out = impart_env(&["cache", "list", "--cache-dir", d, "--json"], env);
+        (stdout_json(&out), stderr(&out))
+    };
+    let (j, _) = list(&[
+        ("IMPART_CACHE_MAX_BYTES", "5G"),
+        ("IMPART_CACHE_MAX_AGE", "2w"),
+    ]);
+    assert_eq!(j["max_bytes"].as_u64(), Some(5 << 30));
+    assert_eq!(j["max_age_seconds"].as_u64(), Some(14 * 86_400));
+    let (j, _) = list(&[("IMPART_CACHE_MAX_BYTES", "none")]);
+    assert!(j["max_bytes"].is_null());
+    let (j, err) = list(&[("IMPART_CACHE_MAX_BYTES", "lots")]);
+    assert_eq!(j["max_bytes"].as_u64(), Some(20 << 30));
+    assert!(
+        err.contains("IMPART_CACHE_MAX_BYTES") && err.contains("\"lots\""),
+        "{err}"
+    );
+
+    // a cap of 0 keeps only the copy just written
+    cache_file(dir.path(), "000000000000000a-old.png.pixels", 4096, at(0));
+    let png = dir.path().join("pic.png");
+    image::RgbImage::from_fn(5, 4, |x, y| image::Rgb([x as u8, y as u8, 0]))
+        .save_with_format(&png, image::ImageFormat::Png)
+        .unwrap();
+    let out = impart_env(
+        &["info", png.to_str().unwrap(), "--cache-dir", d, "--json"],
+        &[("IMPART_CACHE_MAX_BYTES", "0")],
+    );
+    let info = stdout_json(&out);
+    assert_eq!(info["cached"], true);
+    let names = cache_names(dir.path());
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(names[0].ends_with("-pic.png.pixels"), "{names:?}");
+}

@@ -96,6 +96,18 @@ pub enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// The decode cache (decompressed .nii.gz files, decoded images): list
+    /// its files or remove them. It is kept under a 20 GiB cap by default
+    /// (IMPART_CACHE_MAX_BYTES, e.g. 50G or none; IMPART_CACHE_MAX_AGE,
+    /// e.g. 30d), least recently used files first.
+    Cache {
+        /// The directory holding impart-cache, as --cache-dir of the other
+        /// commands (default: the system temp dir).
+        #[arg(long, global = true)]
+        cache_dir: Option<PathBuf>,
+        #[command(subcommand)]
+        action: CacheAction,
+    },
     /// Make a 3D Shepp-Logan phantom, write it as a raw file, partition it
     /// and print the grid and a few cell statistics.
     Demo {
@@ -111,6 +123,38 @@ pub enum Command {
         /// Relative stride.
         #[arg(long, default_value_t = 0.5)]
         stride: f64,
+    },
+}
+
+/// What `impart cache` does.
+#[derive(Debug, Subcommand)]
+pub enum CacheAction {
+    /// List the cache files, least recently used (next to be evicted)
+    /// first: size, last use (UTC), name; then the total and the cap.
+    List {
+        /// Print JSON (keys: dir, files [name, path, bytes, last_used,
+        /// last_used_unix, temporary], count, total_bytes, max_bytes,
+        /// max_age_seconds).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every cache file, or with --older-than only those unused for
+    /// longer; print what was removed and the bytes freed. Temporary files
+    /// younger than a day (being written by a running impart) are kept.
+    Clean {
+        /// Remove only files unused for longer than this: 30m, 12h, 7d,
+        /// 2w, or plain seconds.
+        #[arg(
+            long,
+            value_name = "DURATION",
+            allow_hyphen_values = true,
+            value_parser = super::cache::parse_older_than
+        )]
+        older_than: Option<std::time::Duration>,
+        /// Print JSON (keys: dir, older_than_seconds, removed,
+        /// removed_count, bytes_freed, kept_count, kept_bytes, failed).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -170,8 +214,9 @@ pub struct InputArgs {
     pub array: Option<String>,
     /// Where gzipped NIfTI files are decompressed to (default: the system
     /// temp dir); one uncompressed copy per file, reused while the source
-    /// is unchanged. Images (PNG, TIFF, JPEG) are decoded once into it and
-    /// mapped on later runs, only when this is given.
+    /// is unchanged, least recently used copies removed beyond a 20 GiB cap
+    /// (see `impart cache`). Images (PNG, TIFF, JPEG) are decoded once into
+    /// it and mapped on later runs, only when this is given.
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
     /// Read with positioned reads instead of memory-mapping (no SIGBUS if

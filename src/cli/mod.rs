@@ -6,6 +6,7 @@
 //! library's public API is used here.
 
 mod args;
+mod cache;
 mod demo;
 mod fragment;
 mod grid;
@@ -21,7 +22,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use impart::{Error, Result};
 
-use args::{Cli, Command};
+use args::{CacheAction, Cli, Command};
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -69,6 +70,16 @@ fn run(cli: Cli) -> Result<()> {
             with_threads(threads, || {
                 fragment::run(&part, &select, &out, &format, resume, quiet)
             })?
+        }
+        Command::Cache { cache_dir, action } => {
+            let cache = match cache_dir {
+                Some(dir) => impart::DecodeCache::new(dir),
+                None => impart::DecodeCache::in_temp_dir(),
+            };
+            match action {
+                CacheAction::List { json } => cache::list(&cache, json),
+                CacheAction::Clean { older_than, json } => cache::clean(&cache, older_than, json),
+            }
         }
         Command::Demo {
             size,

@@ -30,7 +30,6 @@ pub(crate) fn temp_path(target: &Path) -> PathBuf {
 }
 
 /// Whether a directory entry's name is one of [`temp_path`]'s.
-#[cfg_attr(not(feature = "fragment"), allow(dead_code))]
 pub(crate) fn is_temp_name(name: &str) -> bool {
     name.starts_with('.') && name.ends_with(TMP_SUFFIX)
 }

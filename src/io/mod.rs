@@ -1,16 +1,17 @@
 //! What every reader and writer shares about files and memory (layer 5):
 //! atomic writes under one temporary-name policy ([`atomic`](self) helpers),
 //! the one [`MemoryLimits`] type every budget comes from, and the decode
-//! cache for formats that cannot be mapped (`.nii.gz`, PNG/JPEG). Imports
-//! only the crate's error type.
+//! [`cache`] for formats that cannot be mapped (`.nii.gz`, PNG/JPEG), kept
+//! under [`CacheLimits`] by least-recently-used eviction. Imports only the
+//! crate's error type.
 
 mod atomic;
-#[cfg(any(feature = "nifti", feature = "image"))]
-pub(crate) mod cache;
+pub mod cache;
 mod limits;
 
 #[allow(unused_imports)]
 pub(crate) use atomic::{
     is_temp_name, remove_if_exists, sync_dir, temp_path, write_atomic, write_dir_atomic, TMP_SUFFIX,
 };
+pub use cache::{CacheLimits, DecodeCache};
 pub use limits::MemoryLimits;

@@ -9,6 +9,9 @@ use crate::chunked::{WalkPlan, WalkSession};
 use crate::dtype::{ByteOrder, DType};
 use crate::error::{Error, Result};
 use crate::grid::Region;
+use crate::io::CacheLimits;
+#[cfg(feature = "image")]
+use crate::io::DecodeCache;
 #[cfg(feature = "image")]
 use crate::volume::ImageVolume;
 #[cfg(feature = "nifti")]
@@ -174,6 +177,7 @@ pub struct OpenOptions {
     mmap: bool,
     advice: MapAdvice,
     cache_dir: Option<PathBuf>,
+    cache_limits: Option<CacheLimits>,
     zarr_array: Option<String>,
     chunk_cache_bytes: Option<usize>,
 }
@@ -188,6 +192,7 @@ impl Default for OpenOptions {
             mmap: true,
             advice: MapAdvice::default(),
             cache_dir: None,
+            cache_limits: None,
             zarr_array: None,
             chunk_cache_bytes: None,
         }
@@ -252,6 +257,16 @@ impl OpenOptions {
     /// (default: decoded in memory on every open).
     pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// NIfTI and images: the decode cache's size cap and age limit,
+    /// applied (least recently used files first) after a new cache file is
+    /// written; see [`crate::io::cache`]. Default:
+    /// [`CacheLimits::from_env`] — a 20 GiB cap unless
+    /// `IMPART_CACHE_MAX_BYTES` or `IMPART_CACHE_MAX_AGE` say otherwise.
+    pub fn cache_limits(mut self, limits: CacheLimits) -> Self {
+        self.cache_limits = Some(limits);
         self
     }
 
@@ -335,6 +350,9 @@ impl OpenOptions {
         if let Some(dir) = &self.cache_dir {
             options = options.cache_dir(dir);
         }
+        if let Some(limits) = self.cache_limits {
+            options = options.cache_limits(limits);
+        }
         options.open(path).map(AnyVolume::Nifti)
     }
 
@@ -346,7 +364,13 @@ impl OpenOptions {
     #[cfg(feature = "image")]
     fn open_image(&self, path: &Path) -> Result<AnyVolume> {
         match &self.cache_dir {
-            Some(dir) => ImageVolume::open_cached(path, dir),
+            Some(dir) => {
+                let mut cache = DecodeCache::new(dir);
+                if let Some(limits) = self.cache_limits {
+                    cache = cache.with_limits(limits);
+                }
+                ImageVolume::open_cached_in(path, &cache)
+            }
             None => ImageVolume::open(path),
         }
         .map(AnyVolume::Image)

@@ -16,7 +16,9 @@
 //! `<cache dir>/impart-cache/` and memory-maps it from then on, as the NIfTI
 //! backend does for `.nii.gz`: **disk cost, one uncompressed copy of the
 //! pixels** (plus a 64-byte header), named by the source's path, size and
-//! modification time, written atomically, never removed by this crate.
+//! modification time, written atomically, and removed again when the cache
+//! outgrows its limits (least recently used first; see [`crate::io::cache`]
+//! and [`ImageVolume::open_cached_in`]).
 
 use std::io::Write;
 use std::path::Path;
@@ -27,6 +29,7 @@ use super::{AccessHint, ArrayVolume, Layout, RawOptions, RawVolume, Volume};
 use crate::dtype::{ByteOrder, DType, Element};
 use crate::error::{Error, Result};
 use crate::grid::Region;
+use crate::io::DecodeCache;
 
 /// First bytes of a decode-cache file; then height, width and channels as
 /// little-endian u64, the dtype's name padded with zeros to 16 bytes, and
@@ -121,9 +124,22 @@ impl ImageVolume {
     }
 
     /// Like [`open`](Self::open), through the decode cache in
-    /// `<cache_dir>/impart-cache/` (see the [module docs](self)): the first
-    /// call decodes and writes the cache, later calls map it without
-    /// decoding while the source is unchanged.
+    /// `<cache_dir>/impart-cache/` (see the [module docs](self)) under the
+    /// limits of [`CacheLimits::from_env`](crate::CacheLimits::from_env):
+    /// [`open_cached_in`](Self::open_cached_in) with
+    /// [`DecodeCache::new`]`(cache_dir)`.
+    ///
+    /// # Errors
+    ///
+    /// As [`open_cached_in`](Self::open_cached_in).
+    pub fn open_cached(path: impl AsRef<Path>, cache_dir: impl AsRef<Path>) -> Result<Self> {
+        Self::open_cached_in(path, &DecodeCache::new(cache_dir))
+    }
+
+    /// Like [`open`](Self::open), through `cache`: the first call decodes
+    /// and writes a cache file (then removes the least recently used files
+    /// beyond the cache's limits), later calls map it without decoding
+    /// while the source is unchanged (and mark it as used).
     ///
     /// # Errors
     ///
@@ -133,24 +149,20 @@ impl ImageVolume {
     /// image is decoded; [`Error::InvalidHeader`] naming the cache file if
     /// the copy just written does not map back. A cache file that is
     /// missing, stale or incomplete is not an error: the image is decoded
-    /// again.
-    pub fn open_cached(path: impl AsRef<Path>, cache_dir: impl AsRef<Path>) -> Result<Self> {
+    /// again. Nor is a failed eviction (see [`crate::io::cache`]).
+    pub fn open_cached_in(path: impl AsRef<Path>, cache: &DecodeCache) -> Result<Self> {
         let path = path.as_ref();
         let file_name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let target = crate::io::cache::cache_path(
-            path,
-            cache_dir.as_ref(),
-            CACHE_MAGIC,
-            &format!("{file_name}.pixels"),
-        )?;
+        let target = cache.target(path, CACHE_MAGIC, &format!("{file_name}.pixels"))?;
         if let Some(volume) = Self::map_cache(path, &target)? {
+            DecodeCache::touch(&target);
             return Ok(volume);
         }
         let decoded = Self::open(path)?;
-        crate::io::cache::write_atomic(&target, |w, tmp| {
+        cache.write(&target, |w, tmp| {
             let mut header = [0u8; CACHE_HEADER];
             header[..16].copy_from_slice(CACHE_MAGIC);
             for (k, &n) in decoded.shape().iter().enumerate() {
@@ -167,10 +179,16 @@ impl ImageVolume {
             w.write_all(&header).map_err(|e| Error::io(tmp, e))?;
             w.write_all(bytes).map_err(|e| Error::io(tmp, e))
         })?;
-        Self::map_cache(path, &target)?.ok_or_else(|| Error::InvalidHeader {
-            path: target.clone(),
-            detail: "the decode cache just written does not read back".into(),
-        })
+        match Self::map_cache(path, &target)? {
+            Some(volume) => Ok(volume),
+            // another process evicted the copy just written: the pixels
+            // are in memory anyway
+            None if !target.exists() => Ok(decoded),
+            None => Err(Error::InvalidHeader {
+                path: target.clone(),
+                detail: "the decode cache just written does not read back".into(),
+            }),
+        }
     }
 
     /// Maps a complete decode-cache file, or `None` if there is none (or it

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use flate2::read::MultiGzDecoder;
 
 use crate::error::{Error, Result};
+use crate::io::DecodeCache;
 
 /// How the files of a NIfTI volume are laid out on disk.
 pub(super) struct Files {
@@ -100,24 +101,28 @@ pub(super) fn read_prefix(path: &Path, gz: bool, n: usize) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// 64-bit FNV-1a, for naming cache files (stable across builds).
-/// The decompressed copy of `source` (its first `needed` bytes), made
-/// atomically if it is not already there. Returns the cache file's path.
-pub(super) fn cached(source: &Path, needed: u64, prefix: &[u8], dir: &Path) -> Result<PathBuf> {
+/// The decompressed copy of `source` (its first `needed` bytes) in
+/// `cache`, made atomically if it is not already there (then the cache is
+/// kept to its limits), or marked as used if it is. Returns the cache
+/// file's path.
+pub(super) fn cached(
+    source: &Path,
+    needed: u64,
+    prefix: &[u8],
+    cache: &DecodeCache,
+) -> Result<PathBuf> {
     let stem = lower_name(source);
-    let target = crate::io::cache::cache_path(
-        source,
-        dir,
-        &needed.to_le_bytes(),
-        stem.trim_end_matches(".gz"),
-    )?;
-    // Reuse a complete copy whose first bytes match the source's.
+    let target = cache.target(source, &needed.to_le_bytes(), stem.trim_end_matches(".gz"))?;
+    // Reuse a complete copy whose first bytes match the source's (one that
+    // cannot be read, or was just evicted by another process, is rewritten).
     if let Ok(m) = std::fs::metadata(&target) {
-        if m.len() == needed && read_prefix(&target, false, prefix.len())? == prefix {
+        let head = read_prefix(&target, false, prefix.len()).ok();
+        if m.len() == needed && head.as_deref() == Some(prefix) {
+            DecodeCache::touch(&target);
             return Ok(target);
         }
     }
-    crate::io::cache::write_atomic(&target, |writer, _| {
+    cache.write(&target, |writer, _| {
         let input = File::open(source).map_err(|e| Error::io(source, e))?;
         let mut decoder =
             MultiGzDecoder::new(BufReader::with_capacity(1 << 20, input)).take(needed);

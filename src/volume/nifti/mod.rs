@@ -20,8 +20,11 @@
 //! hash of the source's path, size and modification time, so a changed
 //! source gets a new cache file and an unchanged one reuses it. It is
 //! written under a temporary name and renamed when complete, so a crash
-//! never leaves a partial file that a later run trusts. Nothing removes
-//! cache files; delete the directory to reclaim the space.
+//! never leaves a partial file that a later run trusts. The cache is kept
+//! under a size cap (20 GiB by default) by removing the least recently used
+//! files after each new one is written; see [`crate::io::cache`] for the
+//! limits, the `IMPART_CACHE_MAX_BYTES` and `IMPART_CACHE_MAX_AGE`
+//! environment variables and [`NiftiOptions::cache_limits`].
 //!
 //! # Intensity scaling and world coordinates
 //!
@@ -44,6 +47,7 @@ use std::path::{Path, PathBuf};
 
 mod files;
 
+use crate::io::{CacheLimits, DecodeCache};
 use files::{cached, locate, read_prefix};
 
 use super::{AccessHint, Layout, MapAdvice, MemoryOrder, RawOptions, RawVolume, Volume};
@@ -57,6 +61,7 @@ use crate::grid::Region;
 #[derive(Debug, Clone, PartialEq)]
 pub struct NiftiOptions {
     cache_dir: Option<PathBuf>,
+    cache_limits: Option<CacheLimits>,
     mmap: bool,
     advice: MapAdvice,
 }
@@ -65,6 +70,7 @@ impl Default for NiftiOptions {
     fn default() -> Self {
         NiftiOptions {
             cache_dir: None,
+            cache_limits: None,
             mmap: true,
             advice: MapAdvice::default(),
         }
@@ -72,7 +78,8 @@ impl Default for NiftiOptions {
 }
 
 impl NiftiOptions {
-    /// Default options: memory-mapped, cache in the system temp directory.
+    /// Default options: memory-mapped, cache in the system temp directory
+    /// under the limits of [`CacheLimits::from_env`].
     pub fn new() -> Self {
         Self::default()
     }
@@ -81,6 +88,15 @@ impl NiftiOptions {
     /// `impart-cache` is made there).
     pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// The decode cache's size cap and age limit, applied after a gzipped
+    /// file is decompressed into it (default: [`CacheLimits::from_env`],
+    /// the defaults where the environment sets nothing or something that
+    /// does not parse).
+    pub fn cache_limits(mut self, limits: CacheLimits) -> Self {
+        self.cache_limits = Some(limits);
         self
     }
 
@@ -177,8 +193,12 @@ impl NiftiVolume {
             ));
         }
         let needed = header.vox_offset + header.data_bytes() as u64;
-        let (data_path, cache) = if files.data_gz {
-            let dir = options.cache_dir.clone().unwrap_or_else(std::env::temp_dir);
+        let (cache, raw) = if files.data_gz {
+            let mut cache =
+                DecodeCache::new(options.cache_dir.clone().unwrap_or_else(std::env::temp_dir));
+            if let Some(limits) = options.cache_limits {
+                cache = cache.with_limits(limits);
+            }
             // the prefix of the data file checks a reused cache copy
             let data_prefix = if pair {
                 read_prefix(&files.data, true, 64)?
@@ -186,27 +206,21 @@ impl NiftiVolume {
                 prefix.clone()
             };
             let data_prefix = &data_prefix[..data_prefix.len().min(needed as usize)];
-            let c = cached(&files.data, needed, data_prefix, &dir)?;
-            (c.clone(), Some(c))
+            let mut c = cached(&files.data, needed, data_prefix, &cache)?;
+            let raw = match Self::open_raw(&header, options, &c) {
+                // another process evicted the copy between its lookup and
+                // its mapping: decompress it again, once
+                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                    c = cached(&files.data, needed, data_prefix, &cache)?;
+                    Self::open_raw(&header, options, &c)?
+                }
+                r => r?,
+            };
+            (Some(c), raw)
         } else {
-            (files.data.clone(), None)
+            let raw = Self::open_raw(&header, options, &files.data)?;
+            (None, raw)
         };
-        let raw = RawOptions::new(&header.shape, header.dtype)
-            .order(MemoryOrder::F)
-            .byte_order(header.byte_order)
-            .offset(header.vox_offset)
-            .mmap(options.mmap)
-            .advice(options.advice)
-            .open(&data_path)
-            .map_err(|e| match (e, &cache) {
-                // name the user's file, not the cache copy
-                (Error::Truncated { needed, actual, .. }, None) => Error::Truncated {
-                    path: files.data.clone(),
-                    needed,
-                    actual,
-                },
-                (e, _) => e,
-            })?;
         Ok(NiftiVolume {
             name: path.display().to_string(),
             path: path.to_path_buf(),
@@ -215,6 +229,17 @@ impl NiftiVolume {
             cache,
             raw,
         })
+    }
+
+    /// The voxels of `header` in `data`, through the raw backend.
+    fn open_raw(header: &NiftiHeader, options: &NiftiOptions, data: &Path) -> Result<RawVolume> {
+        RawOptions::new(&header.shape, header.dtype)
+            .order(MemoryOrder::F)
+            .byte_order(header.byte_order)
+            .offset(header.vox_offset)
+            .mmap(options.mmap)
+            .advice(options.advice)
+            .open(data)
     }
 
     /// The checked header.

@@ -81,6 +81,9 @@
 //!   manifest ([`fragment`]).
 //! - `cli` (default): the `impart` command-line program.
 
+// docs.rs (nightly, `--cfg docsrs`): a badge on every feature-gated item,
+// derived from its `#[cfg]`; stable builds never see the attribute
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![warn(clippy::missing_errors_doc)]

@@ -28,7 +28,95 @@
 //! # Ok::<(), impart::Error>(())
 //! ```
 //!
-//! ## The map of the crate
+//! ## Files: NIfTI and Zarr
+//!
+//! [`open`] opens a path whatever its format (by its name, or the
+//! directory's metadata for Zarr; raw files say what they hold through
+//! [`OpenOptions`]) and returns an [`AnyVolume`]. Here a small NIfTI file is
+//! written with the crate's own output and opened again: a `.nii` is mapped
+//! at its `vox_offset`, so a cell is a zero-copy view into the file, with the
+//! file's axes (x, y, z) in its own memory order (F: x fastest).
+//!
+//! ```
+//! # #[cfg(feature = "nifti")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use impart::output::{NiftiOutputOptions, OutputVolume};
+//! use impart::{DType, Partition, Region, Volume};
+//! use ndarray::{s, Array3};
+//!
+//! let data = Array3::<u16>::from_shape_fn((20, 16, 12), |(x, y, z)| (x + 20 * y + 320 * z) as u16);
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("scan.nii");
+//! let out = NiftiOutputOptions::new(&[20, 16, 12], DType::U16).create(&path)?;
+//! // an output takes C-order, native-endian elements, whatever its own order
+//! let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_ne_bytes()).collect();
+//! out.write_region(&Region::new(vec![0, 0, 0], vec![20, 16, 12])?, &bytes)?;
+//! out.finish()?;
+//!
+//! let volume = impart::open(&path)?; // header checked, file mapped, no voxel read
+//! assert_eq!((volume.kind(), volume.shape()), ("nifti", &[20usize, 16, 12][..]));
+//! let part = Partition::builder(volume).cell(&[8, 8, 8]).stride(0.5).build()?;
+//! let cell = part.select(s![1, 2, 0])?;
+//! let view = cell.view::<u16>()?; // zero copy, F-order strides
+//! assert_eq!(view, data.slice(s![4..12, 8..16, 0..8]).into_dyn());
+//! assert_eq!(view.strides(), &[1, 20, 320]);
+//! assert_eq!(cell.world_origin(), Some([4.0, 8.0, 0.0])); // the identity affine
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "nifti"))]
+//! # fn main() {}
+//! ```
+//!
+//! A Zarr array is compressed: a cell has no zero-copy view, and
+//! materializing it decodes just the chunks it crosses (a walk over many
+//! cells decodes each chunk once; see [`ZarrVolume`]).
+//!
+//! ```
+//! # #[cfg(feature = "zarr")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use impart::output::{OutputVolume, ZarrOutput};
+//! use impart::{DType, Partition, Region, Volume};
+//! use ndarray::{s, Array3};
+//!
+//! let data = Array3::<f32>::from_shape_fn((24, 24, 24), |(z, y, x)| (576 * z + 24 * y + x) as f32);
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("scan.zarr");
+//! // Zarr v3, 16^3 chunks, zstd
+//! let out = ZarrOutput::create(&path, &[24, 24, 24], &[16, 16, 16], DType::F32)?;
+//! let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_ne_bytes()).collect();
+//! out.write_region(&Region::new(vec![0, 0, 0], vec![24, 24, 24])?, &bytes)?;
+//! out.finish()?;
+//!
+//! let volume = impart::open(&path)?; // reads zarr.json only
+//! assert_eq!((volume.kind(), volume.shape()), ("zarr", &[24usize, 24, 24][..]));
+//! let part = Partition::builder(volume).cell(&[12, 12, 12]).build()?;
+//! let cell = part.select(s![1, 0, 1])?;
+//! assert!(matches!(cell.view::<f32>(), Err(impart::Error::NotZeroCopy { .. })));
+//! let owned = cell.to_array::<f32>()?; // decodes the chunks the cell crosses
+//! assert_eq!(owned, data.slice(s![12..24, 0..12, 12..24]).into_dyn());
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "zarr"))]
+//! # fn main() {}
+//! ```
+//!
+//! ## Backends and outputs
+//!
+//! | input | type | feature | a cell as a view |
+//! |---|---|---|---|
+//! | raw binary file, C or F order, either byte order | [`RawVolume`] ([`RawOptions`]) | | zero copy into the mapping (native byte order, aligned); `pread` with `mmap(false)` |
+//! | memory: an ndarray array, borrowed or owned | [`ArrayVolume`] | | zero copy |
+//! | NIfTI-1/2: `.nii`, `.nii.gz`, `.hdr`/`.img` | [`NiftiVolume`] | `nifti` | zero copy into the mapping (a `.gz` is decompressed once to a cache file, then mapped) |
+//! | Zarr v2/v3 (chunked, compressed, sharded) | [`ZarrVolume`] | `zarr` | none: the chunks a read crosses are decoded |
+//! | raster images: PNG, TIFF, JPEG | [`ImageVolume`] | `image` | zero copy into the decoded pixels (or a mapped decode cache) |
+//! | any source of decoded chunks | [`ChunkedVolume`] over a [`ChunkSource`] | | none: chunks decoded once per walk |
+//!
+//! Outputs, the mirror ([`output`]): [`RawOutput`](output::RawOutput),
+//! [`ArrayOutput`](output::ArrayOutput) (memory), [`NiftiOutput`]
+//! (feature `nifti`, `.nii` and `.nii.gz`) and [`ZarrOutput`] (feature
+//! `zarr`, Zarr v3).
+//!
+//! ## Layers: the map of the crate
 //!
 //! Each layer is a module and imports only the layers above it in this list
 //! (the grid does no I/O); the crate-wide [`Error`] sits after the pure
@@ -40,8 +128,8 @@
 //! 3. [`dtype`]: runtime element types, byte order, conversions.
 //! 4. [`error`]: the crate-wide [`Error`], wrapping the layers' errors.
 //! 5. [`layout`]: addressable voxels ([`Layout`], [`LayoutMut`]), memory
-//!    order, and the copy engine: gather into a caller's buffer, scatter
-//!    into a writable layout.
+//!    order, and the copy engine: gather into a caller's buffer (either
+//!    memory order into either), scatter into a writable layout.
 //! 6. [`io`]: atomic writes under one temporary-name policy, the decode
 //!    cache ([`DecodeCache`], kept under [`CacheLimits`] by
 //!    least-recently-used eviction), [`MemoryLimits`] (every memory budget).
@@ -49,39 +137,86 @@
 //!    datatype table, Zarr data type names.
 //! 8. [`chunked`]: sources that come in decoded chunks ([`ChunkSource`]),
 //!    the chunk cache, a walk's [`WalkPlan`] and [`WalkSession`].
-//! 9. [`volume`]: the input backends behind [`Volume`] — raw (mapped or
-//!    read), in-memory, NIfTI, images, Zarr, and [`ChunkedVolume`] over any
-//!    chunk source (each chunk decoded once per walk, one cache per walk) —
-//!    and [`open`], which opens a path whatever its format ([`OpenOptions`],
+//! 9. [`volume`]: the input backends behind [`Volume`] — raw
+//!    ([`RawVolume`]: mapped or read), memory ([`ArrayVolume`]), NIfTI
+//!    ([`NiftiVolume`], feature `nifti`), Zarr ([`ZarrVolume`], feature
+//!    `zarr`), raster images PNG/TIFF/JPEG ([`ImageVolume`], feature
+//!    `image`), and chunked ([`ChunkedVolume`] over any chunk source: each
+//!    chunk decoded once per walk, one cache per walk) — and [`open`],
+//!    which opens a path whatever its format ([`OpenOptions`],
 //!    [`AnyVolume`]).
 //! 10. [`output`]: the mirror of `volume` — [`output::OutputVolume`] with
-//!     raw, NIfTI and Zarr outputs.
+//!     raw, memory, NIfTI and Zarr outputs.
 //! 11. [`partition`]: a grid bound to a volume — lazy selections, zero-copy
-//!     views, materialization (owned, cast, into a caller's buffer), world
-//!     coordinates.
+//!     views, materialization (owned, cast, into a caller's buffer such as
+//!     a batch slot), world coordinates.
 //! 12. `walk` (feature `rayon`): parallel walks over a partition's cells —
 //!     memory-order batches, madvise hints for mapped files, the rayon
-//!     adapter behind `Partition::par_cells` and its siblings.
-//! 13. `sink` (feature `rayon`): what a walk feeds, behind one trait
-//!     (`sink::CellSink`); `fragment` (every cell to its own file,
+//!     adapter behind [`Partition::par_map_cells`] and its siblings.
+//! 13. [`sink`] (feature `rayon`): what a walk feeds, behind one trait
+//!     (`sink::CellSink`); [`fragment`] (every cell to its own file,
 //!     resumable) is one sink.
-//! 14. `original` (feature `image`): the original Python impart's 2D API
+//! 14. [`original`] (feature `image`): the original Python impart's 2D API
 //!     over the same partition.
 //!
 //! The `impart` program (`src/cli/`) uses only this public API.
 //!
 //! ## Features
 //!
-//! - `rayon` (default): parallel iteration over cells.
-//! - `nifti` (default): NIfTI-1/NIfTI-2 volumes.
-//! - `image` (default): PNG, TIFF and JPEG images, and the original's 2D
-//!   API ([`original::ImagePartition`]).
-//! - `zarr` (default): Zarr v2/v3 arrays through `zarrs` (chunked, compressed,
-//!   sharded).
-//! - `fragment` (default): writing every cell to its own file with a
-//!   manifest ([`fragment`]).
-//! - `cli` (default): the `impart` command-line program.
-
+//! All default; each adds one backend or capability (on docs.rs every
+//! feature-gated item carries its feature's badge).
+//!
+//! - `rayon`: parallel iteration over cells
+//!   ([`Partition::par_map_cells`], [`sink`]).
+//! - `nifti`: NIfTI-1/NIfTI-2 volumes ([`NiftiVolume`], [`NiftiOutput`]).
+//! - `zarr`: Zarr v2/v3 arrays through `zarrs` (chunked, compressed,
+//!   sharded; [`ZarrVolume`], [`ZarrOutput`]).
+//! - `image`: PNG, TIFF and JPEG images ([`ImageVolume`]), and the
+//!   original's 2D API ([`original::ImagePartition`]).
+//! - `fragment` (implies `rayon`): writing every cell to its own file with
+//!   a manifest ([`fragment`]).
+//! - `cli`: the `impart` command-line program (implies all the above; a
+//!   library leaves it out).
+//!
+//! Without a feature, a link above to what it adds leads back to this list.
+//!
+// Links to feature-gated items: the item with its feature, the Features
+// list without it (so the docs build warning-free in every configuration).
+#![cfg_attr(feature = "nifti", doc = "[`NiftiVolume`]: crate::NiftiVolume")]
+#![cfg_attr(not(feature = "nifti"), doc = "[`NiftiVolume`]: crate#features")]
+#![cfg_attr(feature = "nifti", doc = "[`NiftiOutput`]: crate::output::NiftiOutput")]
+#![cfg_attr(not(feature = "nifti"), doc = "[`NiftiOutput`]: crate#features")]
+#![cfg_attr(feature = "zarr", doc = "[`ZarrVolume`]: crate::ZarrVolume")]
+#![cfg_attr(not(feature = "zarr"), doc = "[`ZarrVolume`]: crate#features")]
+#![cfg_attr(feature = "zarr", doc = "[`ZarrOutput`]: crate::output::ZarrOutput")]
+#![cfg_attr(not(feature = "zarr"), doc = "[`ZarrOutput`]: crate#features")]
+#![cfg_attr(feature = "image", doc = "[`ImageVolume`]: crate::ImageVolume")]
+#![cfg_attr(not(feature = "image"), doc = "[`ImageVolume`]: crate#features")]
+#![cfg_attr(feature = "image", doc = "[`original`]: mod@crate::original")]
+#![cfg_attr(not(feature = "image"), doc = "[`original`]: crate#features")]
+#![cfg_attr(
+    feature = "image",
+    doc = "[`original::ImagePartition`]: crate::original::ImagePartition"
+)]
+#![cfg_attr(
+    not(feature = "image"),
+    doc = "[`original::ImagePartition`]: crate#features"
+)]
+#![cfg_attr(feature = "rayon", doc = "[`sink`]: mod@crate::sink")]
+#![cfg_attr(not(feature = "rayon"), doc = "[`sink`]: crate#features")]
+#![cfg_attr(
+    feature = "rayon",
+    doc = "[`Partition::par_map_cells`]: crate::Partition::par_map_cells"
+)]
+#![cfg_attr(
+    not(feature = "rayon"),
+    doc = "[`Partition::par_map_cells`]: crate#features"
+)]
+#![cfg_attr(feature = "fragment", doc = "[`fragment`]: mod@crate::fragment")]
+#![cfg_attr(not(feature = "fragment"), doc = "[`fragment`]: crate#features")]
+// docs.rs (nightly, `--cfg docsrs`): a badge on every feature-gated item,
+// derived from its `#[cfg]`; stable builds never see the attribute
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![warn(clippy::missing_errors_doc)]
@@ -125,7 +260,14 @@ pub use volume::{NiftiHeader, NiftiOptions, NiftiVolume};
 #[cfg(feature = "zarr")]
 pub use volume::{ZarrOptions, ZarrVolume};
 
-/// The README's examples, run as doctests.
-#[cfg(doctest)]
+/// The README's examples, run as doctests. They use the backends of the
+/// default features, so they run when those are on.
+#[cfg(all(
+    doctest,
+    feature = "rayon",
+    feature = "nifti",
+    feature = "zarr",
+    feature = "image"
+))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

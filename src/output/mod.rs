@@ -26,6 +26,11 @@
 //! assert_eq!(out.into_array::<u16>()?, ndarray::arr2(&[[0, 0, 0], [1, 2, 3]]).into_dyn());
 //! # Ok::<(), impart::Error>(())
 //! ```
+//!
+#![cfg_attr(feature = "nifti", doc = "[`NiftiOutput`]: NiftiOutput")]
+#![cfg_attr(not(feature = "nifti"), doc = "[`NiftiOutput`]: crate#features")]
+#![cfg_attr(feature = "zarr", doc = "[`ZarrOutput`]: ZarrOutput")]
+#![cfg_attr(not(feature = "zarr"), doc = "[`ZarrOutput`]: crate#features")]
 
 mod memory;
 #[cfg(feature = "nifti")]

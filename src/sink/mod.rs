@@ -36,6 +36,9 @@
 //! assert_eq!(sum.0.into_inner(), 64 * 64);
 //! # Ok::<(), impart::Error>(())
 //! ```
+//!
+#![cfg_attr(feature = "fragment", doc = "[`fragment`]: mod@fragment")]
+#![cfg_attr(not(feature = "fragment"), doc = "[`fragment`]: crate#features")]
 
 #[cfg(feature = "fragment")]
 pub mod fragment;

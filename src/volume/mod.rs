@@ -7,13 +7,35 @@
 //! formats). Everything above this layer — views, materialization, parallel
 //! walks — is written once against this trait.
 //!
-//! Backends here: [`RawVolume`] (a memory-mapped binary file),
-//! [`ArrayVolume`] (an ndarray array, borrowed or owned) and, with the
-//! `nifti` feature, `NiftiVolume` (NIfTI-1/2 through the raw path).
+//! Backends here, each with its [`kind`](Volume::kind):
+//!
+//! | backend | kind | feature | storage | memory order |
+//! |---|---|---|---|---|
+//! | [`RawVolume`] | `raw` | | a binary file, memory-mapped (or read with `pread`) | C or F, as [`RawOptions::order`] says |
+//! | [`ArrayVolume`] | `memory` | | an ndarray array, borrowed or owned | the array's |
+//! | [`NiftiVolume`] | `nifti` | `nifti` | NIfTI-1/2 through the raw path: `.nii` mapped at `vox_offset`, `.hdr`/`.img` pairs, `.gz` decompressed once to a mapped cache file | F (x fastest) |
+//! | [`ZarrVolume`] | `zarr` | `zarr` | Zarr v2/v3 chunks, decoded as reads cross them (a [`ChunkedVolume`] over [`ZarrChunks`]) | C (reads come out in C order whatever the order the array is stored in) |
+//! | [`ImageVolume`] | `image` | `image` | PNG, TIFF, JPEG decoded into memory `(height, width, channels)`, or a mapped decode cache | C |
+//! | [`ChunkedVolume`] | the source's | | any [`ChunkSource`](crate::ChunkSource): each chunk decoded once per walk | C |
+//!
+//! A backend with a [`layout`](Volume::layout) (raw, memory, NIfTI,
+//! images) gives zero-copy views; the others are read region by region.
+//! Views and materialized arrays keep the volume's memory order; a caller's
+//! buffer of the other order is filled through the copy engine's tiled
+//! transpose ([`Selected::read_into`](crate::Selected::read_into)).
 //!
 //! [`open`] opens a path whatever its format ([`OpenOptions`] for the
 //! knobs): the backend is chosen by the path's name or directory
 //! ([`VolumeFormat::detect`]) and the result is an [`AnyVolume`].
+//!
+#![cfg_attr(feature = "nifti", doc = "[`NiftiVolume`]: NiftiVolume")]
+#![cfg_attr(not(feature = "nifti"), doc = "[`NiftiVolume`]: crate#features")]
+#![cfg_attr(feature = "zarr", doc = "[`ZarrVolume`]: ZarrVolume")]
+#![cfg_attr(not(feature = "zarr"), doc = "[`ZarrVolume`]: crate#features")]
+#![cfg_attr(feature = "zarr", doc = "[`ZarrChunks`]: ZarrChunks")]
+#![cfg_attr(not(feature = "zarr"), doc = "[`ZarrChunks`]: crate#features")]
+#![cfg_attr(feature = "image", doc = "[`ImageVolume`]: ImageVolume")]
+#![cfg_attr(not(feature = "image"), doc = "[`ImageVolume`]: crate#features")]
 
 mod chunked;
 mod memory;

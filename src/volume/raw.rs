@@ -35,9 +35,8 @@ pub struct RawOptions {
 }
 
 /// Which `madvise` hints a memory-mapped volume follows when a parallel walk
-/// ([`Partition::par_map_cells`](crate::Partition::par_map_cells) and
-/// friends) announces the bytes it needs next and the bytes it is done with
-/// ([`AccessHint`]).
+/// ([`Partition::par_map_cells`] and friends, feature `rayon`) announces
+/// the bytes it needs next and the bytes it is done with ([`AccessHint`]).
 ///
 /// Walks go through the file in slabs, in memory order. `Ahead` asks the
 /// kernel to start reading the next slab while this one is copied
@@ -55,6 +54,15 @@ pub struct RawOptions {
 /// `Auto`, the default, reads ahead and releases behind only when the
 /// mapping is larger than a quarter of the memory the process may use: the
 /// physical memory or, on Linux, its memory cgroup's limit if lower.
+///
+#[cfg_attr(
+    feature = "rayon",
+    doc = "[`Partition::par_map_cells`]: crate::Partition::par_map_cells"
+)]
+#[cfg_attr(
+    not(feature = "rayon"),
+    doc = "[`Partition::par_map_cells`]: crate#features"
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum MapAdvice {
     /// No hints: the kernel's default read-ahead.

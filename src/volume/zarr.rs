@@ -8,8 +8,8 @@
 //! # Decoding each chunk once per walk
 //!
 //! A Zarr volume is a [`ChunkedVolume`] over a [`ZarrChunks`] source, so a
-//! walk over many cells ([`Partition::par_map_cells`](crate::Partition::par_map_cells)
-//! and friends) decodes each chunk once, as [`crate::chunked`] describes,
+//! walk over many cells ([`Partition::par_map_cells`] and friends, feature
+//! `rayon`) decodes each chunk once, as [`crate::chunked`] describes,
 //! as long as the chunks held at one time fit in the memory budget
 //! ([`ZarrOptions::cache_bytes`], default from
 //! [`MemoryLimits`](crate::MemoryLimits): 1 GiB or an eighth of the memory;
@@ -22,6 +22,15 @@
 //! structured types) are refused with [`Error::UnsupportedDType`]; chunk
 //! grids other than regular ones with [`Error::InvalidHeader`]. A chunk that
 //! does not decode is an [`Error::Decode`] for the reads that touch it.
+//!
+#![cfg_attr(
+    feature = "rayon",
+    doc = "[`Partition::par_map_cells`]: crate::Partition::par_map_cells"
+)]
+#![cfg_attr(
+    not(feature = "rayon"),
+    doc = "[`Partition::par_map_cells`]: crate#features"
+)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

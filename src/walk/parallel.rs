@@ -57,6 +57,44 @@ impl<V: Volume> Partition<V> {
     /// index vectors are); `f` sees the cell and a view of its voxels that
     /// lives until `f` returns.
     ///
+    /// # Iterating the view: memory order
+    ///
+    /// The view is contiguous and has the volume's memory order: C for raw
+    /// C-order files, memory arrays in C order, Zarr and images; **F for
+    /// NIfTI** (x fastest) and F-order raw files. `v.iter()` visits elements
+    /// in logical (C) order, so on an F-order view it strides through memory
+    /// at every step: in one run (64³ u16 cells of a 256³ F-order volume, one
+    /// thread) an `iter()` sum took about 55 ms against 6 ms for the same sum
+    /// in memory order, the walk's copy included. For a reduction that does
+    /// not depend on the order (sum, min, max, histogram), read memory order:
+    /// `v.as_slice_memory_order()` (always `Some` for this view) as a plain
+    /// slice, or `v.fold(..)`, `v.sum()` and `ndarray::Zip`, which follow
+    /// memory order by themselves. Use `iter()` (or `indexed_iter()`) only
+    /// where the position of an element matters. The same holds for
+    /// [`par_for_each_cell`](Self::par_for_each_cell) and for views from
+    /// [`par_cells`](Self::par_cells).
+    ///
+    /// ```
+    /// use impart::{ArrayVolume, Partition};
+    /// use ndarray::{Array3, ShapeBuilder};
+    ///
+    /// // F order, as a NIfTI volume is mapped
+    /// let data = Array3::<u16>::from_shape_fn((64, 64, 64).f(), |(x, y, z)| (x + y + z) as u16);
+    /// let part = Partition::builder(ArrayVolume::new(data.view())?)
+    ///     .cell(&[32, 32, 32])
+    ///     .build()?;
+    /// let sums = part.par_map_cells::<u16, _, _>("...", |_, v| {
+    ///     // front to back through the cell's buffer (not `v.iter()`: strided)
+    ///     let voxels = v.as_slice_memory_order().expect("a cell's buffer is contiguous");
+    ///     voxels.iter().map(|&x| u64::from(x)).sum::<u64>()
+    /// })?;
+    /// // `fold` follows memory order too
+    /// let maxima = part.par_map_cells::<u16, _, _>("...", |_, v| v.fold(0, |m, &x| m.max(x)))?;
+    /// assert_eq!(sums.iter().sum::<u64>(), data.iter().map(|&x| u64::from(x)).sum::<u64>());
+    /// assert_eq!(maxima[7], 189); // the last cell (C order of the grid), voxel (63, 63, 63)
+    /// # Ok::<(), impart::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::Selection`](crate::Error::Selection) if the selection does

@@ -6,6 +6,9 @@
 //!   the quaternion form of an affine (nibabel's `set_qform`: the nearest
 //!   rotation, qfac for a flip, shears dropped).
 //! - here: the datatype table, both ways, once.
+//!
+#![cfg_attr(feature = "nifti", doc = "[`NiftiHeader::parse`]: NiftiHeader::parse")]
+#![cfg_attr(not(feature = "nifti"), doc = "[`NiftiHeader::parse`]: crate#features")]
 
 #[cfg(feature = "nifti")]
 mod read;

@@ -3,9 +3,9 @@
 //!
 //! ```no_run
 //! use impart::fragment::{Format, FragmentOptions};
-//! use impart::{NiftiVolume, Partition};
+//! use impart::Partition;
 //!
-//! let volume = NiftiVolume::open("sub-01_T1w.nii.gz")?;
+//! let volume = impart::open("sub-01_T1w.nii.gz")?; // any format (NIfTI: feature `nifti`)
 //! let part = Partition::builder(volume).cell(&[96, 96, 96]).stride(0.5).build()?;
 //! let report = FragmentOptions::new("cells")
 //!     .format(Format::Nii)

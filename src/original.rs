@@ -26,7 +26,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::grid::PerAxis;
+use crate::grid::{Edge, PerAxis};
 use crate::partition::{Partition, Selected};
 use crate::selection::IntoSelection;
 use crate::volume::{ImageVolume, Volume};
@@ -115,6 +115,55 @@ impl<V: Volume> ImagePartition<V> {
             b = b.channels(c);
         }
         Ok(ImagePartition { part: b.build()? })
+    }
+
+    /// The same grid (cells, steps, channels) with another edge policy:
+    /// [`Edge::Shift`] moves the last row and column of cells inward so
+    /// every cell has the full `cell_shape` (what a network's fixed input
+    /// wants), [`Edge::Pad`] fills the part past the image. The default,
+    /// as in the original, is [`Edge::Clip`]: border cells are cut at the
+    /// image's edge.
+    ///
+    /// ```
+    /// use impart::original::ImagePartition;
+    /// use impart::{ArrayVolume, Edge, PadMode};
+    /// use ndarray::{s, Array3};
+    ///
+    /// let pixels = Array3::<u8>::from_elem((100, 150, 3), 7);
+    /// let image = ImagePartition::from_volume(ArrayVolume::new(pixels.view())?, (64, 64), 1.0, None)?;
+    /// assert_eq!(image.select(s![1, 2])?.shape(), vec![36, 22, 3]); // clipped
+    /// let shifted = image.with_edge(Edge::Shift)?;
+    /// assert_eq!(shifted.select(s![1, 2])?.shape(), vec![64, 64, 3]);
+    /// assert_eq!(shifted.subregion(s![1, 2])?, (86, 36, 64, 64)); // (left, top, width, height)
+    /// let padded = shifted.with_edge(Edge::Pad(PadMode::Constant(0.0)))?;
+    /// let corner = padded.select(s![1, 2])?.to_array::<u8>()?;
+    /// assert_eq!((corner[[35, 21, 0]], corner[[36, 22, 0]]), (7, 0));
+    /// # Ok::<(), impart::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`from_volume`](Self::from_volume) (the grid is rebuilt; it was
+    /// valid, so this fails only for a backend whose shape changed).
+    pub fn with_edge(self, edge: Edge) -> Result<Self> {
+        let grid = self.part.grid();
+        let cell = grid.cell_shape().to_vec();
+        let step = grid.step().to_vec();
+        let channels = self.part.channels().map(|(_, list)| list.to_vec());
+        let mut b = Partition::builder(self.part.into_volume())
+            .cell(&cell)
+            .step(PerAxis::Each(step))
+            .edge(edge);
+        if let Some(c) = &channels {
+            b = b.channels(c);
+        }
+        Ok(ImagePartition { part: b.build()? })
+    }
+
+    /// The edge policy of the grid ([`Edge::Clip`] unless
+    /// [`with_edge`](Self::with_edge) chose another).
+    pub fn edge(&self) -> Edge {
+        self.part.grid().edge()
     }
 
     /// Number of cells `(rows, columns)` (the original's `shape`).

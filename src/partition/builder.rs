@@ -168,6 +168,33 @@ impl<V: Volume> PartitionBuilder<V> {
 }
 
 impl<V: Volume> Partition<V> {
+    /// The whole volume as one cell, for reading all of it:
+    /// `Partition::whole(&volume)?.all()?.to_array_as::<f32>()?` (or a
+    /// view, [`read_into`](crate::Selected::read_into) a caller's array,
+    /// scaled reads, stats: everything a selection does).
+    ///
+    /// ```
+    /// use impart::{ArrayVolume, Partition};
+    /// use ndarray::Array3;
+    ///
+    /// let data = Array3::<u16>::from_shape_fn((4, 5, 6), |(z, y, x)| (z * 100 + y * 10 + x) as u16);
+    /// let volume = ArrayVolume::new(data.view())?;
+    /// let whole = Partition::whole(&volume)?;
+    /// let floats = whole.all()?.to_array_as::<f32>()?;
+    /// assert_eq!(floats.shape(), &[4, 5, 6]);
+    /// assert_eq!(floats[[3, 4, 5]], 345.0);
+    /// # Ok::<(), impart::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Grid`] for a volume without axes (a volume never has an
+    /// axis of extent 0, so nothing else fails).
+    pub fn whole(volume: V) -> Result<Partition<V>> {
+        let shape = volume.shape().to_vec();
+        Partition::builder(volume).cell(&shape).build()
+    }
+
     /// Starts a partition of `volume`.
     pub fn builder(volume: V) -> PartitionBuilder<V> {
         PartitionBuilder {

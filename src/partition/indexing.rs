@@ -84,6 +84,18 @@ impl<V: Volume> Partition<V> {
         self.selected(cells)
     }
 
+    /// Every cell: the whole partitioned extent, as one selection (the
+    /// whole volume for a [`whole`](Partition::whole) partition).
+    ///
+    /// # Errors
+    ///
+    /// As [`selected`](Self::selected); a built partition always has at
+    /// least one cell, so only a backend whose layout disagrees with its
+    /// shape fails here.
+    pub fn all(&self) -> Result<Selected<'_, V>> {
+        self.selected(self.grid.all())
+    }
+
     /// One cell by its N-d grid index.
     ///
     /// # Errors

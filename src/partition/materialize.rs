@@ -375,6 +375,71 @@ impl<V: Volume> Selected<'_, V> {
         }))
     }
 
+    /// [`read_into`](Self::read_into) with the volume's intensity scaling
+    /// applied, as [`to_array_scaled`](Self::to_array_scaled) computes it
+    /// (`stored * slope + intercept` in `f64`, then converted to `U`): the
+    /// same values, written into a caller's array (a batch slot of
+    /// Hounsfield units or of a scanner's floating-point scale). Without
+    /// scaling this is `read_into`.
+    ///
+    /// For an `f64` destination, or `f32` from a stored type that `f32`
+    /// holds exactly (8- and 16-bit integers, `f32`), the stored values are
+    /// read into `dst` and scaled in place; otherwise they go through one
+    /// `f64` copy of the selection.
+    ///
+    /// # Errors
+    ///
+    /// As [`read_into`](Self::read_into); [`Error::TooLarge`] if the `f64`
+    /// copy cannot be allocated.
+    pub fn read_into_scaled<U: Element, D: Dimension>(
+        &self,
+        mut dst: ArrayViewMut<'_, U, D>,
+    ) -> Result<()> {
+        let Some((slope, inter)) = self.partition.volume.scaling() else {
+            return self.read_into(dst);
+        };
+        // as nibabel: multiply only by a slope other than 1 and add only an
+        // intercept other than 0 (so -0.0 stays -0.0 under (1, 0))
+        let scale = |mut v: f64| {
+            if slope != 1.0 {
+                v *= slope;
+            }
+            if inter != 0.0 {
+                v += inter;
+            }
+            v
+        };
+        use crate::dtype::DType;
+        let stored = self.partition.volume.dtype();
+        let exact = match U::DTYPE {
+            DType::F64 => true,
+            DType::F32 => matches!(
+                stored,
+                DType::U8 | DType::I8 | DType::U16 | DType::I16 | DType::F32
+            ),
+            _ => false,
+        };
+        if exact {
+            self.read_into(dst.view_mut())?;
+            dst.map_inplace(|v| *v = U::from_f64(scale(v.to_f64())));
+            return Ok(());
+        }
+        let n = dst.len();
+        let mut data = try_vec::<f64>(n, self.partition.volume.name())?;
+        data.resize(n, 0.0);
+        let mut staged = ndarray::Array::from_shape_vec(dst.raw_dim(), data).map_err(|e| {
+            Error::InvalidLayout {
+                volume: self.partition.volume.name().to_string(),
+                detail: format!("staging layout: {e}"),
+            }
+        })?;
+        self.read_into(staged.view_mut())?;
+        ndarray::Zip::from(&mut dst)
+            .and(&staged)
+            .for_each(|d, &v| *d = U::from_f64(scale(v)));
+        Ok(())
+    }
+
     /// Materializes into a caller's vector, reusing its allocation: on return
     /// `buf` holds the selection in the volume's memory order, and the
     /// returned view (shape and strides) describes it.

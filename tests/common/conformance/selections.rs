@@ -249,6 +249,32 @@ pub(super) fn check_selected<V: Volume, T: Voxel>(
         }
         Err(e) => f.fail(format!("{what}: to_array_scaled failed: {e}")),
     }
+    // scaled into a caller's arrays: an F-order f64 array (scaled in place)
+    // and a (1, …) f32 slot (in place from 8- and 16-bit and f32 stored
+    // types, through f64 from the others): the same values
+    let mut scaled64 = ArrayD::<f64>::zeros(IxDyn(expected.shape()).f());
+    match sel.read_into_scaled(scaled64.view_mut()) {
+        Ok(()) => {
+            if let Some(d) = differ(&scaled64.view(), &want_scaled.view()) {
+                f.fail(format!("{what}: read_into_scaled::<f64>: {d}"));
+            }
+        }
+        Err(e) => f.fail(format!("{what}: read_into_scaled::<f64> failed: {e}")),
+    }
+    let mut unit_shape = vec![1];
+    unit_shape.extend_from_slice(expected.shape());
+    let mut scaled32 = ArrayD::<f32>::zeros(IxDyn(&unit_shape));
+    match sel.read_into_scaled(scaled32.view_mut()) {
+        Ok(()) => {
+            let want32 = want_scaled.mapv(|v| v as f32);
+            if let Some(d) = differ(&scaled32.index_axis(Axis(0), 0), &want32.view()) {
+                f.fail(format!(
+                    "{what}: read_into_scaled::<f32> a (1, …) slot: {d}"
+                ));
+            }
+        }
+        Err(e) => f.fail(format!("{what}: read_into_scaled::<f32> failed: {e}")),
+    }
 
     // into the middle slot of a C-order batch; the other slots untouched
     let sentinel = T::from_f64_as(77.0);

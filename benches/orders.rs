@@ -1,7 +1,8 @@
 //! Batch fills across memory orders: every 64³ cell of a 256³ u16 volume
-//! (C or F order, in memory) read into one reused slot of the same order
-//! or of the other order, as the stored type and cast to f32 (a network's
-//! batch). The other order goes through the copy engine's tiled transpose;
+//! (C or F order, in memory) read into the slots of a batch of 16 (slot
+//! after slot, as a loader fills it; 16 MiB of f32, more than a core's
+//! cache) of the same order or of the other order, as the stored type and
+//! cast to f32 (a network's batch). The other order goes through the copy engine's tiled transpose;
 //! the same order is the run-by-run copy it is measured against.
 //! `IMPART_BENCH_N` overrides the edge length.
 
@@ -9,12 +10,16 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use impart::{ArrayVolume, Element, Partition, Volume};
-use ndarray::{Array3, ArrayViewMut3, ShapeBuilder};
+use ndarray::{Array3, ShapeBuilder};
 
 mod common;
 
-fn fill<T: Element, V: Volume>(part: &Partition<V>, slot: &mut ArrayViewMut3<'_, T>) {
-    for cell in part.cells("...").expect("cells") {
+/// Slots per batch.
+const B: usize = 16;
+
+fn fill<T: Element, V: Volume>(part: &Partition<V>, batch: &mut [Array3<T>]) {
+    for (k, cell) in part.cells("...").expect("cells").enumerate() {
+        let slot = &mut batch[k % B];
         cell.read_into(slot.view_mut()).expect("read_into");
         black_box(&slot);
     }
@@ -46,12 +51,16 @@ fn bench(c: &mut Criterion) {
                 }
             };
             group.bench_function(format!("u16_into_{slot_order}_slot_{kind}_order"), |b| {
-                let mut slot = Array3::<u16>::zeros(shape(slot_order == "F"));
-                b.iter(|| fill(&part, &mut slot.view_mut()))
+                let mut batch: Vec<_> = (0..B)
+                    .map(|_| Array3::<u16>::zeros(shape(slot_order == "F")))
+                    .collect();
+                b.iter(|| fill(&part, &mut batch))
             });
             group.bench_function(format!("f32_into_{slot_order}_slot_{kind}_order"), |b| {
-                let mut slot = Array3::<f32>::zeros(shape(slot_order == "F"));
-                b.iter(|| fill(&part, &mut slot.view_mut()))
+                let mut batch: Vec<_> = (0..B)
+                    .map(|_| Array3::<f32>::zeros(shape(slot_order == "F")))
+                    .collect();
+                b.iter(|| fill(&part, &mut batch))
             });
         }
         group.finish();

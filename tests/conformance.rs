@@ -556,6 +556,22 @@ mod images {
         );
     }
 
+    /// The same file through the TIFF backend: strips decoded on demand.
+    #[cfg(feature = "tiff")]
+    #[test]
+    fn tiff_16bit_chunked() {
+        let dir = tempfile::tempdir().unwrap();
+        let reference = pixels::<u16>(14, 11, 3, 65535);
+        let path = save::<Rgb<u16>, u16>(dir.path(), "rgb16.tiff", &reference);
+        let vol = impart::TiffVolume::open(&path).unwrap();
+        check_backend(
+            "TIFF 16-bit RGB, tiff backend",
+            vol,
+            &reference,
+            Expect::no_views(NotZeroCopyReason::NotAddressable).channels(),
+        );
+    }
+
     #[test]
     fn image_png_gray_cached() {
         let dir = tempfile::tempdir().unwrap();

@@ -184,15 +184,17 @@ pub enum PadModeArg {
     Reflect,
 }
 
-/// The input volume: NIfTI (.nii, .nii.gz, .hdr/.img) and images (.png,
-/// .tif/.tiff, .jpg/.jpeg) are recognised by their name, Zarr v2/v3 by its
+/// The input volume: NIfTI (.nii, .nii.gz, .hdr/.img), TIFF (.tif/.tiff,
+/// read tile by tile) and images (.png, .jpg/.jpeg) are recognised by their
+/// name, Zarr v2/v3 by its
 /// directory (zarr.json or .zarray; a group with --array); raw files need
 /// `--shape` and `--dtype`.
 #[derive(Debug, Clone, Args)]
 pub struct InputArgs {
     /// The volume: a raw file (with --shape and --dtype), NIfTI (.nii,
     /// .nii.gz, .hdr/.img), a Zarr v2 or v3 array directory (or a group,
-    /// with --array), or a PNG, TIFF or JPEG image.
+    /// with --array), a TIFF or BigTIFF (read tile by tile; a page with
+    /// --page), or a PNG or JPEG image.
     pub path: PathBuf,
     /// Raw files: extent per axis, comma-separated (e.g. 512,512,512).
     #[arg(long, value_delimiter = ',')]
@@ -212,6 +214,9 @@ pub struct InputArgs {
     /// (e.g. "raw/0").
     #[arg(long)]
     pub array: Option<String>,
+    /// TIFF: the page (image file directory) to open, counted from 0.
+    #[arg(long, default_value_t = 0)]
+    pub page: usize,
     /// Where gzipped NIfTI files are decompressed to (default: the system
     /// temp dir); one uncompressed copy per file, reused while the source
     /// is unchanged, least recently used copies removed beyond a 20 GiB cap

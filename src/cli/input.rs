@@ -28,6 +28,7 @@ pub fn open(input: &InputArgs) -> Result<AnyVolume> {
     if let Some(array) = &input.array {
         options = options.zarr_array(array);
     }
+    options = options.page(input.page);
     match (&input.shape, &input.dtype) {
         (Some(shape), Some(dtype_text)) => options = raw(options, input, shape, dtype_text)?,
         (None, None) => {}
@@ -162,7 +163,11 @@ fn note_carried(part: &Partition<AnyVolume>, g: &GridArgs) {
     if g.axes.is_some() || carried.is_empty() {
         return;
     }
-    if part.volume().format() == VolumeFormat::Image && g.cell.len() == 2 {
+    if matches!(
+        part.volume().format(),
+        VolumeFormat::Image | VolumeFormat::Tiff
+    ) && g.cell.len() == 2
+    {
         return;
     }
     let list = |axes: &[usize], extents: bool| {

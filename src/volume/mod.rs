@@ -15,7 +15,8 @@
 //! | [`ArrayVolume`] | `memory` | | an ndarray array, borrowed or owned | the array's |
 //! | [`NiftiVolume`] | `nifti` | `nifti` | NIfTI-1/2 through the raw path: `.nii` mapped at `vox_offset`, `.hdr`/`.img` pairs, `.gz` decompressed once to a mapped cache file | F (x fastest) |
 //! | [`ZarrVolume`] | `zarr` | `zarr` | Zarr v2/v3 chunks, decoded as reads cross them (a [`ChunkedVolume`] over [`ZarrChunks`]) | C (reads come out in C order whatever the order the array is stored in) |
-//! | [`ImageVolume`] | `image` | `image` | PNG, TIFF, JPEG decoded into memory `(height, width, channels)`, or a mapped decode cache | C |
+//! | [`TiffVolume`] | `tiff` | `tiff` | a TIFF or BigTIFF page `(height, width, samples)`, its tiles or strips decoded as reads cross them (a [`ChunkedVolume`] over [`TiffChunks`]) | C |
+//! | [`ImageVolume`] | `image` | `image` | PNG, JPEG (TIFF without the `tiff` feature) decoded into memory `(height, width, channels)`, or a mapped decode cache | C |
 //! | [`ChunkedVolume`] | the source's | | any [`ChunkSource`](crate::ChunkSource): each chunk decoded once per walk | C |
 //!
 //! A backend with a [`layout`](Volume::layout) (raw, memory, NIfTI,
@@ -34,6 +35,10 @@
 #![cfg_attr(not(feature = "zarr"), doc = "[`ZarrVolume`]: crate#features")]
 #![cfg_attr(feature = "zarr", doc = "[`ZarrChunks`]: ZarrChunks")]
 #![cfg_attr(not(feature = "zarr"), doc = "[`ZarrChunks`]: crate#features")]
+#![cfg_attr(feature = "tiff", doc = "[`TiffVolume`]: TiffVolume")]
+#![cfg_attr(not(feature = "tiff"), doc = "[`TiffVolume`]: crate#features")]
+#![cfg_attr(feature = "tiff", doc = "[`TiffChunks`]: TiffChunks")]
+#![cfg_attr(not(feature = "tiff"), doc = "[`TiffChunks`]: crate#features")]
 #![cfg_attr(feature = "image", doc = "[`ImageVolume`]: ImageVolume")]
 #![cfg_attr(not(feature = "image"), doc = "[`ImageVolume`]: crate#features")]
 

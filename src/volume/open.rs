@@ -16,6 +16,8 @@ use crate::io::DecodeCache;
 use crate::volume::ImageVolume;
 #[cfg(feature = "nifti")]
 use crate::volume::{NiftiOptions, NiftiVolume};
+#[cfg(feature = "tiff")]
+use crate::volume::{TiffOptions, TiffVolume};
 #[cfg(feature = "zarr")]
 use crate::volume::{ZarrOptions, ZarrVolume};
 
@@ -24,7 +26,11 @@ use crate::volume::{ZarrOptions, ZarrVolume};
 const NIFTI_SUFFIXES: [&str; 6] = [".nii", ".nii.gz", ".hdr", ".hdr.gz", ".img", ".img.gz"];
 
 /// Names of the 2D images the `image` backend decodes.
-const IMAGE_SUFFIXES: [&str; 5] = [".png", ".tif", ".tiff", ".jpg", ".jpeg"];
+const IMAGE_SUFFIXES: [&str; 3] = [".png", ".jpg", ".jpeg"];
+
+/// Names of TIFF files (the `tiff` backend; decoded whole by the `image`
+/// backend in a build without it).
+const TIFF_SUFFIXES: [&str; 2] = [".tif", ".tiff"];
 
 /// The metadata files that make a directory a Zarr node (v3, v2 array, v2
 /// group).
@@ -39,7 +45,8 @@ const ZARR_MARKERS: [&str; 3] = ["zarr.json", ".zarray", ".zgroup"];
 /// |---|---|
 /// | any, when [`OpenOptions::raw`] gives a shape and an element type | [`VolumeFormat::Raw`] |
 /// | `*.nii`, `*.nii.gz`, `*.hdr`, `*.hdr.gz`, `*.img`, `*.img.gz` | [`VolumeFormat::Nifti`] |
-/// | `*.png`, `*.tif`, `*.tiff`, `*.jpg`, `*.jpeg` | [`VolumeFormat::Image`] |
+/// | `*.tif`, `*.tiff` | [`VolumeFormat::Tiff`] |
+/// | `*.png`, `*.jpg`, `*.jpeg` | [`VolumeFormat::Image`] |
 /// | a directory holding `zarr.json`, `.zarray` or `.zgroup`, or any path when [`OpenOptions::zarr_array`] names an array in it | [`VolumeFormat::Zarr`] |
 ///
 /// The first row that matches wins. Suffixes are compared without regard
@@ -55,8 +62,11 @@ pub enum VolumeFormat {
     Raw,
     /// NIfTI-1 or NIfTI-2 (`NiftiVolume`, feature `nifti`).
     Nifti,
-    /// A PNG, TIFF or JPEG image (`ImageVolume`, feature `image`).
+    /// A PNG or JPEG image (`ImageVolume`, feature `image`).
     Image,
+    /// A TIFF or BigTIFF page (`TiffVolume`, feature `tiff`; without it,
+    /// decoded whole as an `ImageVolume` when the `image` feature is on).
+    Tiff,
     /// A Zarr v2 or v3 array (`ZarrVolume`, feature `zarr`).
     Zarr,
 }
@@ -83,6 +93,8 @@ impl VolumeFormat {
     fn from_name(path: &Path) -> Option<Self> {
         if has_suffix(path, &NIFTI_SUFFIXES) {
             Some(Self::Nifti)
+        } else if has_suffix(path, &TIFF_SUFFIXES) {
+            Some(Self::Tiff)
         } else if has_suffix(path, &IMAGE_SUFFIXES) {
             Some(Self::Image)
         } else {
@@ -91,12 +103,13 @@ impl VolumeFormat {
     }
 
     /// The format's name, the same as the [`Volume::kind`] of its volumes:
-    /// `"raw"`, `"nifti"`, `"image"` or `"zarr"`.
+    /// `"raw"`, `"nifti"`, `"image"`, `"tiff"` or `"zarr"`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Raw => "raw",
             Self::Nifti => "nifti",
             Self::Image => "image",
+            Self::Tiff => "tiff",
             Self::Zarr => "zarr",
         }
     }
@@ -108,6 +121,7 @@ impl VolumeFormat {
             Self::Raw => None,
             Self::Nifti => Some("nifti"),
             Self::Image => Some("image"),
+            Self::Tiff => Some("tiff"),
             Self::Zarr => Some("zarr"),
         }
     }
@@ -118,6 +132,7 @@ impl VolumeFormat {
             Self::Raw => true,
             Self::Nifti => cfg!(feature = "nifti"),
             Self::Image => cfg!(feature = "image"),
+            Self::Tiff => cfg!(any(feature = "tiff", feature = "image")),
             Self::Zarr => cfg!(feature = "zarr"),
         }
     }
@@ -180,6 +195,7 @@ pub struct OpenOptions {
     cache_limits: Option<CacheLimits>,
     zarr_array: Option<String>,
     chunk_cache_bytes: Option<usize>,
+    page: usize,
 }
 
 impl Default for OpenOptions {
@@ -195,6 +211,7 @@ impl Default for OpenOptions {
             cache_limits: None,
             zarr_array: None,
             chunk_cache_bytes: None,
+            page: 0,
         }
     }
 }
@@ -286,6 +303,13 @@ impl OpenOptions {
         self
     }
 
+    /// TIFF: which page (image file directory, from 0) to open (default
+    /// 0; CLI `--page`).
+    pub fn page(mut self, page: usize) -> Self {
+        self.page = page;
+        self
+    }
+
     /// The format [`open`](Self::open) reads `path` as: raw when
     /// [`raw`](Self::raw) was given, else by name, else Zarr when
     /// [`zarr_array`](Self::zarr_array) was given or `path` is a Zarr
@@ -336,6 +360,7 @@ impl OpenOptions {
         match self.format(path)? {
             VolumeFormat::Nifti => self.open_nifti(path),
             VolumeFormat::Image => self.open_image(path),
+            VolumeFormat::Tiff => self.open_tiff(path),
             VolumeFormat::Zarr => self.open_zarr(path),
             // `format` gives Raw only with `self.raw`, handled above
             VolumeFormat::Raw => Err(Error::UnknownFormat {
@@ -379,6 +404,25 @@ impl OpenOptions {
     #[cfg(not(feature = "image"))]
     fn open_image(&self, path: &Path) -> Result<AnyVolume> {
         Err(not_enabled(path, VolumeFormat::Image))
+    }
+
+    #[cfg(feature = "tiff")]
+    fn open_tiff(&self, path: &Path) -> Result<AnyVolume> {
+        let mut options = TiffOptions::new().page(self.page);
+        if let Some(bytes) = self.chunk_cache_bytes {
+            options = options.cache_bytes(bytes);
+        }
+        options.open(path).map(AnyVolume::Tiff)
+    }
+
+    /// Without the `tiff` backend, the first page decoded whole by `image`.
+    #[cfg(not(feature = "tiff"))]
+    fn open_tiff(&self, path: &Path) -> Result<AnyVolume> {
+        if self.page == 0 && cfg!(feature = "image") {
+            self.open_image(path)
+        } else {
+            Err(not_enabled(path, VolumeFormat::Tiff))
+        }
     }
 
     #[cfg(feature = "zarr")]
@@ -467,7 +511,7 @@ fn group_arrays(path: &Path) -> Option<Vec<String>> {
 /// assert_eq!((volume.shape(), volume.dtype()), (&[2, 3, 4][..], DType::U16));
 ///
 /// assert_eq!(VolumeFormat::detect("t1.nii.gz")?, VolumeFormat::Nifti);
-/// assert_eq!(VolumeFormat::detect("slide.TIFF")?, VolumeFormat::Image);
+/// assert_eq!(VolumeFormat::detect("slide.TIFF")?, VolumeFormat::Tiff);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
@@ -497,6 +541,9 @@ pub enum AnyVolume {
     /// A decoded PNG, TIFF or JPEG image.
     #[cfg(feature = "image")]
     Image(ImageVolume),
+    /// A page of a TIFF or BigTIFF file, read tile by tile.
+    #[cfg(feature = "tiff")]
+    Tiff(TiffVolume),
     /// A Zarr v2 or v3 array.
     #[cfg(feature = "zarr")]
     Zarr(ZarrVolume),
@@ -511,6 +558,8 @@ macro_rules! each_backend {
             AnyVolume::Nifti($v) => $body,
             #[cfg(feature = "image")]
             AnyVolume::Image($v) => $body,
+            #[cfg(feature = "tiff")]
+            AnyVolume::Tiff($v) => $body,
             #[cfg(feature = "zarr")]
             AnyVolume::Zarr($v) => $body,
         }
@@ -526,6 +575,8 @@ impl AnyVolume {
             AnyVolume::Nifti(_) => VolumeFormat::Nifti,
             #[cfg(feature = "image")]
             AnyVolume::Image(_) => VolumeFormat::Image,
+            #[cfg(feature = "tiff")]
+            AnyVolume::Tiff(_) => VolumeFormat::Tiff,
             #[cfg(feature = "zarr")]
             AnyVolume::Zarr(_) => VolumeFormat::Zarr,
         }
@@ -542,6 +593,8 @@ impl AnyVolume {
             AnyVolume::Nifti(v) => v.raw().is_mapped(),
             #[cfg(feature = "image")]
             AnyVolume::Image(v) => v.is_cached(),
+            #[cfg(feature = "tiff")]
+            AnyVolume::Tiff(_) => false,
             #[cfg(feature = "zarr")]
             AnyVolume::Zarr(_) => false,
         }
@@ -601,6 +654,13 @@ impl From<ImageVolume> for AnyVolume {
     }
 }
 
+#[cfg(feature = "tiff")]
+impl From<TiffVolume> for AnyVolume {
+    fn from(v: TiffVolume) -> Self {
+        AnyVolume::Tiff(v)
+    }
+}
+
 #[cfg(feature = "zarr")]
 impl From<ZarrVolume> for AnyVolume {
     fn from(v: ZarrVolume) -> Self {
@@ -622,8 +682,8 @@ mod tests {
             ("a.img", VolumeFormat::Nifti),
             ("a.img.gz", VolumeFormat::Nifti),
             ("a.png", VolumeFormat::Image),
-            ("a.Tif", VolumeFormat::Image),
-            ("a.tiff", VolumeFormat::Image),
+            ("a.Tif", VolumeFormat::Tiff),
+            ("a.tiff", VolumeFormat::Tiff),
             ("a.jpg", VolumeFormat::Image),
             ("a.JPEG", VolumeFormat::Image),
         ] {

@@ -800,3 +800,49 @@ fn cache_environment_sets_the_cap() {
     assert_eq!(names.len(), 1, "{names:?}");
     assert!(names[0].ends_with("-pic.png.pixels"), "{names:?}");
 }
+
+/// `--page` opens one page of a TIFF stack through the TIFF backend: the
+/// stats of the whole page equal those of tifffile's array for that page
+/// (`tests/data/tiff/u16_stack5.expected`, little-endian u16, 5 x 37 x 53).
+#[test]
+fn tiff_page_flag_reads_that_page() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiff");
+    let expected = std::fs::read(dir.join("u16_stack5.expected")).expect("expected");
+    let page = 37 * 53 * 2;
+    let tif = dir.join("u16_stack5.tif");
+    for p in [0usize, 3, 4] {
+        let values: Vec<u16> = expected[p * page..(p + 1) * page]
+            .chunks_exact(2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+            .collect();
+        let out = impart(&[
+            "stats",
+            tif.to_str().unwrap(),
+            "--page",
+            &p.to_string(),
+            "--cell",
+            "37,53",
+            "--json",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // one line per cell, then the summary
+        let text = String::from_utf8_lossy(&out.stdout);
+        let v: Value = serde_json::from_str(text.lines().next().expect("a cell")).expect("JSON");
+        let min = *values.iter().min().unwrap() as f64;
+        let max = *values.iter().max().unwrap() as f64;
+        let sum: f64 = values.iter().map(|&x| x as f64).sum();
+        assert_eq!(v["min"].as_f64(), Some(min), "page {p}");
+        assert_eq!(v["max"].as_f64(), Some(max), "page {p}");
+        assert_eq!(v["sum"].as_f64(), Some(sum), "page {p}");
+        assert_eq!(v["shape"], serde_json::json!([37, 53, 1]), "page {p}");
+    }
+    // a page the file does not have is an error naming it
+    let out = impart(&["info", tif.to_str().unwrap(), "--page", "5"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no page 5"), "{err}");
+}

@@ -54,6 +54,19 @@ fn try_vec<T>(n: usize, volume: &str) -> Result<Vec<T>> {
     Ok(v)
 }
 
+/// `v * slope + inter` as nibabel computes it: multiplied only by a slope
+/// other than 1 and added to only an intercept other than 0 (so -0.0 stays
+/// -0.0 under `(1, 0)`).
+fn scaled(mut v: f64, slope: f64, inter: f64) -> f64 {
+    if slope != 1.0 {
+        v *= slope;
+    }
+    if inter != 0.0 {
+        v += inter;
+    }
+    v
+}
+
 fn reflect(i: usize, dim: usize) -> usize {
     if dim == 1 {
         return 0;
@@ -362,17 +375,7 @@ impl<V: Volume> Selected<'_, V> {
             return self.to_array_as::<U>();
         };
         let stored = self.to_array_as::<f64>()?;
-        // as nibabel: multiply only by a slope other than 1 and add only an
-        // intercept other than 0 (so -0.0 stays -0.0 under (1, 0))
-        Ok(stored.mapv(|mut v| {
-            if slope != 1.0 {
-                v *= slope;
-            }
-            if inter != 0.0 {
-                v += inter;
-            }
-            U::from_f64(v)
-        }))
+        Ok(stored.mapv(|v| U::from_f64(scaled(v, slope, inter))))
     }
 
     /// [`read_into`](Self::read_into) with the volume's intensity scaling
@@ -398,17 +401,7 @@ impl<V: Volume> Selected<'_, V> {
         let Some((slope, inter)) = self.partition.volume.scaling() else {
             return self.read_into(dst);
         };
-        // as nibabel: multiply only by a slope other than 1 and add only an
-        // intercept other than 0 (so -0.0 stays -0.0 under (1, 0))
-        let scale = |mut v: f64| {
-            if slope != 1.0 {
-                v *= slope;
-            }
-            if inter != 0.0 {
-                v += inter;
-            }
-            v
-        };
+        let scale = |v: f64| scaled(v, slope, inter);
         use crate::dtype::DType;
         let stored = self.partition.volume.dtype();
         let exact = match U::DTYPE {

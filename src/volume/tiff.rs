@@ -553,28 +553,30 @@ impl ChunkSource for TiffChunks {
         let dh = ch.min(self.shape[0] - r * ch);
         let dw = cw.min(self.shape[1] - c * cw);
         let size = self.dtype.size();
+        let full_row = cw * cs * size;
         let mut decoder = self.take_decoder()?;
         let read = catch_unwind(AssertUnwindSafe(|| {
             // the decoder's own idea of the chunk's data: a tile of a
             // planar image past the first plane is decoded whole
             let (w, h) = decoder.chunk_data_dimensions(chunk_index);
             let (w, h) = (w as usize, h as usize);
-            let mut data = try_bytes(h * w * cs * size).ok_or_else(|| {
-                format!(
-                    "{} bytes for the decoded chunk cannot be allocated",
-                    h * w * cs * size
-                )
-            });
-            let result = match &mut data {
-                Ok(buf) => decoder
-                    .read_chunk_bytes(chunk_index, buf)
-                    .map_err(|e| match &e {
-                        TiffError::UnsupportedError(u) => format!("unsupported: {u}"),
-                        e => e.to_string(),
-                    }),
-                Err(e) => Err(e.clone()),
-            };
-            result.and(data).map(|d| (d, w, h))
+            if w < dw || h < dh || w > cw || h > ch {
+                return Err(format!(
+                    "the decoder gives {w}x{h} pixels for a chunk of {dw}x{dh} (at most {cw}x{ch})"
+                ));
+            }
+            // one buffer of the full chunk; the data is decoded into its
+            // front and spread to full rows below
+            let mut buf = try_bytes(ch * full_row).ok_or_else(|| {
+                format!("{} bytes for the chunk cannot be allocated", ch * full_row)
+            })?;
+            decoder
+                .read_chunk_bytes(chunk_index, &mut buf[..h * w * cs * size])
+                .map_err(|e| match &e {
+                    TiffError::UnsupportedError(u) => format!("unsupported: {u}"),
+                    e => e.to_string(),
+                })?;
+            Ok((buf, w, h))
         }));
         let (mut data, w, h) = match read {
             Ok(Ok(v)) => {
@@ -584,32 +586,23 @@ impl ChunkSource for TiffChunks {
             Ok(Err(detail)) => return Err(fail(detail, None)),
             Err(_) => return Err(fail("the TIFF decoder failed on this chunk".into(), None)),
         };
-        if w < dw || h < dh {
-            return Err(fail(
-                format!("the decoder gave {w}x{h} pixels for a chunk of {dw}x{dh}"),
-                None,
-            ));
-        }
+        let src_row = w * cs * size;
         if self.ycbcr_jpeg {
-            ycbcr_to_rgb(&mut data);
+            ycbcr_to_rgb(&mut data[..h * src_row]);
         }
-        if h == ch && w == cw {
-            return Ok(data);
+        if dw < cw {
+            // rows of `w` pixels to rows of `cw`, last first (a row only
+            // moves forward), and the fill value, 0, past the right edge
+            // (also over the padding a whole decoded tile brings)
+            let row = dw * cs * size;
+            for y in (0..dh).rev() {
+                data.copy_within(y * src_row..y * src_row + row, y * full_row);
+                data[y * full_row + row..(y + 1) * full_row].fill(0);
+            }
         }
-        // pad to the full chunk (the fill value, 0, past the edges)
-        let (row, src_row) = (dw * cs * size, w * cs * size);
-        let full_row = cw * cs * size;
-        let mut out = try_bytes(ch * full_row).ok_or_else(|| {
-            fail(
-                format!("{} bytes for the chunk cannot be allocated", ch * full_row),
-                None,
-            )
-        })?;
-        for y in 0..dh {
-            out[y * full_row..y * full_row + row]
-                .copy_from_slice(&data[y * src_row..y * src_row + row]);
-        }
-        Ok(out)
+        // and below the bottom edge
+        data[dh * full_row..].fill(0);
+        Ok(data)
     }
 
     fn kind(&self) -> &'static str {

@@ -562,13 +562,42 @@ mod images {
     fn tiff_16bit_chunked() {
         let dir = tempfile::tempdir().unwrap();
         let reference = pixels::<u16>(14, 11, 3, 65535);
-        let path = save::<Rgb<u16>, u16>(dir.path(), "rgb16.tiff", &reference);
+        // deflate in strips of 4 rows: decoded strip by strip
+        let path = dir.path().join("rgb16_deflate.tiff");
+        let raw: Vec<u16> = reference.iter().copied().collect();
+        let file = std::fs::File::create(&path).unwrap();
+        let mut encoder = tiff::encoder::TiffEncoder::new(file)
+            .unwrap()
+            .with_compression(tiff::encoder::Compression::Deflate(
+                tiff::encoder::DeflateLevel::Balanced,
+            ));
+        let mut image = encoder
+            .new_image::<tiff::encoder::colortype::RGB16>(11, 14)
+            .unwrap();
+        image.rows_per_strip(4).unwrap();
+        image.write_data(&raw).unwrap();
         let vol = impart::TiffVolume::open(&path).unwrap();
+        assert!(!vol.is_raw());
         check_backend(
-            "TIFF 16-bit RGB, tiff backend",
+            "TIFF 16-bit RGB deflate, tiff backend",
             vol,
             &reference,
             Expect::no_views(NotZeroCopyReason::NotAddressable).channels(),
+        );
+    }
+
+    #[test]
+    fn tiff_uncompressed_mapped() {
+        let dir = tempfile::tempdir().unwrap();
+        let reference = pixels::<u16>(14, 11, 3, 65535);
+        let path = save::<Rgb<u16>, u16>(dir.path(), "rgb16.tiff", &reference);
+        let vol = impart::TiffVolume::open(&path).unwrap();
+        assert!(vol.is_mapped());
+        check_backend(
+            "TIFF 16-bit RGB uncompressed, mapped through the raw path",
+            vol,
+            &reference,
+            Expect::views().channels(),
         );
     }
 

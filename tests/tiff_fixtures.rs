@@ -138,6 +138,22 @@ fn check_page(
             return;
         }
     };
+    check_volume(
+        label, &volume, want_shape, dtype, expected, tolerance, failures,
+    );
+}
+
+/// Checks `volume` against tifffile's array: shape, type, the whole read
+/// and every cell of a stride-0.5 grid.
+fn check_volume(
+    label: &str,
+    volume: &impl Volume,
+    want_shape: &[usize],
+    dtype: &str,
+    expected: &[u8],
+    tolerance: Option<f64>,
+    failures: &mut Vec<String>,
+) {
     if volume.shape() != want_shape || volume.dtype().name() != dtype {
         failures.push(format!(
             "{label}: shape {:?} {}, expected {want_shape:?} {dtype}",
@@ -147,7 +163,7 @@ fn check_page(
         return;
     }
     let zero = vec![0usize; want_shape.len()];
-    match read(&volume, &zero, want_shape) {
+    match read(volume, &zero, want_shape) {
         Ok(bytes) => compare(
             &format!("{label} whole"),
             &bytes,
@@ -164,15 +180,21 @@ fn check_page(
             return;
         }
     }
-    let cell: Vec<usize> = want_shape[..2].iter().map(|&d| (d / 3).max(1)).collect();
-    let part = Partition::builder(&volume)
+    // cells of a third of a page, over half the stack's axes
+    let lead = want_shape.len() - 3;
+    let cell: Vec<usize> = want_shape[..lead + 2]
+        .iter()
+        .enumerate()
+        .map(|(a, &d)| (d / if a < lead { 2 } else { 3 }).max(1))
+        .collect();
+    let part = Partition::builder(volume)
         .cell(&cell)
         .stride(0.5)
         .build()
         .expect("partition");
     for sel in part.cells("...").expect("cells") {
         let r = sel.region();
-        match read(&volume, r.start(), r.shape()) {
+        match read(volume, r.start(), r.shape()) {
             Ok(bytes) => compare(
                 &format!("{label} cell {:?}", sel.index()),
                 &bytes,
@@ -293,4 +315,191 @@ fn unsupported_compressions_are_named() {
             "{file}: {text}"
         );
     }
+}
+
+/// The shape a stack opens with: the series' axes (tifffile's
+/// `series_shape`) with the sample axis always last.
+fn stack_shape(case: &Value) -> Vec<usize> {
+    let flat = shape_of(&case["shape"]);
+    let series = shape_of(&case["series_shape"]);
+    // tifffile leaves the sample axis out of a series of one sample
+    let image = if series.ends_with(&flat[flat.len() - 3..]) {
+        3
+    } else {
+        2
+    };
+    let mut shape = series[..series.len() - image].to_vec();
+    shape.extend_from_slice(&flat[flat.len() - 3..]);
+    shape
+}
+
+#[test]
+fn stacks_open_as_one_volume_with_the_axes_of_their_metadata() {
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for case in cases()
+        .iter()
+        .filter(|c| c["kind"] == "valid" && c["page"].is_null())
+    {
+        let name = case["name"].as_str().expect("name");
+        let path = dir().join(case["file"].as_str().expect("file"));
+        let dtype = case["dtype"].as_str().expect("dtype");
+        let expected = std::fs::read(dir().join(case["expected"].as_str().expect("expected")))
+            .expect("expected bytes");
+        let shape = stack_shape(case);
+        let volume = match TiffOptions::new().open(&path) {
+            Ok(v) => v,
+            Err(e) => {
+                failures.push(format!("{name}: open failed: {e}"));
+                continue;
+            }
+        };
+        // tifffile's axes, with the sample axis always there and its
+        // name for a plain sequence of pages (Q) as ours (I)
+        let mut axes = case["axes"].as_str().expect("axes").replace('Q', "I");
+        if !axes.ends_with('S') {
+            axes.push('S');
+        }
+        if volume.axes() != axes {
+            failures.push(format!("{name}: axes {}, expected {axes}", volume.axes()));
+        }
+        check_volume(name, &volume, &shape, dtype, &expected, None, &mut failures);
+        // and the generic opener gives the same stack
+        match impart::open(&path) {
+            Ok(v) if v.shape() == shape.as_slice() => {}
+            Ok(v) => failures.push(format!("{name}: impart::open gives {:?}", v.shape())),
+            Err(e) => failures.push(format!("{name}: impart::open: {e}")),
+        }
+        checked += 1;
+    }
+    assert!(checked >= 4, "only {checked} stacks");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn pyramid_levels_are_listed_and_open() {
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for case in cases().iter().filter(|c| c["levels"].is_array()) {
+        let name = case["name"].as_str().expect("name");
+        let path = dir().join(case["file"].as_str().expect("file"));
+        let dtype = case["dtype"].as_str().expect("dtype");
+        let levels = case["levels"].as_array().expect("levels");
+        let listed = TiffOptions::new()
+            .open(&path)
+            .expect("open")
+            .levels()
+            .to_vec();
+        let shapes: Vec<Vec<usize>> = listed.iter().map(|l| l.shape.clone()).collect();
+        let want: Vec<Vec<usize>> = levels.iter().map(|l| shape_of(&l["shape"])).collect();
+        if shapes != want {
+            failures.push(format!("{name}: levels {shapes:?}, expected {want:?}"));
+        }
+        for level in levels {
+            let k = level["level"].as_u64().expect("level") as usize;
+            let shape = shape_of(&level["shape"]);
+            let expected = std::fs::read(dir().join(level["expected"].as_str().expect("expected")))
+                .expect("expected bytes");
+            let label = format!("{name} level {k}");
+            match TiffOptions::new().level(k).open(&path) {
+                Ok(v) => {
+                    if v.level() != k {
+                        failures.push(format!("{label}: level() is {}", v.level()));
+                    }
+                    check_volume(&label, &v, &shape, dtype, &expected, None, &mut failures)
+                }
+                Err(e) => failures.push(format!("{label}: open failed: {e}")),
+            }
+            checked += 1;
+        }
+        let err = TiffOptions::new()
+            .level(levels.len())
+            .open(&path)
+            .expect_err("no such level");
+        assert!(
+            matches!(err, impart::Error::InvalidArgument { .. }),
+            "{name}: {err}"
+        );
+    }
+    assert!(checked >= 3, "only {checked} levels");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn geotiff_cells_have_the_world_origin_of_their_first_pixel() {
+    let mut checked = 0;
+    for case in cases().iter().filter(|c| c["geo"].is_object()) {
+        let name = case["name"].as_str().expect("name");
+        let path = dir().join(case["file"].as_str().expect("file"));
+        let m: Vec<Vec<f64>> = case["geo"]["affine_2d"]
+            .as_array()
+            .expect("affine_2d")
+            .iter()
+            .map(|r| {
+                r.as_array()
+                    .expect("row")
+                    .iter()
+                    .map(|v| v.as_f64().expect("f64"))
+                    .collect()
+            })
+            .collect();
+        let volume = TiffOptions::new().open(&path).expect("open");
+        let a = volume.affine().expect("a GeoTIFF has an affine");
+        // rows are the first axis, columns the second
+        for k in 0..2 {
+            assert_eq!(
+                [a[k][0], a[k][1], a[k][2], a[k][3]],
+                [m[k][1], m[k][0], 0.0, m[k][2]],
+                "{name}: row {k} of the affine"
+            );
+        }
+        let part = Partition::builder(&volume)
+            .cell(&[16, 16])
+            .stride(0.5)
+            .build()
+            .expect("partition");
+        for sel in part.cells("...").expect("cells") {
+            let (row, col) = (
+                sel.region().start()[0] as f64,
+                sel.region().start()[1] as f64,
+            );
+            let w = sel.world_origin().expect("world origin");
+            assert_eq!(w[0], m[0][0] * col + m[0][1] * row + m[0][2], "{name} x");
+            assert_eq!(w[1], m[1][0] * col + m[1][1] * row + m[1][2], "{name} y");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 2, "only {checked} GeoTIFFs");
+}
+
+#[test]
+fn uncompressed_contiguous_pages_are_mapped_in_place() {
+    let mut mapped = 0;
+    for case in cases().iter().filter(|c| c["kind"] == "valid") {
+        let name = case["name"].as_str().expect("name");
+        let path = dir().join(case["file"].as_str().expect("file"));
+        let mut options = TiffOptions::new();
+        if let Some(p) = case["page"].as_u64() {
+            options = options.page(p as usize);
+        }
+        let volume = options.open(&path).expect("open");
+        // what tifffile writes uncompressed is strips back to back
+        let plain = case["compression"] == "none" && !case["tiled"].as_bool().unwrap_or(true);
+        assert_eq!(volume.is_mapped(), plain, "{name}: mapped");
+        assert_eq!(volume.layout().is_some(), plain, "{name}: layout");
+        if plain {
+            // and positioned reads through the same raw path without mmap
+            let read = options.clone().mmap(false).open(&path).expect("open");
+            assert!(read.is_raw() && !read.is_mapped(), "{name}");
+            let shape = read.shape().to_vec();
+            let zero = vec![0; shape.len()];
+            assert_eq!(
+                self::read(&read, &zero, &shape).expect("read"),
+                self::read(&volume, &zero, &shape).expect("read"),
+                "{name}: pread equals the mapping"
+            );
+            mapped += 1;
+        }
+    }
+    assert!(mapped >= 8, "only {mapped} mapped");
 }

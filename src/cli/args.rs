@@ -214,9 +214,15 @@ pub struct InputArgs {
     /// (e.g. "raw/0").
     #[arg(long)]
     pub array: Option<String>,
-    /// TIFF: the page (image file directory) to open, counted from 0.
+    /// TIFF: open one page (image file directory, counted from 0) as a 2D
+    /// image. Default: the first page, with the pages after it of the same
+    /// shape and type as a stack (axes from OME-XML or ImageJ metadata).
+    #[arg(long)]
+    pub page: Option<usize>,
+    /// TIFF: the resolution level of a pyramid (0 = full resolution;
+    /// `impart info` lists them).
     #[arg(long, default_value_t = 0)]
-    pub page: usize,
+    pub level: usize,
     /// Where gzipped NIfTI files are decompressed to (default: the system
     /// temp dir); one uncompressed copy per file, reused while the source
     /// is unchanged, least recently used copies removed beyond a 20 GiB cap

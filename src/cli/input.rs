@@ -28,7 +28,10 @@ pub fn open(input: &InputArgs) -> Result<AnyVolume> {
     if let Some(array) = &input.array {
         options = options.zarr_array(array);
     }
-    options = options.page(input.page);
+    if let Some(page) = input.page {
+        options = options.page(page);
+    }
+    options = options.level(input.level);
     match (&input.shape, &input.dtype) {
         (Some(shape), Some(dtype_text)) => options = raw(options, input, shape, dtype_text)?,
         (None, None) => {}

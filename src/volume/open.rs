@@ -195,7 +195,8 @@ pub struct OpenOptions {
     cache_limits: Option<CacheLimits>,
     zarr_array: Option<String>,
     chunk_cache_bytes: Option<usize>,
-    page: usize,
+    page: Option<usize>,
+    level: usize,
 }
 
 impl Default for OpenOptions {
@@ -211,7 +212,8 @@ impl Default for OpenOptions {
             cache_limits: None,
             zarr_array: None,
             chunk_cache_bytes: None,
-            page: 0,
+            page: None,
+            level: 0,
         }
     }
 }
@@ -253,7 +255,7 @@ impl OpenOptions {
         self
     }
 
-    /// Raw and NIfTI: memory-map the data (default) or read it with
+    /// Raw, NIfTI and uncompressed TIFF: memory-map the data (default) or read it with
     /// positioned reads; see [`RawOptions::mmap`].
     pub fn mmap(mut self, mmap: bool) -> Self {
         self.mmap = mmap;
@@ -303,10 +305,18 @@ impl OpenOptions {
         self
     }
 
-    /// TIFF: which page (image file directory, from 0) to open (default
-    /// 0; CLI `--page`).
+    /// TIFF: open one page (image file directory, from 0) as a 2D image
+    /// (CLI `--page`). Default: the first page, with the pages after it
+    /// that share its shape and type as a stack (`TiffOptions::page`).
     pub fn page(mut self, page: usize) -> Self {
-        self.page = page;
+        self.page = Some(page);
+        self
+    }
+
+    /// TIFF: which resolution level of a pyramid to open, 0 (the default)
+    /// being full resolution (CLI `--level`; `TiffOptions::level`).
+    pub fn level(mut self, level: usize) -> Self {
+        self.level = level;
         self
     }
 
@@ -408,7 +418,13 @@ impl OpenOptions {
 
     #[cfg(feature = "tiff")]
     fn open_tiff(&self, path: &Path) -> Result<AnyVolume> {
-        let mut options = TiffOptions::new().page(self.page);
+        let mut options = TiffOptions::new()
+            .level(self.level)
+            .mmap(self.mmap)
+            .advice(self.advice);
+        if let Some(page) = self.page {
+            options = options.page(page);
+        }
         if let Some(bytes) = self.chunk_cache_bytes {
             options = options.cache_bytes(bytes);
         }
@@ -418,7 +434,7 @@ impl OpenOptions {
     /// Without the `tiff` backend, the first page decoded whole by `image`.
     #[cfg(not(feature = "tiff"))]
     fn open_tiff(&self, path: &Path) -> Result<AnyVolume> {
-        if self.page == 0 && cfg!(feature = "image") {
+        if self.page.unwrap_or(0) == 0 && self.level == 0 && cfg!(feature = "image") {
             self.open_image(path)
         } else {
             Err(not_enabled(path, VolumeFormat::Tiff))

@@ -30,6 +30,7 @@ pub struct RawOptions {
     byte_order: ByteOrder,
     order: MemoryOrder,
     offset: u64,
+    strides: Option<Vec<usize>>,
     mmap: bool,
     advice: MapAdvice,
 }
@@ -87,6 +88,7 @@ impl RawOptions {
             byte_order: ByteOrder::Little,
             order: MemoryOrder::C,
             offset: 0,
+            strides: None,
             mmap: true,
             advice: MapAdvice::default(),
         }
@@ -107,6 +109,17 @@ impl RawOptions {
     /// Byte offset of the first voxel (a header's size; default 0).
     pub fn offset(mut self, offset: u64) -> Self {
         self.offset = offset;
+        self
+    }
+
+    /// Element strides of the axes, for data that is not one contiguous C-
+    /// or F-order run: the element at index `(i0, i1, …)` is at byte
+    /// `offset + (i0 * strides[0] + i1 * strides[1] + …) * dtype.size()`
+    /// (the planes of a TIFF stack with directories between them, or the
+    /// sample planes of a planar TIFF page). Default: the strides of
+    /// [`order`](Self::order). Views over the mapping keep these strides.
+    pub fn strides(mut self, strides: &[usize]) -> Self {
+        self.strides = Some(strides.to_vec());
         self
     }
 
@@ -183,7 +196,23 @@ impl RawVolume {
     pub fn open(path: impl AsRef<Path>, options: &RawOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let name = path.display().to_string();
-        let (_, nbytes) = checked_size(&name, &options.shape, options.dtype)?;
+        let (_, contiguous) = checked_size(&name, &options.shape, options.dtype)?;
+        let strides = match &options.strides {
+            None => options.order.strides(&options.shape),
+            Some(s) => s.clone(),
+        };
+        let nbytes = match &options.strides {
+            None => contiguous,
+            Some(_) => spanned_bytes(&options.shape, &strides, options.dtype).ok_or_else(|| {
+                Error::InvalidLayout {
+                    volume: name.clone(),
+                    detail: format!(
+                        "strides {strides:?} do not fit shape {:?} of {} in memory addresses",
+                        options.shape, options.dtype
+                    ),
+                }
+            })?,
+        };
         let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
         let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
         let needed =
@@ -229,7 +258,7 @@ impl RawVolume {
             Data::File(file)
         };
         Ok(RawVolume {
-            strides: options.order.strides(&options.shape),
+            strides,
             path,
             name,
             options: options.clone(),
@@ -303,19 +332,32 @@ impl RawVolume {
                 shape: region.shape().to_vec(),
             })?;
         // axes from the file's fastest to its slowest
-        let order: Vec<usize> = match self.options.order {
+        let mut order: Vec<usize> = match self.options.order {
             MemoryOrder::C => (0..ndim).rev().collect(),
             MemoryOrder::F => (0..ndim).collect(),
         };
+        order.sort_by_key(|&k| self.strides[k]);
         let rshape = region.shape();
-        let mut run = rshape[order[0]];
-        let mut j = 1;
-        while j < ndim && rshape[order[j - 1]] == shape[order[j - 1]] {
+        // one read per run: runs merge across an axis the region spans
+        // whole if the next axis follows it without a gap
+        let unit = self.strides[order[0]] == 1;
+        let (mut run, mut j) = if unit { (rshape[order[0]], 1) } else { (1, 0) };
+        while unit
+            && j < ndim
+            && rshape[order[j - 1]] == shape[order[j - 1]]
+            && self.strides[order[j]] == self.strides[order[j - 1]] * shape[order[j - 1]]
+        {
             run *= rshape[order[j]];
             j += 1;
         }
         let outer = &order[j..];
-        let buf_strides = self.options.order.strides(rshape);
+        // the buffer holds the region contiguously, in the file's order
+        let mut buf_strides = vec![0usize; ndim];
+        let mut acc = 1usize;
+        for &k in &order {
+            buf_strides[k] = acc;
+            acc *= rshape[k];
+        }
         let mut buf: Vec<u8> = Vec::new();
         buf.try_reserve_exact(nbytes).map_err(|_| Error::TooLarge {
             volume: self.name.clone(),
@@ -365,6 +407,22 @@ impl RawVolume {
             }
         }
     }
+}
+
+/// Bytes from the first element to the end of the last of an array of
+/// `shape` with element `strides` (`None` on overflow).
+fn spanned_bytes(shape: &[usize], strides: &[usize], dtype: DType) -> Option<usize> {
+    if strides.len() != shape.len() {
+        return None;
+    }
+    shape
+        .iter()
+        .zip(strides)
+        .try_fold(0usize, |acc, (&n, &st)| {
+            n.checked_sub(1)?.checked_mul(st)?.checked_add(acc)
+        })?
+        .checked_add(1)?
+        .checked_mul(dtype.size())
 }
 
 /// Reads exactly `buf.len()` bytes at `pos`.

@@ -1,0 +1,283 @@
+//! The tiles or strips of a TIFF image (one page, or the planes of a
+//! stack), decoded by the `tiff` crate: the [`ChunkSource`] under a
+//! chunked [`TiffVolume`](super::TiffVolume).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use tiff::TiffError;
+
+use super::ifd::{decoder_at, guarded, Header, Ifd, TiffDecoder};
+use crate::chunked::ChunkSource;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+
+/// Most decoders kept for reuse (each holds a file handle, a read buffer
+/// and its directory's offset tables).
+const POOL: usize = 16;
+
+/// The tiles or strips of a TIFF image, decoded by the `tiff` crate.
+///
+/// Chunks are the image's tiles `(…, 1, tile_length, tile_width,
+/// samples)` or strips `(…, 1, rows_per_strip, width, samples)`, one
+/// sample for a planar image, and 1 on every axis of a stack's pages.
+pub struct TiffChunks {
+    path: PathBuf,
+    name: String,
+    shape: Vec<usize>,
+    chunk: Vec<usize>,
+    dtype: DType,
+    /// JPEG-compressed YCbCr, which the decoder leaves as YCbCr.
+    ycbcr_jpeg: bool,
+    /// Leading axes of the stack's pages (0 for one page).
+    lead: usize,
+    /// The directory of each plane, in page order.
+    planes: Vec<u64>,
+    /// Chunk rows and columns of a plane (strips: one column).
+    down: u64,
+    across: u64,
+    header: Header,
+    file_len: u64,
+    /// Decoders at a directory, reused by whichever thread decodes next
+    /// (a decoder reads through a `&mut` file handle).
+    pool: Mutex<Vec<(u64, TiffDecoder)>>,
+}
+
+impl std::fmt::Debug for TiffChunks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TiffChunks")
+            .field("path", &self.path)
+            .field("shape", &self.shape)
+            .field("chunk", &self.chunk)
+            .field("dtype", &self.dtype)
+            .field("planes", &self.planes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TiffChunks {
+    /// The chunks of the planes whose directories are `planes` (all of
+    /// `first`'s geometry), stacked along `lead` leading axes.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        path: &Path,
+        header: Header,
+        file_len: u64,
+        first: &Ifd,
+        dtype: DType,
+        lead: &[usize],
+        planes: Vec<u64>,
+        decoder: TiffDecoder,
+    ) -> Result<TiffChunks> {
+        let invalid = |detail: String| Error::InvalidHeader {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let to_usize =
+            |v: u64, what: &str| usize::try_from(v).map_err(|_| invalid(format!("{what} {v}")));
+        let mut shape = lead.to_vec();
+        shape.extend([
+            to_usize(first.height, "height")?,
+            to_usize(first.width, "width")?,
+            to_usize(first.samples, "samples per pixel")?,
+        ]);
+        let mut chunk = vec![1; lead.len()];
+        chunk.extend([
+            to_usize(first.chunk_h, "chunk height")?,
+            to_usize(first.chunk_w, "chunk width")?,
+            if first.planar {
+                1
+            } else {
+                shape[lead.len() + 2]
+            },
+        ]);
+        let name = path.display().to_string();
+        crate::layout::checked_size(&name, &shape, dtype)?;
+        crate::layout::checked_size(&name, &chunk, dtype)?;
+        let (down, across, _) = first.chunk_grid();
+        Ok(TiffChunks {
+            path: path.to_path_buf(),
+            name,
+            shape,
+            chunk,
+            dtype,
+            ycbcr_jpeg: first.compression == 7
+                && first.samples == 3
+                && dtype == DType::U8
+                && first.photometric == Some(6),
+            lead: lead.len(),
+            pool: Mutex::new(vec![(first.ptr, decoder)]),
+            planes,
+            down,
+            across,
+            header,
+            file_len,
+        })
+    }
+
+    fn take_decoder(&self, ifd: u64) -> Result<TiffDecoder> {
+        let pooled = self.pool.lock().ok().and_then(|mut p| {
+            let i = p.iter().position(|(at, _)| *at == ifd)?;
+            Some(p.swap_remove(i).1)
+        });
+        match pooled {
+            Some(d) => Ok(d),
+            None => decoder_at(
+                &self.path,
+                self.header,
+                Some(ifd),
+                self.file_len,
+                &format!("the directory at offset {ifd}"),
+            ),
+        }
+    }
+
+    fn give_back(&self, ifd: u64, decoder: TiffDecoder) {
+        if let Ok(mut p) = self.pool.lock() {
+            if p.len() >= POOL {
+                p.remove(0);
+            }
+            p.push((ifd, decoder));
+        }
+    }
+}
+
+impl ChunkSource for TiffChunks {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    fn chunk_shape(&self) -> &[usize] {
+        &self.chunk
+    }
+
+    fn decode(&self, index: &[u64]) -> Result<Vec<u8>> {
+        let fail = |detail: String| Error::Decode {
+            path: self.path.clone(),
+            chunk: index.to_vec(),
+            detail,
+            source: None,
+        };
+        let n = self.lead;
+        if index.len() != n + 3 {
+            return Err(fail(format!("a chunk index of {} axes", index.len())));
+        }
+        // the plane: the leading indices in C order
+        let mut plane = 0u64;
+        for (&i, &extent) in index[..n].iter().zip(&self.shape[..n]) {
+            if i >= extent as u64 {
+                return Err(fail("outside the chunk grid".into()));
+            }
+            plane = plane * extent as u64 + i;
+        }
+        let (r, c, k) = (index[n], index[n + 1], index[n + 2]);
+        let (ch, cw, cs) = (self.chunk[n], self.chunk[n + 1], self.chunk[n + 2]);
+        let samples = self.shape[n + 2];
+        let ifd = usize::try_from(plane)
+            .ok()
+            .and_then(|p| self.planes.get(p).copied());
+        let Some(ifd) =
+            ifd.filter(|_| r < self.down && c < self.across && k < samples.div_ceil(cs) as u64)
+        else {
+            return Err(fail("outside the chunk grid".into()));
+        };
+        let chunk_index = u32::try_from(k * self.down * self.across + r * self.across + c)
+            .map_err(|_| fail("outside the chunk grid".into()))?;
+        // the data the decoder writes: the chunk without the padding past
+        // the image's right and bottom edges
+        let (r, c) = (r as usize, c as usize);
+        let dh = ch.min(self.shape[n] - r * ch);
+        let dw = cw.min(self.shape[n + 1] - c * cw);
+        let size = self.dtype.size();
+        let full_row = cw * cs * size;
+        let mut decoder = self.take_decoder(ifd)?;
+        let read = guarded(|| {
+            // the decoder's own idea of the chunk's data: a tile of a
+            // planar image past the first plane is decoded whole
+            let (w, h) = decoder.chunk_data_dimensions(chunk_index);
+            let (w, h) = (w as usize, h as usize);
+            if w < dw || h < dh || w > cw || h > ch {
+                return Ok(Err(format!(
+                    "the decoder gives {w}x{h} pixels for a chunk of {dw}x{dh} (at most {cw}x{ch})"
+                )));
+            }
+            // one buffer of the full chunk; the data is decoded into its
+            // front and spread to full rows below
+            let Some(mut buf) = try_bytes(ch * full_row) else {
+                return Ok(Err(format!(
+                    "{} bytes for the chunk cannot be allocated",
+                    ch * full_row
+                )));
+            };
+            decoder.read_chunk_bytes(chunk_index, &mut buf[..h * w * cs * size])?;
+            Ok(Ok((buf, w, h)))
+        });
+        let (mut data, w, h) = match read {
+            Some(Ok(Ok(v))) => {
+                self.give_back(ifd, decoder);
+                v
+            }
+            Some(Ok(Err(detail))) => return Err(fail(detail)),
+            Some(Err(e)) => {
+                return Err(fail(match &e {
+                    TiffError::UnsupportedError(u) => format!("unsupported: {u}"),
+                    e => e.to_string(),
+                }))
+            }
+            None => return Err(fail("the TIFF decoder failed on this chunk".into())),
+        };
+        let src_row = w * cs * size;
+        if self.ycbcr_jpeg {
+            ycbcr_to_rgb(&mut data[..h * src_row]);
+        }
+        if dw < cw {
+            // rows of `w` pixels to rows of `cw`, last first (a row only
+            // moves forward), and the fill value, 0, past the right edge
+            // (also over the padding a whole decoded tile brings)
+            let row = dw * cs * size;
+            for y in (0..dh).rev() {
+                data.copy_within(y * src_row..y * src_row + row, y * full_row);
+                data[y * full_row + row..(y + 1) * full_row].fill(0);
+            }
+        }
+        // and below the bottom edge
+        data[dh * full_row..].fill(0);
+        Ok(data)
+    }
+
+    fn kind(&self) -> &'static str {
+        "tiff"
+    }
+}
+
+/// JPEG's YCbCr (JFIF, full range) to RGB in place, rounded as libjpeg's
+/// integer conversion rounds, for JPEG-compressed TIFF pages stored as
+/// YCbCr (`PhotometricInterpretation` 6), which libtiff readers present
+/// as RGB.
+fn ycbcr_to_rgb(pixels: &mut [u8]) {
+    for px in pixels.chunks_exact_mut(3) {
+        let y = f64::from(px[0]);
+        let cb = f64::from(px[1]) - 128.0;
+        let cr = f64::from(px[2]) - 128.0;
+        let clamp = |v: f64| v.round().clamp(0.0, 255.0) as u8;
+        px[0] = clamp(y + 1.402 * cr);
+        px[1] = clamp(y - 0.344_136 * cb - 0.714_136 * cr);
+        px[2] = clamp(y + 1.772 * cb);
+    }
+}
+
+/// `n` zero bytes, or `None` if they cannot be allocated.
+fn try_bytes(n: usize) -> Option<Vec<u8>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).ok()?;
+    v.resize(n, 0);
+    Some(v)
+}

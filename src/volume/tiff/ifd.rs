@@ -1,0 +1,542 @@
+//! The image file directories of a TIFF file: the main chain walked once
+//! at open (each directory's own entries only, not its offset tables), and
+//! the facts of each directory this backend needs.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use tiff::decoder::ifd::Value;
+use tiff::decoder::{Decoder, Limits};
+use tiff::tags::{IfdPointer, Tag};
+use tiff::{Directory, TiffError};
+
+use crate::dtype::{ByteOrder, DType};
+use crate::error::{Error, Result};
+
+/// A decoder over a file whose header is patched to name one directory as
+/// the first: the `tiff` crate decodes chunks of its current image only,
+/// and reaches SubIFDs (pyramid levels) in no other way.
+pub(super) type TiffDecoder = Decoder<AtIfd>;
+
+/// The file's header: byte order, classic or BigTIFF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Header {
+    pub big_endian: bool,
+    pub bigtiff: bool,
+}
+
+impl Header {
+    /// Reads the first 16 bytes of `path` (a shorter file is left to the
+    /// decoder to refuse).
+    pub fn read(path: &Path) -> Result<Header> {
+        let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut b = [0u8; 4];
+        file.read_exact(&mut b).map_err(|_| Error::InvalidHeader {
+            path: path.to_path_buf(),
+            detail: "shorter than a TIFF header".into(),
+        })?;
+        let big_endian = match &b[..2] {
+            b"II" => false,
+            b"MM" => true,
+            _ => {
+                return Err(Error::InvalidHeader {
+                    path: path.to_path_buf(),
+                    detail: "not a TIFF file (no II or MM byte-order mark)".into(),
+                })
+            }
+        };
+        let magic = if big_endian {
+            u16::from_be_bytes([b[2], b[3]])
+        } else {
+            u16::from_le_bytes([b[2], b[3]])
+        };
+        Ok(Header {
+            big_endian,
+            bigtiff: magic == 43,
+        })
+    }
+
+    /// The byte order of the file's samples.
+    pub fn byte_order(self) -> ByteOrder {
+        if self.big_endian {
+            ByteOrder::Big
+        } else {
+            ByteOrder::Little
+        }
+    }
+
+    /// The header bytes that name `ifd` as the first directory.
+    fn pointing_at(self, ifd: u64) -> ([u8; 16], usize) {
+        let mut h = [0u8; 16];
+        h[..2].copy_from_slice(if self.big_endian { b"MM" } else { b"II" });
+        let put16 = |v: u16| {
+            if self.big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        if self.bigtiff {
+            h[2..4].copy_from_slice(&put16(43));
+            h[4..6].copy_from_slice(&put16(8));
+            h[8..16].copy_from_slice(&if self.big_endian {
+                ifd.to_be_bytes()
+            } else {
+                ifd.to_le_bytes()
+            });
+            (h, 16)
+        } else {
+            h[2..4].copy_from_slice(&put16(42));
+            // a classic file's pointers are 32-bit: `ifd` came from one
+            let ifd = u32::try_from(ifd).unwrap_or(u32::MAX);
+            h[4..8].copy_from_slice(&if self.big_endian {
+                ifd.to_be_bytes()
+            } else {
+                ifd.to_le_bytes()
+            });
+            (h, 8)
+        }
+    }
+}
+
+/// A TIFF file read through a header that names one directory as the
+/// first (see [`TiffDecoder`]); every other byte is the file's.
+pub(super) struct AtIfd {
+    file: BufReader<File>,
+    pos: u64,
+    header: [u8; 16],
+    header_len: usize,
+}
+
+impl Read for AtIfd {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let hl = self.header_len as u64;
+        if self.pos < hl {
+            let from = self.pos as usize;
+            let n = buf.len().min(self.header_len - from);
+            buf[..n].copy_from_slice(&self.header[from..from + n]);
+            self.pos += n as u64;
+            self.file.seek(SeekFrom::Start(self.pos))?;
+            return Ok(n);
+        }
+        let n = self.file.read(buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for AtIfd {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        self.pos = self.file.seek(to)?;
+        Ok(self.pos)
+    }
+}
+
+/// A decoder whose current image is the directory at `ifd` (the file's
+/// first when `ifd` is `None`), its limits sized by the file: no table of
+/// the file can be longer than the file, and decoded chunks are allocated
+/// by the caller, not by the decoder.
+pub(super) fn decoder_at(
+    path: &Path,
+    header: Header,
+    ifd: Option<u64>,
+    file_len: u64,
+    label: &str,
+) -> Result<TiffDecoder> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let (patched, header_len) = match ifd {
+        Some(ptr) => header.pointing_at(ptr),
+        None => ([0u8; 16], 0),
+    };
+    let reader = AtIfd {
+        file: BufReader::new(file),
+        pos: 0,
+        header: patched,
+        header_len,
+    };
+    let bounded = usize::try_from(file_len).unwrap_or(usize::MAX);
+    let mut limits = Limits::unlimited();
+    limits.ifd_value_size = bounded;
+    let result = guarded(|| Ok(Decoder::new(reader)?.with_limits(limits)));
+    match result {
+        Some(Ok(d)) => Ok(d),
+        Some(Err(e)) => Err(tiff_error(path, label, "its directory", e)),
+        None => Err(Error::InvalidHeader {
+            path: path.to_path_buf(),
+            detail: format!("{label}: the TIFF decoder failed on its directory"),
+        }),
+    }
+}
+
+/// Runs `f`, a call into the `tiff` crate, turning a panic inside it into
+/// `None` (the caller's typed error).
+pub(super) fn guarded<T>(
+    f: impl FnOnce() -> std::result::Result<T, TiffError>,
+) -> Option<std::result::Result<T, TiffError>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()
+}
+
+/// A `tiff` error while reading `what` of the directory `label` names
+/// (`"page 3"`, `"SubIFD 1 of page 0"`), as this crate's error.
+pub(super) fn tiff_error(path: &Path, label: &str, what: &str, e: TiffError) -> Error {
+    match e {
+        TiffError::IoError(io) => Error::io(path, io),
+        TiffError::UnsupportedError(u) => Error::Unsupported {
+            path: path.to_path_buf(),
+            what: format!("TIFF feature in {label} ({what}): {u}"),
+        },
+        e => Error::InvalidHeader {
+            path: path.to_path_buf(),
+            detail: format!("{label}, {what}: {e}"),
+        },
+    }
+}
+
+/// What one image file directory says about its image, read from its own
+/// entries (its offset tables are read only for the directories opened).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Ifd {
+    /// Where the directory is.
+    pub ptr: u64,
+    pub width: u64,
+    pub height: u64,
+    pub samples: u64,
+    pub bits: Vec<u16>,
+    pub formats: Vec<u16>,
+    pub compression: u16,
+    pub planar: bool,
+    pub tiled: bool,
+    pub chunk_h: u64,
+    pub chunk_w: u64,
+    pub predictor: u16,
+    pub photometric: Option<u16>,
+    pub subsampling: (u16, u16),
+    /// `NewSubfileType`: bit 0 a reduced-resolution image, bit 1 a page
+    /// of a multi-page image, bit 2 a transparency mask.
+    pub subfile: u32,
+    pub subifds: Vec<u64>,
+}
+
+impl Ifd {
+    /// Whether this is a reduced-resolution version of another image.
+    pub fn reduced(&self) -> bool {
+        self.subfile & 1 != 0
+    }
+
+    /// The sample type, or the error that names what it is.
+    pub fn dtype(&self, path: &Path, label: &str) -> Result<DType> {
+        let (Some(&b), Some(&f)) = (self.bits.first(), self.formats.first()) else {
+            return Err(Error::InvalidHeader {
+                path: path.to_path_buf(),
+                detail: format!("{label}: empty BitsPerSample or SampleFormat"),
+            });
+        };
+        if self.bits.iter().any(|&x| x != b) || self.formats.iter().any(|&x| x != f) {
+            return Err(Error::Unsupported {
+                path: path.to_path_buf(),
+                what: format!(
+                    "TIFF samples of mixed types (BitsPerSample {:?}, SampleFormat {:?}) in {label}",
+                    self.bits, self.formats
+                ),
+            });
+        }
+        Ok(match (f, b) {
+            (1, 8) => DType::U8,
+            (1, 16) => DType::U16,
+            (1, 32) => DType::U32,
+            (1, 64) => DType::U64,
+            (2, 8) => DType::I8,
+            (2, 16) => DType::I16,
+            (2, 32) => DType::I32,
+            (2, 64) => DType::I64,
+            (3, 32) => DType::F32,
+            (3, 64) => DType::F64,
+            _ => {
+                let kind = match f {
+                    1 => "unsigned",
+                    2 => "signed",
+                    3 => "floating-point",
+                    4 => "undefined",
+                    5 => "complex signed",
+                    6 => "complex floating-point",
+                    _ => "unknown",
+                };
+                return Err(Error::UnsupportedDType {
+                    path: path.to_path_buf(),
+                    name: format!(
+                        "{b}-bit {kind} samples (TIFF BitsPerSample {b}, SampleFormat {f}) in {label}"
+                    ),
+                });
+            }
+        })
+    }
+
+    /// What a stack's pages must share: pixel grid, samples, type and the
+    /// grid of chunks.
+    pub fn same_geometry(&self, other: &Ifd) -> bool {
+        (
+            self.width,
+            self.height,
+            self.samples,
+            &self.bits,
+            &self.formats,
+            self.planar,
+            self.tiled,
+            self.chunk_h,
+            self.chunk_w,
+        ) == (
+            other.width,
+            other.height,
+            other.samples,
+            &other.bits,
+            &other.formats,
+            other.planar,
+            other.tiled,
+            other.chunk_h,
+            other.chunk_w,
+        )
+    }
+
+    /// Chunks down and across the page, and planes of chunks (the samples
+    /// of a planar page).
+    pub fn chunk_grid(&self) -> (u64, u64, u64) {
+        (
+            self.height.div_ceil(self.chunk_h),
+            self.width.div_ceil(self.chunk_w),
+            if self.planar { self.samples } else { 1 },
+        )
+    }
+
+    /// Reads the facts of `dir`, the directory at `ptr`.
+    pub fn parse(
+        decoder: &mut TiffDecoder,
+        dir: &Directory,
+        ptr: u64,
+        path: &Path,
+        label: &str,
+    ) -> Result<Ifd> {
+        let invalid = |detail: String| Error::InvalidHeader {
+            path: path.to_path_buf(),
+            detail: format!("{label}: {detail}"),
+        };
+        let mut tags = decoder.read_directory_tags(dir);
+        let mut tag = |t: Tag| -> Result<Option<u64>> {
+            let v = guarded(|| tags.find_tag_unsigned::<u64>(t));
+            match v {
+                Some(r) => r.map_err(|e| tiff_error(path, label, &format!("tag {t:?}"), e)),
+                None => Err(invalid(format!("the TIFF decoder failed on tag {t:?}"))),
+            }
+        };
+        let width = tag(Tag::ImageWidth)?.ok_or_else(|| invalid("no ImageWidth".into()))?;
+        let height = tag(Tag::ImageLength)?.ok_or_else(|| invalid("no ImageLength".into()))?;
+        if width == 0 || height == 0 {
+            return Err(invalid(format!("{width}x{height} pixels")));
+        }
+        let samples = tag(Tag::SamplesPerPixel)?.unwrap_or(1);
+        if samples == 0 || samples > u64::from(u16::MAX) {
+            return Err(invalid(format!("{samples} samples per pixel")));
+        }
+        let compression = tag(Tag::Compression)?.unwrap_or(1);
+        let compression = u16::try_from(compression)
+            .map_err(|_| invalid(format!("compression {compression}")))?;
+        let planar = match tag(Tag::PlanarConfiguration)?.unwrap_or(1) {
+            1 => false,
+            2 => samples > 1,
+            p => return Err(invalid(format!("PlanarConfiguration {p}"))),
+        };
+        let predictor = tag(Tag::Predictor)?.unwrap_or(1);
+        let photometric = tag(Tag::PhotometricInterpretation)?;
+        let subfile = tag(Tag::NewSubfileType)?.unwrap_or(0);
+        let tile = (tag(Tag::TileWidth)?, tag(Tag::TileLength)?);
+        let (tiled, chunk_h, chunk_w) = match tile {
+            (Some(tw), Some(th)) => {
+                if tw == 0 || th == 0 {
+                    return Err(invalid(format!("tiles of {tw}x{th} pixels")));
+                }
+                (true, th, tw)
+            }
+            (None, None) => {
+                let rows = tag(Tag::RowsPerStrip)?.unwrap_or(height).clamp(1, height);
+                (false, rows, width)
+            }
+            _ => {
+                return Err(invalid(
+                    "one of TileWidth and TileLength but not the other".into(),
+                ))
+            }
+        };
+        let mut tags = decoder.read_directory_tags(dir);
+        let mut vec16 = |t: Tag| -> Result<Option<Vec<u16>>> {
+            match guarded(|| tags.find_tag_unsigned_vec::<u16>(t)) {
+                Some(r) => r.map_err(|e| tiff_error(path, label, &format!("tag {t:?}"), e)),
+                None => Err(invalid(format!("the TIFF decoder failed on tag {t:?}"))),
+            }
+        };
+        let bits = vec16(Tag::BitsPerSample)?.unwrap_or_else(|| vec![1]);
+        let formats = vec16(Tag::SampleFormat)?.unwrap_or_else(|| vec![1]);
+        let subsampling = match vec16(Tag::ChromaSubsampling)?.as_deref() {
+            Some([h, v, ..]) => (*h, *v),
+            _ => (2, 2),
+        };
+        let mut tags = decoder.read_directory_tags(dir);
+        let subifds = match guarded(|| tags.find_tag(Tag::SubIfd)) {
+            Some(Ok(Some(v))) => ifd_pointers(v),
+            // a broken SubIFD entry only loses the levels
+            _ => Vec::new(),
+        };
+        Ok(Ifd {
+            ptr,
+            width,
+            height,
+            samples,
+            bits,
+            formats,
+            compression,
+            planar,
+            tiled,
+            chunk_h,
+            chunk_w,
+            predictor: u16::try_from(predictor).unwrap_or(u16::MAX),
+            photometric: photometric.and_then(|p| u16::try_from(p).ok()),
+            subsampling,
+            subfile: u32::try_from(subfile).unwrap_or(0),
+            subifds,
+        })
+    }
+
+    /// The chunk offsets and byte counts of this directory (every chunk's
+    /// checked to lie inside the file).
+    pub fn tables(
+        &self,
+        decoder: &mut TiffDecoder,
+        dir: &Directory,
+        path: &Path,
+        label: &str,
+        file_len: u64,
+    ) -> Result<(Vec<u64>, Vec<u64>)> {
+        let invalid = |detail: String| Error::InvalidHeader {
+            path: path.to_path_buf(),
+            detail: format!("{label}: {detail}"),
+        };
+        let (down, across, planes) = self.chunk_grid();
+        let what = if self.tiled { "tiles" } else { "strips" };
+        let count = down
+            .checked_mul(across)
+            .and_then(|n| n.checked_mul(planes))
+            .filter(|&n| n <= u64::from(u32::MAX))
+            .ok_or_else(|| invalid(format!("too many {what}")))?;
+        let (offsets_tag, counts_tag) = if self.tiled {
+            (Tag::TileOffsets, Tag::TileByteCounts)
+        } else {
+            (Tag::StripOffsets, Tag::StripByteCounts)
+        };
+        let mut read = |t: Tag, what: &str| -> Result<Vec<u64>> {
+            let mut tags = decoder.read_directory_tags(dir);
+            match guarded(|| tags.find_tag_unsigned_vec::<u64>(t)) {
+                Some(r) => r
+                    .map(Option::unwrap_or_default)
+                    .map_err(|e| tiff_error(path, label, what, e)),
+                None => Err(invalid(format!("the TIFF decoder failed on {what}"))),
+            }
+        };
+        let offsets = read(offsets_tag, "the chunk offsets")?;
+        let counts = read(counts_tag, "the chunk byte counts")?;
+        for (table, name) in [(&offsets, "offsets"), (&counts, "byte counts")] {
+            if (table.len() as u64) < count {
+                return Err(invalid(format!(
+                    "{} chunk {name} for {count} {what}",
+                    table.len()
+                )));
+            }
+        }
+        if let Some((i, (o, n))) = offsets
+            .iter()
+            .zip(&counts)
+            .take(count as usize)
+            .enumerate()
+            .find(|(_, (&o, &n))| o.checked_add(n).is_none_or(|end| end > file_len))
+        {
+            return Err(invalid(format!(
+                "{} {i} at offset {o} with {n} bytes ends past the end of the file ({file_len} bytes)",
+                &what[..what.len() - 1]
+            )));
+        }
+        Ok((offsets, counts))
+    }
+}
+
+/// The directory pointers a SubIFDs entry holds (LONG, LONG8 or IFD
+/// values).
+fn ifd_pointers(v: Value) -> Vec<u64> {
+    match v.clone().into_ifd_vec() {
+        Ok(p) => p.into_iter().map(|IfdPointer(p)| p).collect(),
+        Err(_) => v.into_u64_vec().unwrap_or_default(),
+    }
+}
+
+/// Reads the directory at `ptr` and its facts.
+pub(super) fn read_ifd(
+    decoder: &mut TiffDecoder,
+    ptr: u64,
+    path: &Path,
+    label: &str,
+) -> Result<(Directory, Ifd)> {
+    let dir = match guarded(|| decoder.read_directory(IfdPointer(ptr))) {
+        Some(Ok(d)) => d,
+        Some(Err(e)) => return Err(tiff_error(path, label, "its directory", e)),
+        None => {
+            return Err(Error::InvalidHeader {
+                path: path.to_path_buf(),
+                detail: format!("{label}: the TIFF decoder failed on its directory"),
+            })
+        }
+    };
+    let ifd = Ifd::parse(decoder, &dir, ptr, path, label)?;
+    Ok((dir, ifd))
+}
+
+/// The main chain of directories (the pages) as far as it reads, each
+/// page's facts, the ImageDescription of the first page, and the error
+/// that ended the chain early, if one did (a directory past the end of a
+/// truncated file, a chain that loops back): the pages before it still
+/// open one by one.
+pub(super) fn walk_pages(
+    decoder: &mut TiffDecoder,
+    path: &Path,
+) -> Result<(Vec<Ifd>, Option<String>, Option<Error>)> {
+    let first = decoder
+        .ifd_pointer()
+        .map(|IfdPointer(p)| p)
+        .ok_or_else(|| Error::InvalidHeader {
+            path: path.to_path_buf(),
+            detail: "the file has no image file directory".into(),
+        })?;
+    let description = match guarded(|| decoder.find_tag(Tag::ImageDescription)) {
+        Some(Ok(Some(v))) => v.into_string().ok(),
+        _ => None,
+    };
+    let mut pages = Vec::new();
+    let mut seen = HashSet::new();
+    let mut next = Some(first);
+    while let Some(ptr) = next {
+        let label = format!("page {}", pages.len());
+        if !seen.insert(ptr) {
+            let e = Error::InvalidHeader {
+                path: path.to_path_buf(),
+                detail: format!("{label}: the chain of directories loops back to offset {ptr}"),
+            };
+            return Ok((pages, description, Some(e)));
+        }
+        match read_ifd(decoder, ptr, path, &label) {
+            Ok((dir, ifd)) => {
+                next = dir.next().map(|IfdPointer(p)| p);
+                pages.push(ifd);
+            }
+            Err(e) if !pages.is_empty() => return Ok((pages, description, Some(e))),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((pages, description, None))
+}

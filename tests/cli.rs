@@ -846,3 +846,78 @@ fn tiff_page_flag_reads_that_page() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no page 5"), "{err}");
 }
+
+#[test]
+fn tiff_info_lists_stack_axes_levels_and_georeference() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiff");
+    let info = |file: &str, extra: &[&str]| -> Value {
+        let path = dir.join(file);
+        let mut args = vec!["info", path.to_str().unwrap(), "--json"];
+        args.extend_from_slice(extra);
+        let out = impart(&args);
+        assert!(
+            out.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    };
+    // the stack, as ImageJ's metadata names its axes, mapped in place
+    let v = info("imagej_u16_zcyx.tif", &[]);
+    assert_eq!(v["shape"], serde_json::json!([2, 3, 37, 53, 1]));
+    assert_eq!(v["axes"], "ZCYXS");
+    assert_eq!(v["pages"], 6);
+    assert_eq!(v["mapped"], true);
+    assert_eq!(v["zero_copy"], true);
+    // a pyramid's levels, and --level opens one
+    let v = info("pyramid_u8_rgb_subifds.tif", &[]);
+    let shapes: Vec<&Value> = v["levels"]
+        .as_array()
+        .expect("levels")
+        .iter()
+        .map(|l| &l["shape"])
+        .collect();
+    assert_eq!(
+        shapes,
+        [
+            &serde_json::json!([64, 80, 3]),
+            &serde_json::json!([32, 40, 3]),
+            &serde_json::json!([16, 20, 3])
+        ]
+    );
+    let v = info("pyramid_u8_rgb_subifds.tif", &["--level", "2"]);
+    assert_eq!(v["shape"], serde_json::json!([16, 20, 3]));
+    assert_eq!(v["level"], 2);
+    let out = impart(&[
+        "info",
+        dir.join("pyramid_u8_rgb_subifds.tif").to_str().unwrap(),
+        "--level",
+        "3",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no level 3"));
+    // a GeoTIFF's affine, and each cell's world origin in stats
+    let v = info("geotiff_u16_scale_tiepoint.tif", &[]);
+    assert_eq!(
+        v["affine"][0],
+        serde_json::json!([0.0, 0.5, 0.0, 99.25]),
+        "x = 0.5 col + 99.25"
+    );
+    assert_eq!(v["georeference"]["raster_type"], "PixelIsArea");
+    let out = impart(&[
+        "stats",
+        dir.join("geotiff_u16_scale_tiepoint.tif").to_str().unwrap(),
+        "--cell",
+        "16,16",
+        "--json",
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let second: Value = serde_json::from_str(text.lines().nth(1).expect("cell [0, 1]")).unwrap();
+    assert_eq!(second["start"], serde_json::json!([0, 16, 0]));
+    // column 16: x = 99.25 + 8; row 0: y = 201.5
+    assert_eq!(
+        second["world_origin"],
+        serde_json::json!([107.25, 201.5, 0.0])
+    );
+}

@@ -2,7 +2,8 @@
 //! and the facts of its format (a NIfTI header, Zarr codecs, …).
 
 use impart::{
-    dispatch_dtype, AnyVolume, ImageVolume, NiftiVolume, RawVolume, Result, Volume, ZarrVolume,
+    dispatch_dtype, AnyVolume, ImageVolume, NiftiVolume, RawVolume, Result, TiffVolume, Volume,
+    ZarrVolume,
 };
 use serde_json::{json, Value};
 
@@ -84,6 +85,7 @@ fn facts(volume: &AnyVolume) -> Vec<Fact> {
         AnyVolume::Nifti(v) => nifti_facts(v),
         AnyVolume::Image(v) => image_facts(v),
         AnyVolume::Zarr(v) => zarr_facts(v),
+        AnyVolume::Tiff(v) => tiff_facts(v),
         _ => Vec::new(),
     }
 }
@@ -189,6 +191,120 @@ fn zarr_facts(volume: &ZarrVolume) -> Vec<Fact> {
     facts
 }
 
+/// The first three rows of an affine, one per line, aligned under a label.
+fn affine_rows(affine: &[[f64; 4]; 4]) -> String {
+    affine
+        .iter()
+        .take(3)
+        .map(|r| format!("[{:>9.4} {:>9.4} {:>9.4} {:>10.4}]", r[0], r[1], r[2], r[3]))
+        .collect::<Vec<_>>()
+        .join("\n            ")
+}
+
+fn tiff_facts(volume: &TiffVolume) -> Vec<Fact> {
+    let (code, name) = volume.compression();
+    let chunk = volume.chunk_shape();
+    let layout = format!(
+        "{} of {}{}",
+        if volume.is_tiled() { "tiles" } else { "strips" },
+        join(&chunk[chunk.len() - 3..chunk.len() - 1], " x "),
+        if volume.is_planar() { ", planar" } else { "" }
+    );
+    let levels: Vec<Value> = volume
+        .levels()
+        .iter()
+        .enumerate()
+        .map(|(k, l)| {
+            json!({"level": k, "shape": l.shape, "chunk_shape": l.chunk_shape,
+                   "tiled": l.tiled, "compression": l.compression, "stored": l.stored})
+        })
+        .collect();
+    let levels_text = volume
+        .levels()
+        .iter()
+        .enumerate()
+        .map(|(k, l)| {
+            format!(
+                "{k}{} {} ({})",
+                if k == volume.level() { "*" } else { " " },
+                join(&l.shape, " x "),
+                l.stored
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n            ");
+    let storage = match (volume.is_mapped(), volume.is_raw()) {
+        (true, _) => "uncompressed, memory-mapped in place".to_string(),
+        (false, true) => "uncompressed, read with positioned reads".to_string(),
+        _ => format!(
+            "{name}: {} decoded as reads cross them",
+            layout.split(' ').next().unwrap_or("chunks")
+        ),
+    };
+    let mut facts = vec![
+        (
+            "pages",
+            json!(volume.pages()),
+            "pages",
+            match volume.page() {
+                Some(p) => format!("{} (page {p} opened alone)", volume.pages()),
+                None => volume.pages().to_string(),
+            },
+        ),
+        ("page", json!(volume.page()), "", String::new()),
+        (
+            "axes",
+            json!(volume.axes()),
+            "axes",
+            match volume.axes_from() {
+                Some(from) => format!("{} (from {from})", volume.axes()),
+                None => volume.axes().to_string(),
+            },
+        ),
+        (
+            "compression",
+            json!(code),
+            "compression",
+            format!("{name} ({code})"),
+        ),
+        ("chunk_shape", json!(chunk), "layout", layout),
+        ("tiled", json!(volume.is_tiled()), "", String::new()),
+        ("planar", json!(volume.is_planar()), "", String::new()),
+        ("storage", json!(storage), "storage", storage.clone()),
+        ("level", json!(volume.level()), "", String::new()),
+        ("levels", json!(levels), "levels", levels_text),
+    ];
+    if let Some(affine) = volume.affine() {
+        facts.push(("affine", json!(affine), "affine", affine_rows(&affine)));
+    }
+    if let Some(geo) = volume.geo() {
+        let keys = geo.geo_keys.as_ref().map_or(0, |k| k.len() / 4);
+        facts.push((
+            "georeference",
+            json!({
+                "raster_type": format!("{:?}", geo.raster_type),
+                "model_transformation": geo.transformation,
+                "model_tiepoint": geo.tiepoints,
+                "model_pixel_scale": geo.pixel_scale,
+                "geo_keys": geo.geo_keys,
+                "geo_ascii_params": geo.geo_ascii,
+            }),
+            "georef",
+            format!(
+                "GeoTIFF, {:?}, {} GeoKeys{}",
+                geo.raster_type,
+                keys.saturating_sub(1),
+                if volume.affine().is_none() {
+                    " (no single affine: ground control points)"
+                } else {
+                    ""
+                }
+            ),
+        ));
+    }
+    facts
+}
+
 fn nifti_facts(volume: &NiftiVolume) -> Vec<Fact> {
     let h = volume.header();
     let affine = h.affine();
@@ -206,12 +322,7 @@ fn nifti_facts(volume: &NiftiVolume) -> Vec<Fact> {
         }
         None => format!("read on demand from {}", volume.data_path().display()),
     };
-    let affine_text = affine
-        .iter()
-        .take(3)
-        .map(|r| format!("[{:>9.4} {:>9.4} {:>9.4} {:>10.4}]", r[0], r[1], r[2], r[3]))
-        .collect::<Vec<_>>()
-        .join("\n            ");
+    let affine_text = affine_rows(&affine);
     vec![
         (
             "nifti_version",

@@ -610,7 +610,7 @@ impl AnyVolume {
             #[cfg(feature = "image")]
             AnyVolume::Image(v) => v.is_cached(),
             #[cfg(feature = "tiff")]
-            AnyVolume::Tiff(_) => false,
+            AnyVolume::Tiff(v) => v.is_mapped(),
             #[cfg(feature = "zarr")]
             AnyVolume::Zarr(_) => false,
         }

@@ -333,12 +333,9 @@ impl TiffVolume {
             let after = base_pages.last().map_or(0, |&p| p + 1);
             let single = lead.is_empty();
             for (idx, q) in pages.iter().enumerate().skip(after) {
-                if single
-                    && q.reduced()
-                    && q.samples == base.samples
-                    && q.bits == base.bits
-                    && q.formats == base.formats
-                {
+                // a level has its own sample type (libvips writes the
+                // reduced pages of a float image without SampleFormat)
+                if single && q.reduced() && q.samples == base.samples {
                     level_at.push(LevelAt::Page(idx));
                     level_ifds.push(q.clone());
                 }

@@ -261,10 +261,10 @@ pub use volume::{
     open, AccessHint, AnyVolume, ArrayVolume, ChunkedVolume, MapAdvice, OpenOptions, RawOptions,
     RawVolume, Volume, VolumeFormat,
 };
+#[cfg(feature = "tiff")]
+pub use volume::{GeoTiff, RasterType, TiffLevel, TiffOptions, TiffVolume};
 #[cfg(feature = "nifti")]
 pub use volume::{NiftiHeader, NiftiOptions, NiftiVolume};
-#[cfg(feature = "tiff")]
-pub use volume::{TiffOptions, TiffVolume};
 #[cfg(feature = "zarr")]
 pub use volume::{ZarrOptions, ZarrVolume};
 

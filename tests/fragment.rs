@@ -537,7 +537,7 @@ fn cells_a_format_cannot_hold_are_typed_errors_before_any_write() {
             .format(Format::Png)
             .fragment(&cube, "..."),
         FragmentOptions::new(&out)
-            .format(Format::Tiff)
+            .format(Format::Png)
             .fragment(&flat, "..."),
         FragmentOptions::new(&out)
             .format(Format::Png)
@@ -558,6 +558,31 @@ fn cells_a_format_cannot_hold_are_typed_errors_before_any_write() {
         }
     }
     assert!(!out.exists());
+    // f32 cells are TIFF's (through the `tiff` crate), read back as written
+    let ramp = Array2::from_shape_fn((20, 20), |(y, x)| y as f32 * 0.5 - x as f32);
+    let ramp_part = Partition::builder(ArrayVolume::new(ramp.view()).unwrap())
+        .cell(&[8, 8])
+        .build()
+        .unwrap();
+    let tiffs = tmp.path().join("f32_tiff");
+    FragmentOptions::new(&tiffs)
+        .format(Format::Tiff)
+        .fragment(&ramp_part, "...")
+        .unwrap();
+    let back = impart::TiffOptions::new()
+        .open(tiffs.join("cell_1_2.tiff"))
+        .unwrap();
+    let got = Partition::builder(&back)
+        .cell(&[8, 8])
+        .build()
+        .unwrap()
+        .cell(&[0, 0])
+        .unwrap()
+        .to_array::<f32>()
+        .unwrap();
+    // the last column of cells is clipped to the image: columns 16..20
+    let want = ramp.slice(ndarray::s![8..16, 16..20]);
+    assert_eq!(got.index_axis(ndarray::Axis(2), 0), want.into_dyn());
     // a bad selection and a bad format name are typed too
     assert!(matches!(
         FragmentOptions::new(&out).fragment(&cube, "99, 0, 0"),

@@ -503,3 +503,63 @@ fn uncompressed_contiguous_pages_are_mapped_in_place() {
     }
     assert!(mapped >= 8, "only {mapped} mapped");
 }
+
+#[test]
+fn geotiff_fragments_carry_the_georeference_of_their_window() {
+    for case in cases().iter().filter(|c| c["geo"].is_object()) {
+        let name = case["name"].as_str().expect("name");
+        let path = dir().join(case["file"].as_str().expect("file"));
+        let m: Vec<Vec<f64>> = case["geo"]["affine_2d"]
+            .as_array()
+            .expect("affine_2d")
+            .iter()
+            .map(|r| {
+                r.as_array()
+                    .expect("row")
+                    .iter()
+                    .map(|v| v.as_f64().expect("f64"))
+                    .collect()
+            })
+            .collect();
+        let volume = TiffOptions::new().open(&path).expect("open");
+        let out = tempfile::tempdir().expect("tempdir");
+        let part = Partition::builder(&volume)
+            .cell(&[16, 16])
+            .stride(0.5)
+            .build()
+            .expect("partition");
+        impart::fragment::FragmentOptions::new(out.path())
+            .format(impart::fragment::Format::Tiff)
+            .georeference(volume.geo().cloned())
+            .fragment(&part, "...")
+            .expect("fragment");
+        for sel in part.cells("...").expect("cells") {
+            let (row, col) = (sel.region().start()[0], sel.region().start()[1]);
+            let file = out
+                .path()
+                .join(format!("cell_{}_{}.tiff", sel.index()[0], sel.index()[1]));
+            let tile = TiffOptions::new().open(&file).expect("tile opens");
+            let a = tile.affine().expect("the tile is a GeoTIFF");
+            let (r, c) = (row as f64, col as f64);
+            let x = m[0][0] * c + m[0][1] * r + m[0][2];
+            let y = m[1][0] * c + m[1][1] * r + m[1][2];
+            assert_eq!([a[0][3], a[1][3]], [x, y], "{name} {:?}", sel.index());
+            assert_eq!(
+                [a[0][1], a[0][0], a[1][1], a[1][0]],
+                [m[0][0], m[0][1], m[1][0], m[1][1]],
+                "{name}: pixel size and rotation kept"
+            );
+            assert_eq!(
+                tile.geo().expect("geo").geo_keys,
+                volume.geo().expect("geo").geo_keys
+            );
+            // and the pixels are the window's
+            let n = sel.shape().iter().product::<usize>() * volume.dtype().size();
+            let mut want = vec![0u8; n];
+            volume.read_region(sel.region(), &mut want).expect("read");
+            let shape = tile.shape().to_vec();
+            assert_eq!(shape, sel.shape());
+            assert_eq!(read(&tile, &[0, 0, 0], &shape).expect("read tile"), want);
+        }
+    }
+}

@@ -51,7 +51,14 @@ pub fn run(
             _ => {}
         })
     };
+    // a GeoTIFF's cells carry their own georeference (rows and columns
+    // are the first two axes of a page)
+    let geo = match part.volume() {
+        AnyVolume::Tiff(v) if v.axes().starts_with("YX") => v.geo().cloned(),
+        _ => None,
+    };
     let report = FragmentOptions::new(out)
+        .georeference(geo)
         .format(format)
         .resume(resume)
         .progress(Some(hook))

@@ -64,7 +64,7 @@ pub use open::{open, AnyVolume, OpenOptions, VolumeFormat};
 pub use raster::ImageVolume;
 pub use raw::{MapAdvice, RawOptions, RawVolume};
 #[cfg(feature = "tiff")]
-pub use tiff::{TiffChunks, TiffOptions, TiffVolume};
+pub use tiff::{GeoTiff, RasterType, TiffChunks, TiffLevel, TiffOptions, TiffVolume};
 #[cfg(feature = "zarr")]
 pub use zarr::{ZarrChunks, ZarrOptions, ZarrVolume};
 

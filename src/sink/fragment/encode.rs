@@ -69,9 +69,13 @@ impl<V: Volume> Plan<'_, V> {
                     write_le(w, data, path)
                 })
             }
-            Format::Png | Format::Tiff => {
+            Format::Png => {
                 let view = materialize(self.part.volume().name(), cell, buf, MemoryOrder::C)?;
                 self.write_image(&name, &view)
+            }
+            Format::Tiff => {
+                let view = materialize(self.part.volume().name(), cell, buf, MemoryOrder::C)?;
+                self.write_tiff(&name, &view, cell.region().start())
             }
             Format::Zarr => {
                 let view = materialize(self.part.volume().name(), cell, buf, MemoryOrder::C)?;
@@ -133,6 +137,79 @@ impl<V: Volume> Plan<'_, V> {
             self.format(),
             "this build has no image support (feature `image`)".into(),
         ))
+    }
+
+    /// A cell as a TIFF through the `tiff` crate: one strip per 64 KiB or
+    /// so, uncompressed, the sample type stored, and the GeoTIFF tags of
+    /// the cell's window when the options carry a georeference.
+    #[cfg(feature = "tiff")]
+    pub(super) fn write_tiff<T: Element>(
+        &self,
+        name: &str,
+        view: &ArrayViewD<'_, T>,
+        start: &[usize],
+    ) -> Result<u64> {
+        use tiff::encoder::colortype as ct;
+        let (height, width, (dtype, channels)) =
+            image_layout(Format::Tiff, T::DTYPE, view.shape(), self.part.axes())?;
+        let data = contiguous(view)?;
+        let geo = self.options.georeference.as_ref().and_then(|g| {
+            let (row, col) = (start.first().copied()?, start.get(1).copied()?);
+            g.window(row as f64, col as f64)
+        });
+        let geo = geo.as_ref();
+        write_atomic(&self.dir().join(name), self.options.sync, |w, path| {
+            macro_rules! tiff_as {
+                ($c:ty) => {
+                    encode_tiff::<$c, _>(w, width, height, bytemuck::cast_slice(data), geo)
+                };
+            }
+            let result = match (dtype, channels) {
+                (DType::U8, 1) => tiff_as!(ct::Gray8),
+                (DType::U8, 3) => tiff_as!(ct::RGB8),
+                (DType::U8, 4) => tiff_as!(ct::RGBA8),
+                (DType::I8, 1) => tiff_as!(ct::GrayI8),
+                (DType::U16, 1) => tiff_as!(ct::Gray16),
+                (DType::U16, 3) => tiff_as!(ct::RGB16),
+                (DType::U16, 4) => tiff_as!(ct::RGBA16),
+                (DType::I16, 1) => tiff_as!(ct::GrayI16),
+                (DType::U32, 1) => tiff_as!(ct::Gray32),
+                (DType::U32, 3) => tiff_as!(ct::RGB32),
+                (DType::U32, 4) => tiff_as!(ct::RGBA32),
+                (DType::I32, 1) => tiff_as!(ct::GrayI32),
+                (DType::U64, 1) => tiff_as!(ct::Gray64),
+                (DType::U64, 3) => tiff_as!(ct::RGB64),
+                (DType::U64, 4) => tiff_as!(ct::RGBA64),
+                (DType::I64, 1) => tiff_as!(ct::GrayI64),
+                (DType::F32, 1) => tiff_as!(ct::Gray32Float),
+                (DType::F32, 3) => tiff_as!(ct::RGB32Float),
+                (DType::F32, 4) => tiff_as!(ct::RGBA32Float),
+                (DType::F64, 1) => tiff_as!(ct::Gray64Float),
+                (DType::F64, 3) => tiff_as!(ct::RGB64Float),
+                (DType::F64, 4) => tiff_as!(ct::RGBA64Float),
+                _ => {
+                    return Err(invalid_format(
+                        Format::Tiff,
+                        format!("no TIFF layout for {channels} samples of {dtype}"),
+                    ))
+                }
+            };
+            result.map_err(|e| match e {
+                tiff::TiffError::IoError(e) => Error::io(path, e),
+                e => Error::write(path, e),
+            })
+        })
+    }
+
+    /// Without the `tiff` feature, TIFF cells go through `image`.
+    #[cfg(not(feature = "tiff"))]
+    pub(super) fn write_tiff<T: Element>(
+        &self,
+        name: &str,
+        view: &ArrayViewD<'_, T>,
+        _start: &[usize],
+    ) -> Result<u64> {
+        self.write_image(name, view)
     }
 
     #[cfg(feature = "zarr")]
@@ -278,6 +355,48 @@ pub(super) fn npy_complete<T: WritableElement>(
 // ---------------------------------------------------------------------------
 // Images
 
+/// One image of color type `C` and its GeoTIFF tags into `w`.
+#[cfg(feature = "tiff")]
+fn encode_tiff<C, W>(
+    w: &mut W,
+    width: u32,
+    height: u32,
+    data: &[C::Inner],
+    geo: Option<&crate::volume::tiff::GeoTiff>,
+) -> tiff::TiffResult<()>
+where
+    C: tiff::encoder::colortype::ColorType,
+    [C::Inner]: tiff::encoder::TiffValue,
+    W: Write + Seek,
+{
+    use crate::volume::tiff::geo_tags as g;
+    use tiff::tags::Tag;
+    let mut encoder = tiff::encoder::TiffEncoder::new(w)?;
+    let mut image = encoder.new_image::<C>(width, height)?;
+    if let Some(geo) = geo {
+        let dir = image.encoder();
+        if let Some(v) = &geo.pixel_scale {
+            dir.write_tag(Tag::Unknown(g::MODEL_PIXEL_SCALE), &v[..])?;
+        }
+        if let Some(v) = &geo.tiepoints {
+            dir.write_tag(Tag::Unknown(g::MODEL_TIEPOINT), &v[..])?;
+        }
+        if let Some(v) = &geo.transformation {
+            dir.write_tag(Tag::Unknown(g::MODEL_TRANSFORMATION), &v[..])?;
+        }
+        if let Some(v) = &geo.geo_keys {
+            dir.write_tag(Tag::Unknown(g::GEO_KEY_DIRECTORY), &v[..])?;
+        }
+        if let Some(v) = &geo.geo_doubles {
+            dir.write_tag(Tag::Unknown(g::GEO_DOUBLE_PARAMS), &v[..])?;
+        }
+        if let Some(v) = &geo.geo_ascii {
+            dir.write_tag(Tag::Unknown(g::GEO_ASCII_PARAMS), v.as_str())?;
+        }
+    }
+    image.write_data(data)
+}
+
 /// `(height, width, (dtype, channels))` of a cell written as an image, or
 /// why it cannot be one.
 pub(super) fn image_layout(
@@ -286,10 +405,15 @@ pub(super) fn image_layout(
     shape: &[usize],
     partitioned: &[usize],
 ) -> Result<(u32, u32, (DType, usize))> {
-    if !matches!(dtype, DType::U8 | DType::U16) {
+    // TIFF through the `tiff` crate stores every sample type; PNG (and
+    // TIFF through `image`) 8 and 16 bits
+    let any_type = format == Format::Tiff && cfg!(feature = "tiff");
+    if !any_type && !matches!(dtype, DType::U8 | DType::U16) {
         return Err(invalid_format(
             format,
-            format!("image cells must be u8 or u16, not {dtype} (write npy, nii, raw or zarr)"),
+            format!(
+                "image cells must be u8 or u16, not {dtype} (write npy, nii, raw, tiff or zarr)"
+            ),
         ));
     }
     let channels = match shape.len() {
@@ -306,6 +430,12 @@ pub(super) fn image_layout(
             ))
         }
     };
+    if any_type && channels != 1 && dtype.name().starts_with('i') {
+        return Err(invalid_format(
+            format,
+            format!("TIFF cells of {channels} samples of signed {dtype} have no photometric interpretation; select one channel"),
+        ));
+    }
     if format == Format::Tiff && channels == 2 {
         return Err(invalid_format(
             format,

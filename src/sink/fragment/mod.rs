@@ -30,7 +30,8 @@
 //! | `npy` (default) | `.npy` through `ndarray-npy` | the cell's shape in volume axis order; `fortran_order` follows the volume (F for NIfTI, C for raw C-order files and arrays), so `numpy.load` gives the cell's shape either way |
 //! | `nii` | `.nii`, NIfTI-1 single file | 348-byte header + 4 zero extension bytes, data at offset 352, little-endian, Fortran order (first axis fastest); the volume's axes are written as x, y, z, … in their order (a NIfTI source's own axes); the cell's affine ([`Selected::affine`](crate::Selected::affine)) as sform and qform, both with code 1 (scanner); `scl_slope`/`scl_inter` of the source carried over. A source without an affine gets the identity moved to the cell's start (voxel units), so the cells still overlay each other |
 //! | `raw` | `.raw` | the bare elements, little-endian, C order of the cell's shape; the manifest adds `dtype`, `order` and `byte_order` |
-//! | `png`, `tiff` | `.png`, `.tiff` through `image` (feature `image`) | 2-D cells `(height, width)` or `(height, width, channels)` with 1-4 channels on a carried (not partitioned) last axis, of `u8` or `u16`; gray, gray+alpha, RGB, RGBA (TIFF: no gray+alpha, which the `image` crate cannot write) |
+//! | `png` | `.png` through `image` (feature `image`) | 2-D cells `(height, width)` or `(height, width, channels)` with 1-4 channels on a carried (not partitioned) last axis, of `u8` or `u16`; gray, gray+alpha, RGB, RGBA |
+//! | `tiff` | `.tiff` through the `tiff` crate (feature `tiff`; else `image`, as PNG) | the same 2-D cells, uncompressed, of any sample type (gray of every type; RGB and RGBA of unsigned and float samples); no gray+alpha. With [`FragmentOptions::georeference`] each file carries the GeoTIFF tags of its window |
 //! | `zarr` | a `.zarr` directory (feature `zarr`) | one Zarr v3 array per cell, one chunk (the cell's shape), zstd level 3 |
 //!
 //! Zarr output is one array per cell rather than one array of all cells: it
@@ -41,7 +42,7 @@
 //! source's. One chunk per cell reads back with one decode.
 //!
 //! A cell that a format cannot hold (a 3-D cell as PNG, an `f32` cell as
-//! TIFF, a NIfTI extent above 32767) is an [`Error::InvalidArgument`]
+//! PNG, a NIfTI extent above 32767) is an [`Error::InvalidArgument`]
 //! before anything is written.
 //!
 //! # The manifest
@@ -194,6 +195,8 @@ pub struct FragmentOptions {
     resume: bool,
     sync: bool,
     progress: Option<ProgressHook>,
+    #[cfg(feature = "tiff")]
+    pub(super) georeference: Option<crate::volume::tiff::GeoTiff>,
 }
 
 impl FragmentOptions {
@@ -205,6 +208,8 @@ impl FragmentOptions {
             resume: false,
             sync: false,
             progress: None,
+            #[cfg(feature = "tiff")]
+            georeference: None,
         }
     }
 
@@ -232,6 +237,20 @@ impl FragmentOptions {
     /// A progress callback, or none.
     pub fn progress(mut self, hook: Option<ProgressHook>) -> Self {
         self.progress = hook;
+        self
+    }
+
+    /// TIFF output: the GeoTIFF georeference of the source (a GeoTIFF's
+    /// [`TiffVolume::geo`](crate::TiffVolume::geo)); each cell's file then
+    /// carries the tags of its own window ([`GeoTiff::window`]: the
+    /// source's coordinate reference system, the affine moved to the
+    /// cell's first pixel), so the tiles land in place in QGIS or GDAL.
+    /// The cells' first two axes must be the source's rows and columns.
+    ///
+    /// [`GeoTiff::window`]: crate::volume::tiff::GeoTiff::window
+    #[cfg(feature = "tiff")]
+    pub fn georeference(mut self, geo: Option<crate::volume::tiff::GeoTiff>) -> Self {
+        self.georeference = geo;
         self
     }
 

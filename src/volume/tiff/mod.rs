@@ -82,6 +82,13 @@
 
 mod chunks;
 mod geo;
+/// GeoTIFF tag numbers, for writers.
+pub(crate) mod geo_tags {
+    pub(crate) use super::geo::{
+        GEO_ASCII_PARAMS, GEO_DOUBLE_PARAMS, GEO_KEY_DIRECTORY, MODEL_PIXEL_SCALE, MODEL_TIEPOINT,
+        MODEL_TRANSFORMATION,
+    };
+}
 mod ifd;
 mod series;
 

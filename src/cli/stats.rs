@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use impart::{dispatch_dtype, DType, Element, Error, Partition, Result, Volume};
+use impart::{dispatch_dtype, AnyVolume, DType, Element, Error, Partition, Result, Volume};
 use serde_json::json;
 
 use super::input::carried_axes;
@@ -57,12 +57,7 @@ pub fn compute_stats<V: Volume>(
 
 /// Prints the statistics of every cell of `select` (a line each, JSON
 /// lines with `json_out`), then the throughput on the current rayon pool.
-pub fn run<V: Volume>(
-    part: &Partition<V>,
-    select: &str,
-    scaled: bool,
-    json_out: bool,
-) -> Result<()> {
+pub fn run(part: &Partition<AnyVolume>, select: &str, scaled: bool, json_out: bool) -> Result<()> {
     let t0 = Instant::now();
     let rows = compute_stats(part, select, scaled)?;
     let secs = t0.elapsed().as_secs_f64();
@@ -98,6 +93,7 @@ pub fn run<V: Volume>(
             "threads": threads,
             "sum": rows.iter().map(|r| r.stats.sum).sum::<f64>(),
             "carried_axes": carried_axes(part),
+            "chunks_decoded": part.volume().decoded_chunks(),
         });
         writeln!(out, "{summary}").map_err(w)?;
     } else {
@@ -121,9 +117,13 @@ pub fn run<V: Volume>(
             )
             .map_err(w)?;
         }
+        let decoded = match part.volume().decoded_chunks() {
+            Some(n) => format!(", {n} chunks decoded"),
+            None => String::new(),
+        };
         writeln!(
             out,
-            "{} cells, {} in {:.3} s: {:.2} GB/s on {} threads",
+            "{} cells, {} in {:.3} s: {:.2} GB/s on {} threads{decoded}",
             rows.len(),
             human_bytes(bytes as u64),
             secs,

@@ -598,6 +598,19 @@ impl AnyVolume {
         }
     }
 
+    /// Chunks (Zarr chunks, TIFF tiles or strips) decoded since the volume
+    /// was opened, for the backends that decode chunks; `None` for the
+    /// others.
+    pub fn decoded_chunks(&self) -> Option<u64> {
+        match self {
+            #[cfg(feature = "tiff")]
+            AnyVolume::Tiff(v) if !v.is_raw() => Some(v.decoded_chunks()),
+            #[cfg(feature = "zarr")]
+            AnyVolume::Zarr(v) => Some(v.decoded_chunks()),
+            _ => None,
+        }
+    }
+
     /// Whether the voxels are a memory-mapped file: a raw or NIfTI file
     /// opened with [`mmap`](OpenOptions::mmap), a decompressed `.nii.gz`,
     /// an image's decode cache. `false` for voxels decoded into memory, read

@@ -604,6 +604,16 @@ impl TiffVolume {
         matches!(self.data, Data::Mapped(_))
     }
 
+    /// Tiles or strips decoded since the volume was opened (0 when the
+    /// samples are read through the raw path); see
+    /// [`ChunkedVolume::decoded_chunks`].
+    pub fn decoded_chunks(&self) -> u64 {
+        match &self.data {
+            Data::Mapped(_) => 0,
+            Data::Chunked(v) => v.decoded_chunks(),
+        }
+    }
+
     /// The GeoTIFF georeference of the first page, if it has one.
     pub fn geo(&self) -> Option<&GeoTiff> {
         self.info.geo.as_ref()

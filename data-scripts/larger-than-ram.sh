@@ -16,6 +16,10 @@
 #                and target/release/impart, or $CARGO_TARGET_DIR/release/impart)
 #   LIMIT        memory limit in bytes (default 1073741824 = 1 GiB)
 #   SHAPE        volume shape Z,Y,X of u16 (default 2048,1024,1024 = 4 GiB)
+#   FORMAT       raw (default) or tiff: the same voxels as an uncompressed
+#                BigTIFF stack (one page per Z slab, pages back to back, as
+#                tifffile and ImageJ write them), which impart maps through
+#                the raw path; fragment runs are off by default for tiff
 #   STRIDES      stats strides (default "1.0 0.5")
 #   THREADS      --threads (default 2)
 #   CGROUP       force a way to apply the limit: v1, v2, systemd or none
@@ -52,7 +56,8 @@ LIMIT=${LIMIT:-1073741824}
 SHAPE=${SHAPE:-2048,1024,1024}
 STRIDES=${STRIDES:-1.0 0.5}
 THREADS=${THREADS:-2}
-FRAGMENT=${FRAGMENT:-1}
+FORMAT=${FORMAT:-raw}
+if [ "$FORMAT" = tiff ]; then FRAGMENT=${FRAGMENT:-0}; else FRAGMENT=${FRAGMENT:-1}; fi
 NO_MMAP=${NO_MMAP:-0}
 REPEAT=${REPEAT:-1}
 CELL_STATS=64,64,64
@@ -60,7 +65,19 @@ CELL_FRAG=128,128,128
 
 mkdir -p "$DATA_DIR"
 DATA_DIR=$(cd "$DATA_DIR" && pwd)
-VOL="$DATA_DIR/volume_u16_${SHAPE//,/x}.raw"
+case $FORMAT in
+    raw)
+        VOL="$DATA_DIR/volume_u16_${SHAPE//,/x}.raw"
+        VOL_ARGS=(--shape "$SHAPE" --dtype u16)
+        GEN_ARGS=()
+        ;;
+    tiff)
+        VOL="$DATA_DIR/volume_u16_${SHAPE//,/x}.tif"
+        VOL_ARGS=()
+        GEN_ARGS=(--tiff)
+        ;;
+    *) echo "FORMAT must be raw or tiff" >&2; exit 1 ;;
+esac
 JSONL="$DATA_DIR/results.jsonl"
 MD="$DATA_DIR/results.md"
 FRAG_OUT="$DATA_DIR/fragment-out"
@@ -88,7 +105,7 @@ if [ ! -e "$VOL" ] && [ "$AVAIL" -lt $((VOL_BYTES * 2 + (1 << 30))) ]; then
     exit 1
 fi
 log "volume $VOL ($SHAPE u16, $VOL_BYTES bytes)"
-STAMP=$(python3 "$HELPER" gen "$VOL" --shape "$SHAPE")
+STAMP=$(python3 "$HELPER" gen "$VOL" --shape "$SHAPE" ${GEN_ARGS[@]+"${GEN_ARGS[@]}"})
 EXPECTED_SUM=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["expected_sum"])' "$STAMP")
 RAM=$(($(awk '/MemTotal/ {print $2}' /proc/meminfo) * 1024))
 
@@ -168,7 +185,7 @@ measure() {
 
 cells_of() {
     # cells_of CELL STRIDE: number of cells of the grid (impart grid --json).
-    "$BIN" grid "$VOL" --shape "$SHAPE" --dtype u16 --cell "$1" --stride "$2" --json |
+    "$BIN" grid "$VOL" ${VOL_ARGS[@]+"${VOL_ARGS[@]}"} --cell "$1" --stride "$2" --json 2>/dev/null |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["cells"])'
 }
 
@@ -193,7 +210,7 @@ for stride in $STRIDES; do
             cached=$(evict)
             meta=$(printf '{"kind":"stats","config":"%s","variant":"%s","expected_sum":%s,"expected_cells":%s,"cached_before":"%s"}' \
                 "$config" "$variant" "$exp" "$ncells" "$cached")
-            cmd=("$BIN" stats "$VOL" --shape "$SHAPE" --dtype u16 --cell "$CELL_STATS" --stride "$stride"
+            cmd=("$BIN" stats "$VOL" ${VOL_ARGS[@]+"${VOL_ARGS[@]}"} --cell "$CELL_STATS" --stride "$stride"
                 --threads "$THREADS" --json)
             [ -n "$variant" ] && cmd+=("$variant")
             measure "$label" "$lim" "$meta" "$DATA_DIR/stats.out" -- "${cmd[@]}"
@@ -213,7 +230,7 @@ if [ "$FRAGMENT" = 1 ]; then
             cached=$(evict)
             meta=$(printf '{"kind":"fragment","expected_cells":%s,"expected_bytes":%s,"file_bytes":%s,"cached_before":"%s"}' \
                 "$ncells" "$VOL_BYTES" "$VOL_BYTES" "$cached")
-            cmd=("$BIN" fragment "$VOL" --shape "$SHAPE" --dtype u16 --cell "$CELL_FRAG" --out "$FRAG_OUT"
+            cmd=("$BIN" fragment "$VOL" ${VOL_ARGS[@]+"${VOL_ARGS[@]}"} --cell "$CELL_FRAG" --out "$FRAG_OUT"
                 --format raw --threads "$THREADS" --quiet)
             [ -n "$variant" ] && cmd+=("$variant")
             measure "$label" "$lim" "$meta" "" -- "${cmd[@]}"
@@ -237,7 +254,7 @@ HEADER="# impart larger than RAM
 
 - date: $(date -u +%Y-%m-%dT%H:%M:%SZ), host: $(uname -srm), $(nproc) cores, RAM $((RAM / 2**30)) GiB
 - impart: $BIN ($("$BIN" --version)), git $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo ?)
-- volume: $VOL, $SHAPE u16 C order, $VOL_BYTES bytes ($(awk -v v="$VOL_BYTES" -v l="$LIMIT" 'BEGIN {printf "%.1f", v / l}')x the limit)
+- volume: $VOL ($FORMAT), $SHAPE u16 C order, $VOL_BYTES bytes ($(awk -v v="$VOL_BYTES" -v l="$LIMIT" 'BEGIN {printf "%.1f", v / l}')x the limit)
 - limit: $LIMIT_NOTE
 - page cache: $CACHE_NOTE
 - madvise A/B: $MADV_NOTE

@@ -37,6 +37,7 @@ import mmap
 import os
 import resource
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -81,11 +82,42 @@ def stamp_for(shape):
     }, base
 
 
+TIFF_HEADER = 16  # BigTIFF: "II", 43, 8, 0, first IFD offset (u64)
+
+
+def tiff_directories(shape, data_offset, first_ifd):
+    """The BigTIFF directories of an uncompressed u16 stack whose pages lie
+    back to back from data_offset, one strip each: what tifffile and ImageJ
+    write for an uncompressed stack (one IFD per page, data contiguous)."""
+    nz, ny, nx = shape
+    page = 2 * ny * nx
+    entries_of = lambda z: [  # (tag, type, value); SHORT 3, LONG8 16
+        (256, 16, nx), (257, 16, ny), (258, 3, 16), (259, 3, 1), (262, 3, 1),
+        (273, 16, data_offset + z * page), (277, 3, 1), (278, 16, ny),
+        (279, 16, page), (284, 3, 1), (339, 3, 1),
+    ]
+    size = 8 + 20 * 11 + 8
+    out = bytearray()
+    for z in range(nz):
+        here = first_ifd + z * size
+        nxt = here + size if z + 1 < nz else 0
+        out += struct.pack("<Q", 11)
+        for tag, typ, value in entries_of(z):
+            out += struct.pack("<HHQ", tag, typ, 1)
+            out += struct.pack("<Q", value) if typ == 16 else struct.pack("<H6x", value)
+        out += struct.pack("<Q", nxt)
+    return bytes(out)
+
+
 def cmd_gen(a):
     shape = [int(v) for v in a.shape.split(",")]
     if len(shape) != 3:
         sys.exit("gen: --shape must be Z,Y,X")
     stamp, base = stamp_for(shape)
+    if a.tiff:
+        stamp["format"] = "tiff (BigTIFF, one uncompressed strip per page, pages back to back)"
+        stamp["data_offset"] = TIFF_HEADER
+        stamp["bytes"] += TIFF_HEADER + len(tiff_directories(shape, TIFF_HEADER, 0))
     stamp_path = a.path + ".json"
     if os.path.exists(a.path) and os.path.getsize(a.path) == stamp["bytes"]:
         try:
@@ -101,10 +133,15 @@ def cmd_gen(a):
     tmp = a.path + ".tmp"
     t0 = time.monotonic()
     with open(tmp, "wb") as f:
+        first_ifd = TIFF_HEADER + 2 * nz * n
+        if a.tiff:
+            f.write(b"II" + struct.pack("<HHHQ", 43, 8, 0, first_ifd))
         for z in range(nz):
             f.write(slab_bytes(base, z, n))
             if z % 256 == 255:
                 print(f"  gen: {z + 1}/{nz} slabs, {time.monotonic() - t0:.0f} s", file=sys.stderr)
+        if a.tiff:
+            f.write(tiff_directories(shape, TIFF_HEADER, first_ifd))
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, a.path)
@@ -660,6 +697,7 @@ def main():
     g = sub.add_parser("gen")
     g.add_argument("path")
     g.add_argument("--shape", required=True)
+    g.add_argument("--tiff", action="store_true", help="write a BigTIFF stack of the same voxels")
     g.set_defaults(fn=cmd_gen)
     e = sub.add_parser("evict")
     e.add_argument("paths", nargs="+")

@@ -264,7 +264,7 @@ fn tiff_facts(volume: &TiffVolume) -> Vec<Fact> {
         (
             "compression",
             json!(code),
-            "compression",
+            "compressed",
             format!("{name} ({code})"),
         ),
         ("chunk_shape", json!(chunk), "layout", layout),

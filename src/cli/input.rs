@@ -159,17 +159,20 @@ pub fn carried_axes<V: Volume>(part: &Partition<V>) -> Vec<usize> {
 
 /// A note on stderr when fewer cell extents than axes were given and the
 /// rest are carried whole without `--axes` saying so; silent for the image
-/// convention (an image, height x width x channels, with 2 cell extents).
+/// convention (an image, height x width x channels, with 2 cell extents; a
+/// TIFF stack, pages x height x width x samples, with 3).
 fn note_carried(part: &Partition<AnyVolume>, g: &GridArgs) {
     let shape = part.volume().shape();
     let carried = carried_axes(part);
     if g.axes.is_some() || carried.is_empty() {
         return;
     }
+    // images and TIFF pages or stacks keep their sample axis last: cells
+    // over every axis before it are the convention
     if matches!(
         part.volume().format(),
         VolumeFormat::Image | VolumeFormat::Tiff
-    ) && g.cell.len() == 2
+    ) && g.cell.len() + 1 == shape.len()
     {
         return;
     }

@@ -29,22 +29,25 @@ use crate::error::{Error, Result};
 use crate::grid::{Edge, PerAxis};
 use crate::partition::{Partition, Selected};
 use crate::selection::IntoSelection;
-use crate::volume::{ImageVolume, Volume};
+use crate::volume::{AnyVolume, OpenOptions, Volume};
 
 /// An image (or any 2D volume) with a grid of cells over its two image axes.
 #[derive(Debug)]
-pub struct ImagePartition<V = ImageVolume> {
+pub struct ImagePartition<V = AnyVolume> {
     part: Partition<V>,
 }
 
-impl ImagePartition<ImageVolume> {
-    /// Opens a PNG, TIFF or JPEG with cells of `(height, width)`, a stride
+impl ImagePartition<AnyVolume> {
+    /// Opens a PNG, JPEG or TIFF with cells of `(height, width)`, a stride
     /// (one for both axes or `(y, x)`), keeping the given channels in order
-    /// (the original's `channels=(0, 1, 2)`).
+    /// (the original's `channels=(0, 1, 2)`). A TIFF's first page at full
+    /// resolution is the image, as pyvips opens it, read tile by tile (or
+    /// mapped); [`with_options`](Self::with_options) opens another page or
+    /// pyramid level.
     ///
     /// # Errors
     ///
-    /// As [`ImageVolume::open`] for the file; [`Error::InvalidPartition`]
+    /// As [`crate::open`] for the file; [`Error::InvalidPartition`]
     /// if `channels` is empty or names a channel the image does not have;
     /// [`Error::Grid`] for a cell extent of 0, a stride that is not a finite
     /// number above 0 or a stride list that is not one or two values.
@@ -54,22 +57,61 @@ impl ImagePartition<ImageVolume> {
         stride: impl Into<PerAxis<f64>>,
         channels: &[usize],
     ) -> Result<Self> {
-        Self::from_volume(ImageVolume::open(path)?, cell_shape, stride, Some(channels))
+        Self::with_options(
+            path,
+            &OpenOptions::new(),
+            cell_shape,
+            stride,
+            Some(channels),
+        )
     }
 
     /// Opens an image keeping all its channels.
     ///
     /// # Errors
     ///
-    /// As [`ImageVolume::open`] for the file; [`Error::Grid`] for a cell
-    /// extent of 0, a stride that is not a finite number above 0 or a
-    /// stride list that is not one or two values.
+    /// As [`new`](Self::new).
     pub fn open(
         path: impl AsRef<Path>,
         cell_shape: (usize, usize),
         stride: impl Into<PerAxis<f64>>,
     ) -> Result<Self> {
-        Self::from_volume(ImageVolume::open(path)?, cell_shape, stride, None)
+        Self::with_options(path, &OpenOptions::new(), cell_shape, stride, None)
+    }
+
+    /// Opens an image with `options`: a page of a TIFF stack
+    /// ([`OpenOptions::page`]), a level of a pyramid
+    /// ([`OpenOptions::level`]), a decode cache. A TIFF opens as one page,
+    /// page 0 unless the options name another.
+    ///
+    /// ```no_run
+    /// use impart::original::ImagePartition;
+    /// use impart::OpenOptions;
+    ///
+    /// // level 2 of a pyramidal slide, in 512² cells
+    /// let slide = ImagePartition::with_options(
+    ///     "slide.tif",
+    ///     &OpenOptions::new().level(2),
+    ///     (512, 512),
+    ///     1.0,
+    ///     None,
+    /// )?;
+    /// # let _ = slide;
+    /// # Ok::<(), impart::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn with_options(
+        path: impl AsRef<Path>,
+        options: &OpenOptions,
+        cell_shape: (usize, usize),
+        stride: impl Into<PerAxis<f64>>,
+        channels: Option<&[usize]>,
+    ) -> Result<Self> {
+        let options = options.clone().single_page();
+        Self::from_volume(options.open(path)?, cell_shape, stride, channels)
     }
 }
 

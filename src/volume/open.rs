@@ -313,6 +313,13 @@ impl OpenOptions {
         self
     }
 
+    /// TIFF: page 0 alone unless [`page`](Self::page) named another (the
+    /// 2D image of the original API).
+    pub(crate) fn single_page(mut self) -> Self {
+        self.page.get_or_insert(0);
+        self
+    }
+
     /// TIFF: which resolution level of a pyramid to open, 0 (the default)
     /// being full resolution (CLI `--level`; `TiffOptions::level`).
     pub fn level(mut self, level: usize) -> Self {

@@ -510,8 +510,13 @@ impl TiffVolume {
                 what: "an ImageJ stack of one directory whose planes are not stored back to back, uncompressed".into(),
             });
         }
-        let decoder: TiffDecoder =
-            decoder_at(path, header, Some(first.ptr), file_len, &first_label)?;
+        // the decoder that walked the directories is still at the first
+        // page (reading a directory does not move it): reused for its chunks
+        let decoder: TiffDecoder = if pages.first().map(|p| p.ptr) == Some(first.ptr) {
+            main
+        } else {
+            decoder_at(path, header, Some(first.ptr), file_len, &first_label)?
+        };
         let ptrs = planes.iter().map(|p| p.0).collect();
         let source = TiffChunks::new(
             path,

@@ -425,24 +425,30 @@ fn pyramid_levels_are_listed_and_open() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The fixture's GDAL-order affine (`x = a·col + b·row + c`), as the
+/// fixture script computed it from the tags.
+fn affine_2d(case: &Value) -> Vec<Vec<f64>> {
+    case["geo"]["affine_2d"]
+        .as_array()
+        .expect("affine_2d")
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .expect("row")
+                .iter()
+                .map(|v| v.as_f64().expect("f64"))
+                .collect()
+        })
+        .collect()
+}
+
 #[test]
 fn geotiff_cells_have_the_world_origin_of_their_first_pixel() {
     let mut checked = 0;
     for case in cases().iter().filter(|c| c["geo"].is_object()) {
         let name = case["name"].as_str().expect("name");
         let path = dir().join(case["file"].as_str().expect("file"));
-        let m: Vec<Vec<f64>> = case["geo"]["affine_2d"]
-            .as_array()
-            .expect("affine_2d")
-            .iter()
-            .map(|r| {
-                r.as_array()
-                    .expect("row")
-                    .iter()
-                    .map(|v| v.as_f64().expect("f64"))
-                    .collect()
-            })
-            .collect();
+        let m = affine_2d(case);
         let volume = TiffOptions::new().open(&path).expect("open");
         let a = volume.affine().expect("a GeoTIFF has an affine");
         // rows are the first axis, columns the second
@@ -509,18 +515,7 @@ fn geotiff_fragments_carry_the_georeference_of_their_window() {
     for case in cases().iter().filter(|c| c["geo"].is_object()) {
         let name = case["name"].as_str().expect("name");
         let path = dir().join(case["file"].as_str().expect("file"));
-        let m: Vec<Vec<f64>> = case["geo"]["affine_2d"]
-            .as_array()
-            .expect("affine_2d")
-            .iter()
-            .map(|r| {
-                r.as_array()
-                    .expect("row")
-                    .iter()
-                    .map(|v| v.as_f64().expect("f64"))
-                    .collect()
-            })
-            .collect();
+        let m = affine_2d(case);
         let volume = TiffOptions::new().open(&path).expect("open");
         let out = tempfile::tempdir().expect("tempdir");
         let part = Partition::builder(&volume)

@@ -187,6 +187,11 @@ pub(super) fn tiff_error(path: &Path, label: &str, what: &str, e: TiffError) -> 
             path: path.to_path_buf(),
             what: format!("TIFF feature in {label} ({what}): {u}"),
         },
+        // the only limit set is the file's size (see `decoder_at`)
+        TiffError::LimitsExceeded => Error::InvalidHeader {
+            path: path.to_path_buf(),
+            detail: format!("{label}, {what}: a tag claims more values than the file holds"),
+        },
         e => Error::InvalidHeader {
             path: path.to_path_buf(),
             detail: format!("{label}, {what}: {e}"),

@@ -507,7 +507,10 @@ impl TiffVolume {
         if images.is_some() {
             return Err(Error::Unsupported {
                 path: path.to_path_buf(),
-                what: "an ImageJ stack of one directory whose planes are not stored back to back, uncompressed".into(),
+                what: format!(
+                    "an ImageJ stack of {} images in one directory whose planes do not follow the first, uncompressed, inside the file ({file_len} bytes)",
+                    images.unwrap_or(0)
+                ),
             });
         }
         // the decoder that walked the directories is still at the first

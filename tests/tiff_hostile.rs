@@ -1,0 +1,235 @@
+//! Hostile TIFF files built here byte by byte: each is a typed error (or,
+//! where the file is readable, the right values), opened with bounded
+//! allocation and in bounded time, never a panic.
+#![cfg(feature = "tiff")]
+
+use impart::{Error, TiffOptions, Volume};
+
+/// A classic little-endian TIFF of one or more directories. Each entry is
+/// `(tag, type, count, value)`: `value` is inline when it fits in 4 bytes,
+/// else the offset of data appended by the caller. Types: 3 SHORT, 4 LONG,
+/// 2 ASCII.
+struct Tiff {
+    bytes: Vec<u8>,
+}
+
+impl Tiff {
+    fn new() -> Tiff {
+        let mut bytes = b"II".to_vec();
+        bytes.extend(42u16.to_le_bytes());
+        bytes.extend(8u32.to_le_bytes());
+        Tiff { bytes }
+    }
+
+    /// Appends a directory at the current end (the header or the previous
+    /// directory must point here) whose next pointer is `next`.
+    fn ifd(mut self, entries: &[(u16, u16, u32, u32)], next: u32) -> Tiff {
+        let mut e = entries.to_vec();
+        e.sort_by_key(|x| x.0);
+        self.bytes.extend((e.len() as u16).to_le_bytes());
+        for (tag, ty, count, value) in e {
+            self.bytes.extend(tag.to_le_bytes());
+            self.bytes.extend(ty.to_le_bytes());
+            self.bytes.extend(count.to_le_bytes());
+            if ty == 3 && count == 1 {
+                self.bytes.extend((value as u16).to_le_bytes());
+                self.bytes.extend([0, 0]);
+            } else {
+                self.bytes.extend(value.to_le_bytes());
+            }
+        }
+        self.bytes.extend(next.to_le_bytes());
+        self
+    }
+
+    fn pad(mut self, n: usize) -> Tiff {
+        self.bytes.extend(std::iter::repeat_n(0u8, n));
+        self
+    }
+
+    fn write(&self, dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, &self.bytes).expect("write");
+        path
+    }
+}
+
+/// The entries of a gray u8 image `w` x `h` in strips of `rps` rows, one
+/// strip at `offset` of `count` bytes (tables of one entry).
+fn gray(w: u32, h: u32, rps: u32, offset: u32, count: u32) -> Vec<(u16, u16, u32, u32)> {
+    vec![
+        (256, 4, 1, w),
+        (257, 4, 1, h),
+        (258, 3, 1, 8),
+        (259, 3, 1, 1),
+        (262, 3, 1, 1),
+        (273, 4, 1, offset),
+        (277, 3, 1, 1),
+        (278, 4, 1, rps),
+        (279, 4, 1, count),
+    ]
+}
+
+/// Opens `path` with `options`, reads its first voxel, and turns a panic
+/// into a failure naming the case.
+fn outcome(name: &str, path: &std::path::Path, options: TiffOptions) -> impart::Result<Vec<u8>> {
+    let r = std::panic::catch_unwind(|| {
+        let v = options.open(path)?;
+        let region = impart::Region::new(vec![0; v.shape().len()], vec![1; v.shape().len()])?;
+        let mut out = vec![0u8; v.dtype().size()];
+        v.read_region(&region, &mut out)?;
+        Ok(out)
+    });
+    r.unwrap_or_else(|_| panic!("{name}: panicked"))
+}
+
+#[test]
+fn hostile_sizes_and_tables_are_typed_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // header (8) + one directory of 9 entries (2 + 108 + 4 = 114): data at 122
+    let data = 122;
+    let cases: Vec<(&str, Tiff)> = vec![
+        // 2^32 - 1 pixels a side with 16 bytes of data: one strip of 2^64 bytes
+        (
+            "huge_strip",
+            Tiff::new()
+                .ifd(&gray(u32::MAX, u32::MAX, u32::MAX, data, 16), 0)
+                .pad(16),
+        ),
+        // the same in strips of one row: 2^32 strips, a table of one entry
+        (
+            "huge_strips",
+            Tiff::new()
+                .ifd(&gray(u32::MAX, u32::MAX, 1, data, 16), 0)
+                .pad(16),
+        ),
+        // a table that claims a billion entries in a 200-byte file
+        (
+            "billion_strips",
+            Tiff::new()
+                .ifd(
+                    &[
+                        (256, 4, 1, 100),
+                        (257, 4, 1, 1_000_000_000),
+                        (258, 3, 1, 8),
+                        (259, 3, 1, 1),
+                        (262, 3, 1, 1),
+                        (273, 4, 1_000_000_000, data),
+                        (277, 3, 1, 1),
+                        (278, 4, 1, 1),
+                        (279, 4, 1_000_000_000, data),
+                    ],
+                    0,
+                )
+                .pad(64),
+        ),
+        // a strip past the end of the file
+        (
+            "strip_past_end",
+            Tiff::new().ifd(&gray(4, 4, 4, 1 << 20, 16), 0).pad(16),
+        ),
+        // a byte count that wraps the offset
+        (
+            "count_wraps",
+            Tiff::new().ifd(&gray(4, 4, 4, data, u32::MAX), 0).pad(16),
+        ),
+        // a billion tiles of 16² in a tiny file
+        (
+            "billion_tiles",
+            Tiff::new()
+                .ifd(
+                    &[
+                        (256, 4, 1, 16 * 40_000),
+                        (257, 4, 1, 16 * 40_000),
+                        (258, 3, 1, 8),
+                        (259, 3, 1, 8),
+                        (262, 3, 1, 1),
+                        (277, 3, 1, 1),
+                        (322, 3, 1, 16),
+                        (323, 3, 1, 16),
+                        (324, 4, 1, data),
+                        (325, 4, 1, 8),
+                    ],
+                    0,
+                )
+                .pad(16),
+        ),
+    ];
+    for (name, tiff) in &cases {
+        let path = tiff.write(dir.path(), &format!("{name}.tif"));
+        match outcome(name, &path, TiffOptions::new()) {
+            Ok(v) => panic!("{name}: read {v:?} without an error"),
+            Err(e) => {
+                let text = e.to_string();
+                eprintln!("{name}: {text}");
+                assert!(text.contains(&format!("{name}.tif")), "{name}: {text}");
+                assert!(
+                    !matches!(e, Error::Io { .. }),
+                    "{name}: an I/O error for a malformed file: {text}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn directory_loops_end_the_stack_with_an_error_and_pages_before_still_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // page 0 at 8 (114 bytes) points to page 1 at 122, which points back to 8
+    let data = 8 + 114 * 2;
+    let tiff = Tiff::new()
+        .ifd(&gray(4, 4, 4, data, 16), 122)
+        .ifd(&gray(4, 4, 4, data, 16), 8)
+        .pad(16);
+    let path = tiff.write(dir.path(), "loop.tif");
+    let err = outcome("loop", &path, TiffOptions::new()).expect_err("a loop");
+    assert!(err.to_string().contains("loops back"), "{err}");
+    // each page alone is a fine image
+    for p in 0..2 {
+        let v = outcome("loop page", &path, TiffOptions::new().page(p)).expect("page opens");
+        assert_eq!(v, vec![0]);
+    }
+    // a directory that points to itself
+    let tiff = Tiff::new().ifd(&gray(4, 4, 4, 122, 16), 8).pad(16);
+    let path = tiff.write(dir.path(), "self.tif");
+    assert!(outcome("self", &path, TiffOptions::new()).is_err());
+    // (the `tiff` crate refuses a directory that names itself as next even
+    // for page 0 alone: an error, never a hang)
+    let _ = outcome("self", &path, TiffOptions::new().page(0));
+}
+
+#[test]
+fn an_imagej_stack_claiming_more_planes_than_the_file_holds_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let description = b"ImageJ=1.54f\nimages=1000000\nslices=1000000\n\0";
+    // directory of 10 entries: 2 + 120 + 4 = 126 bytes; description, then data
+    let text_at = 8 + 126;
+    let data = text_at + description.len() as u32;
+    let mut entries = gray(4, 4, 4, data, 16);
+    entries.push((270, 2, description.len() as u32, text_at));
+    let mut tiff = Tiff::new().ifd(&entries, 0);
+    tiff.bytes.extend_from_slice(description);
+    let tiff = tiff.pad(16 * 3);
+    let path = tiff.write(dir.path(), "imagej.tif");
+    let err = outcome("imagej", &path, TiffOptions::new()).expect_err("refused");
+    assert!(
+        matches!(err, Error::Unsupported { .. }) && err.to_string().contains("1000000 images"),
+        "{err}"
+    );
+    // with images=4 the four planes are there: mapped as a stack
+    // the same length, so the data offset stays
+    let mut description4 = b"ImageJ=1.54f\nimages=4\nslices=4\n".to_vec();
+    description4.resize(description.len(), 0);
+    let mut tiff = Tiff::new().ifd(&entries, 0);
+    tiff.bytes.extend_from_slice(&description4);
+    tiff.bytes.extend((0..64u8).collect::<Vec<_>>());
+    let path = tiff.write(dir.path(), "imagej4.tif");
+    let v = TiffOptions::new().open(&path).expect("opens");
+    assert_eq!(v.shape(), &[4, 4, 4, 1]);
+    assert!(v.is_mapped());
+    assert_eq!(v.axes(), "ZYXS");
+    let mut all = vec![0u8; 64];
+    v.read_region(&impart::Region::full(v.shape()), &mut all)
+        .expect("read");
+    assert_eq!(all, (0..64u8).collect::<Vec<_>>());
+}

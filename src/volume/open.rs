@@ -315,6 +315,7 @@ impl OpenOptions {
 
     /// TIFF: page 0 alone unless [`page`](Self::page) named another (the
     /// 2D image of the original API).
+    #[cfg(feature = "image")]
     pub(crate) fn single_page(mut self) -> Self {
         self.page.get_or_insert(0);
         self

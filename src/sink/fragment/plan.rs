@@ -100,10 +100,15 @@ impl<'a, V: Volume> Plan<'a, V> {
                 .map(|_| ())
                 .map_err(|d| invalid_format(Format::Nii, format!("{d} (write npy, raw or zarr)"))),
             Format::Png | Format::Tiff => {
-                if !cfg!(feature = "image") {
+                let built = match format {
+                    Format::Tiff => cfg!(any(feature = "image", feature = "tiff")),
+                    _ => cfg!(feature = "image"),
+                };
+                if !built {
                     return Err(invalid_format(
                         format,
-                        "this build has no image support (feature `image`)".into(),
+                        "this build has no image support (feature `image`, or `tiff` for TIFF)"
+                            .into(),
                     ));
                 }
                 image_layout(format, dtype, &shape, self.part.axes()).map(|_| ())

@@ -83,6 +83,7 @@
 mod chunks;
 mod geo;
 /// GeoTIFF tag numbers, for writers.
+#[cfg(feature = "fragment")]
 pub(crate) mod geo_tags {
     pub(crate) use super::geo::{
         GEO_ASCII_PARAMS, GEO_DOUBLE_PARAMS, GEO_KEY_DIRECTORY, MODEL_PIXEL_SCALE, MODEL_TIEPOINT,

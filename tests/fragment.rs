@@ -137,7 +137,7 @@ fn close(a: f64, b: f64, tol: f64) -> bool {
 }
 
 /// Checks the directory against the selection: exactly one entry per cell
-/// plus the manifest (no temporary leftovers), and one manifest line per
+/// plus the manifest and grid.json (no temporary leftovers), and one manifest line per
 /// cell in C order with the right keys and values. Returns each cell with
 /// its file.
 fn check_layout<'p, V: Volume>(
@@ -154,6 +154,7 @@ fn check_layout<'p, V: Volume>(
         .map(|c| expected_name(part, &c.index(), format))
         .collect();
     want.push(MANIFEST.to_string());
+    want.push("grid.json".to_string());
     want.sort();
     assert_eq!(entries(dir), want, "{format}: directory entries");
     let mut out = Vec::new();
@@ -886,4 +887,49 @@ fn many_threads_write_the_same_bytes_as_one() {
         pool.install(|| run(&part, "...", &tmp.path().join(name), Format::Zarr, false));
     }
     assert!(tree(&tmp.path().join("one")) == tree(&tmp.path().join("four")));
+}
+
+#[test]
+fn fragment_writes_grid_json_and_resume_refuses_another_grid() {
+    let data = volume_u16();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("cells");
+    let part = Partition::builder(ArrayVolume::new(data.view()).unwrap())
+        .cell(&[8, 8, 8])
+        .stride(0.5)
+        .edge(impart::Edge::Shift)
+        .build()
+        .unwrap();
+    FragmentOptions::new(&out).fragment(&part, "...").unwrap();
+    let grid: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("grid.json")).unwrap()).unwrap();
+    let g = part.grid();
+    assert_eq!(grid["volume_shape"], serde_json::json!(data.shape()));
+    assert_eq!(grid["cell_shape"], serde_json::json!([8, 8, 8]));
+    assert_eq!(grid["step"], serde_json::json!([4.0, 4.0, 4.0]));
+    assert_eq!(grid["grid_shape"], serde_json::json!(g.shape()));
+    assert_eq!(grid["edge"], "shift");
+    assert_eq!(grid["axes"], serde_json::json!([0, 1, 2]));
+    assert_eq!(grid["dtype"], "u16");
+    // resuming with the same grid is fine, with another one refused
+    FragmentOptions::new(&out)
+        .resume(true)
+        .fragment(&part, "...")
+        .unwrap();
+    let other = Partition::builder(ArrayVolume::new(data.view()).unwrap())
+        .cell(&[8, 8, 8])
+        .build()
+        .unwrap();
+    let err = FragmentOptions::new(&out)
+        .resume(true)
+        .fragment(&other, "...")
+        .expect_err("another grid");
+    assert!(
+        matches!(err, Error::InvalidArgument { what: "resume", .. }),
+        "{err}"
+    );
+    assert!(
+        out.join("manifest.jsonl").exists(),
+        "the finished run is left alone"
+    );
 }

@@ -106,6 +106,33 @@ pub use progress::{FragmentEvent, ProgressHook};
 /// Name of the manifest in the output directory.
 pub const MANIFEST: &str = "manifest.jsonl";
 
+/// The file name of the grid description beside the manifest (see
+/// [`grid_json`]).
+pub const GRID: &str = "grid.json";
+
+/// The grid of `part` as the JSON object that `grid.json` holds and
+/// `impart grid --json` prints: `volume_shape`, `cell_shape`, `step`,
+/// `grid_shape`, `cells`, `axes` (the partitioned volume axes),
+/// `carried_axes`, `edge` (`clip`, `shift` or `pad`) and `dtype`. It is all
+/// a later step (a stitch of per-cell predictions) needs to rebuild the
+/// same grid.
+pub fn grid_json<V: Volume>(part: &Partition<V>) -> serde_json::Value {
+    let g = part.grid();
+    let ndim = part.volume().shape().len();
+    let carried: Vec<usize> = (0..ndim).filter(|a| !part.axes().contains(a)).collect();
+    serde_json::json!({
+        "volume_shape": part.volume().shape(),
+        "cell_shape": g.cell_shape(),
+        "step": g.step(),
+        "grid_shape": g.shape(),
+        "cells": g.len(),
+        "axes": part.axes(),
+        "carried_axes": carried,
+        "edge": g.edge().name(),
+        "dtype": part.volume().dtype().name(),
+    })
+}
+
 /// The file format cells are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Format {

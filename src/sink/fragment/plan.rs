@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use serde_json::{json, Value};
 
 use super::encode::{image_layout, npy_complete};
-use super::{Format, FragmentEvent, FragmentOptions, MANIFEST};
+use super::{Format, FragmentEvent, FragmentOptions, GRID, MANIFEST};
 use crate::dtype::Element;
 use crate::error::{Error, Result};
 use crate::format::nifti::{nifti_dims, NII_VOX_OFFSET};
@@ -137,9 +137,29 @@ impl<'a, V: Volume> Plan<'a, V> {
     }
 
     /// Removes the manifest (it is rewritten last) and temporary files a
-    /// killed run left behind.
+    /// killed run left behind, and writes `grid.json`; a resumed run into a
+    /// directory whose `grid.json` describes another grid is refused
+    /// before anything is touched.
     pub(super) fn clean(&self) -> Result<()> {
         let dir = self.dir();
+        let grid_path = dir.join(GRID);
+        let grid = super::grid_json(self.part);
+        if self.options.resume {
+            if let Ok(text) = fs::read_to_string(&grid_path) {
+                let old: Option<Value> = serde_json::from_str(&text).ok();
+                if old.as_ref() != Some(&grid) {
+                    return Err(Error::InvalidArgument {
+                        what: "resume",
+                        detail: format!(
+                            "{} holds the cells of another grid ({}: {}); this run's is {grid}",
+                            dir.display(),
+                            GRID,
+                            text.trim()
+                        ),
+                    });
+                }
+            }
+        }
         remove_if_exists(&dir.join(MANIFEST))?;
         let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
         for entry in entries {
@@ -150,6 +170,10 @@ impl<'a, V: Volume> Plan<'a, V> {
                 remove_if_exists(&entry.path())?;
             }
         }
+        write_atomic(&grid_path, self.options.sync, |w, path| {
+            let text = format!("{grid}\n");
+            w.write_all(text.as_bytes()).map_err(|e| Error::io(path, e))
+        })?;
         Ok(())
     }
 

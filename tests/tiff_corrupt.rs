@@ -396,12 +396,20 @@ fn reads_right(fx: &Fixture, scratch: &Path) -> bool {
     })
 }
 
-/// Writes a damaged copy as a new file (removing the last one first: ext4
-/// flushes a file truncated and written again on close, which made this
-/// test wait on the disk).
+/// Writes a damaged copy over the last one, then cuts it to its length
+/// (not `fs::write`: ext4 flushes a file truncated to 0 and written again
+/// when it is closed, and a new file per copy costs an inode each time;
+/// either made this test wait on the disk).
 fn write_copy(path: &Path, bytes: &[u8]) {
-    let _ = std::fs::remove_file(path);
-    std::fs::write(path, bytes).expect("write a damaged copy");
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(path)
+        .expect("open the damaged copy");
+    f.write_all(bytes).expect("write the damaged copy");
+    f.set_len(bytes.len() as u64).expect("cut the damaged copy");
 }
 
 /// Tags whose values size a chunk: width, length, bits and samples per

@@ -173,6 +173,9 @@ fn rows_equal(
     ext: &[usize],
     size: usize,
 ) -> bool {
+    if start.iter().all(|&s| s == 0) && ext == full {
+        return got == expected;
+    }
     let Some(last) = ext.len().checked_sub(1) else {
         return got == expected;
     };

@@ -14,7 +14,9 @@ an AVX2 machine) and diffs it against the committed copy. The script also
 writes ``OUT_DIR/README.md`` (this text), so the directory is exactly what
 the script writes.
 
-Every file is written by tifffile, never by the code under test, from a
+Most files are written by tifffile, some by libvips (pyvips ``tiffsave``,
+``tiff_fixtures_libvips.py``, needs Debian's ``libvips42``) and one by GDAL
+(rasterio), never by the code under test; each from a
 NumPy array built from integer formulas (``(y*31 + x*7 + c*101) % 256``;
 floats are integers divided by a power of two, plus a few special values set
 by their bits), so no value depends on the CPU's SIMD or BLAS code. Every file
@@ -52,10 +54,29 @@ What is covered:
   the end, a zero width, a bad magic number, an IFD offset past the end, a
   loop in the IFD chain, too few tile offsets.
 
+More cases (``"kind": "valid_extra"``, ``tiff_fixtures_extra.py`` and
+``tiff_fixtures_libvips.py``), valid files that ``tests/tiff_extra.rs``
+checks:
+
+- libvips: RGB u8 and u16 gray, 70 x 90, tiled (32 x 32) and in strips of
+  16 rows, LZW without and with a horizontal predictor, deflate (libvips'
+  default predictor, horizontal) and JPEG (RGB u8; quality 90, stored RGB;
+  quality 75, stored YCbCr 2 x 2 without a YCbCrSubSampling tag); pyramids
+  of 300 x 400 RGB u8, deflate, 64 x 64 tiles, levels 150 x 200, 75 x 100
+  and 37 x 50: as pages 1.. of the main IFD chain (libvips' default,
+  NewSubfileType 1) and as SubIFDs of page 0 (``subifd=True``), classic
+  TIFF and BigTIFF;
+- tifffile: uncompressed contiguous stacks (4 pages, strips of 8 rows; and
+  big-endian, one strip a page), an uncompressed planar page (the three
+  planes back to back), an ImageJ ``TZCYX`` hyperstack (T 2, Z 3, C 2: 12
+  pages), a GeoTIFF of raster type PixelIsPoint;
+- GDAL (rasterio): a GeoTIFF in EPSG 32633 (WGS 84 / UTM zone 33N), 10 m
+  pixels, uncompressed 16 x 16 tiles.
+
 Manifest ``cases.json``: one case per line, keys sorted::
 
-    {"format": 1, "generator", "numpy", "tifffile", "imagecodecs",
-     "cases": [...]}
+    {"format": 1, "generator", "numpy", "tifffile", "imagecodecs", "pyvips",
+     "libvips", "rasterio", "gdal", "cases": [...]}
 
 A ``"kind": "valid"`` case has:
 
@@ -114,6 +135,45 @@ Optional:
     scale + tie point: [[Sx, 0, 0, X - I*Sx], [0, -Sy, 0, Y + J*Sy], [0, 0,
     Sz, Z - K*Sz], [0, 0, 0, 1]]); ``affine_2d``: its 3 x 3 restriction to
     (i, j, 1) -> (x, y, 1). All numbers are dyadic, so exact in f64.
+
+Every valid and valid_extra case also has:
+
+``writer``
+    "tifffile", "libvips" or "gdal".
+``structure``
+    Where the parts of its file lie, as tifffile finds them: ``size`` (of
+    the file), ``header_bytes`` (8, BigTIFF 16), ``count_bytes``,
+    ``entry_bytes`` and ``offset_bytes`` (2, 12, 4; BigTIFF 8, 20, 8),
+    ``ifds`` ([offset, number of entries] of every IFD: the main chain and
+    SubIFDs), ``values`` ([offset, bytes] of every tag value stored outside
+    its entry), ``chunks`` ([offset, bytes] of every strip and tile), each
+    list sorted by offset.
+``rasterio`` (GeoTIFFs)
+    What rasterio (GDAL) reports: ``transform`` (its affine as a 3 x 3 in
+    GDAL's order, x = a*col + b*row + c, y = d*col + e*row + f; for
+    PixelIsPoint GDAL moves the tie point half a pixel, as ``geo.affine``
+    does), ``crs_epsg`` (or null), ``area_or_point`` ("Area" | "Point"), and
+    for the cells of a ``cell`` [16, 16], ``stride`` 0.5 grid with ``edge``
+    "shift" (starts 0, 8, ..., and H - 16; W - 16), ``windows``: per cell
+    ``start`` [row, col], ``shape`` and ``origin`` [x, y] (the ``c`` and
+    ``f`` of ``window_transform(Window(col, row, 16, 16))``). Each window's
+    data, read by rasterio, equals the expectation's slice.
+
+A valid_extra case may have as well: ``tiffsave`` (libvips' options),
+``page_data`` (per page of the case: ``page``, ``dataoffsets``,
+``databytecounts``, tifffile's ``is_contiguous``) and ``data_layout``
+(``series_dataoffset``: tifffile's offset of the series' data when it is
+one contiguous block, else null; ``back_to_back``: every chunk of every
+page starts where the one before ends; ``evenly_spaced`` and
+``page_stride``: the pages' first offsets differ by one constant;
+``page_bytes``: data bytes of a page; ``all_contiguous``), in ``levels``
+each level's ``page`` (its page in the main chain: pyramids of pages),
+``compression_code`` and ``predictor``; ``geo`` may add ``model_type``,
+``projected_cs_type``, ``citation`` and, for PixelIsPoint,
+``affine_pixel_centres`` (the stored tie point taken as pixel (I, J)'s
+centre: ``affine`` moved half a pixel). ``subsampling_tag``: whether the
+YCbCrSubSampling tag is written (libvips leaves it out: 2 x 2). Several
+cases may share an ``expected`` file (the four pyramids' levels).
 
 A ``"kind": "hostile"`` case has ``name``, ``file``, ``must`` and ``why``:
 ``"must": "error"``: opening the file, or else reading its first page whole,
@@ -639,6 +699,13 @@ def write_valid(case: Case, out: str) -> list[dict]:
     return entries
 
 
+def read_expected(out: str, entry: dict) -> np.ndarray:
+    """A case's expectation, as (h, w, s) (or (pages, h, w, s))."""
+    code = {v: k for k, v in RUST_NAME.items()}[entry["dtype"]]
+    with open(os.path.join(out, entry["expected"]), "rb") as f:
+        return np.frombuffer(f.read(), dtype="<" + code).reshape(entry["shape"])
+
+
 def check_libtiff(out: str, entry: dict) -> None:
     """A second reader: libtiff (imagecodecs.tiff_decode) must decode the case's
     page (or every page of a stack) to the expectation, bit for bit, lossy
@@ -805,7 +872,8 @@ def hostile_cases(out) -> list[dict]:
 
 def dump(manifest: dict) -> str:
     lines = ["{"]
-    for key in ("format", "generator", "numpy", "tifffile", "imagecodecs"):
+    for key in ("format", "generator", "numpy", "tifffile", "imagecodecs", "pyvips", "libvips",
+                "rasterio", "gdal"):
         lines.append(f" {json.dumps(key)}: {json.dumps(manifest[key])},")
     lines.append(' "cases": [')
     cases = manifest["cases"]
@@ -833,11 +901,26 @@ def main(argv=None) -> int:
         shutil.rmtree(out)
     os.makedirs(out)
 
+    # siblings (they import this module's helpers)
+    import rasterio
+    import tiff_fixtures_extra as extra
+    import tiff_fixtures_libvips as libvips
+
     cases = []
     for case in valid_cases():
         for entry in write_valid(case, out):
             check_libtiff(out, entry)
+            entry["writer"] = "tifffile"
             cases.append(entry)
+    vips_entries, vips_versions = libvips.write_cases(out)
+    for entry in extra.write_cases(out) + vips_entries:
+        check_libtiff(out, entry)
+        cases.append(entry)
+    for entry in cases:
+        path = os.path.join(out, entry["file"])
+        entry["structure"] = extra.structure(path)
+        if "geo" in entry:
+            entry["rasterio"] = extra.rasterio_record(path, read_expected(out, entry))
     cases += hostile_cases(out)
     names = [c["name"] for c in cases]
     assert len(set(names)) == len(names)
@@ -847,6 +930,10 @@ def main(argv=None) -> int:
         "numpy": np.__version__,
         "tifffile": tifffile.__version__,
         "imagecodecs": imagecodecs.__version__,
+        "pyvips": vips_versions["pyvips"],
+        "libvips": vips_versions["libvips"],
+        "rasterio": rasterio.__version__,
+        "gdal": rasterio.__gdal_version__,
         "cases": cases,
     }
     with open(os.path.join(out, "cases.json"), "w", encoding="utf-8") as f:

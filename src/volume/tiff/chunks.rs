@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use tiff::TiffError;
 
-use super::ifd::{decoder_at, guarded, Header, Ifd, TiffDecoder};
+use super::ifd::{decoder_at, guarded, max_expansion, Header, Ifd, TiffDecoder};
 use crate::chunked::ChunkSource;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -38,6 +38,12 @@ pub struct TiffChunks {
     across: u64,
     header: Header,
     file_len: u64,
+    /// Each plane's chunk byte counts, checked against the chunk's size
+    /// before a buffer is allocated for it, for the codecs that expand by
+    /// a bounded ratio (a corrupt width must not allocate gigabytes for a
+    /// strip of a few bytes).
+    stored: Vec<Vec<u64>>,
+    compression: u16,
     /// Decoders at a directory, reused by whichever thread decodes next
     /// (a decoder reads through a `&mut` file handle).
     pool: Mutex<Vec<(u64, TiffDecoder)>>,
@@ -67,6 +73,7 @@ impl TiffChunks {
         dtype: DType,
         lead: &[usize],
         planes: Vec<u64>,
+        stored: Vec<Vec<u64>>,
         decoder: TiffDecoder,
     ) -> Result<TiffChunks> {
         let invalid = |detail: String| Error::InvalidHeader {
@@ -112,6 +119,8 @@ impl TiffChunks {
             across,
             header,
             file_len,
+            stored,
+            compression: first.compression,
         })
     }
 
@@ -198,6 +207,10 @@ impl ChunkSource for TiffChunks {
         let dw = cw.min(self.shape[n + 1] - c * cw);
         let size = self.dtype.size();
         let full_row = cw * cs * size;
+        let stored = usize::try_from(plane)
+            .ok()
+            .and_then(|p| self.stored.get(p)?.get(chunk_index as usize).copied());
+        let bound = stored.and_then(|n| max_expansion(self.compression, n));
         let mut decoder = self.take_decoder(ifd)?;
         let read = guarded(|| {
             // the decoder's own idea of the chunk's data: a tile of a
@@ -209,15 +222,24 @@ impl ChunkSource for TiffChunks {
                     "the decoder gives {w}x{h} pixels for a chunk of {dw}x{dh} (at most {cw}x{ch})"
                 )));
             }
-            // one buffer of the full chunk; the data is decoded into its
-            // front and spread to full rows below
-            let Some(mut buf) = try_bytes(ch * full_row) else {
+            let data_bytes = h * w * cs * size;
+            if let Some(most) = bound.filter(|&m| m < data_bytes as u64) {
+                return Ok(Err(format!(
+                    "its {} stored bytes decode to at most {most}, not the {data_bytes} of {w}x{h} pixels of {cs} samples of {}",
+                    stored.unwrap_or(0),
+                    self.dtype
+                )));
+            }
+            // one buffer of the full chunk, zeroed by the allocator (pages
+            // the decoder does not write stay untouched); the data is
+            // decoded into its front and spread to full rows below
+            let Some(mut buf) = try_zeroed(ch * full_row) else {
                 return Ok(Err(format!(
                     "{} bytes for the chunk cannot be allocated",
                     ch * full_row
                 )));
             };
-            decoder.read_chunk_bytes(chunk_index, &mut buf[..h * w * cs * size])?;
+            decoder.read_chunk_bytes(chunk_index, &mut buf[..data_bytes])?;
             Ok(Ok((buf, w, h)))
         });
         let (mut data, w, h) = match read {
@@ -248,8 +270,10 @@ impl ChunkSource for TiffChunks {
                 data[y * full_row + row..(y + 1) * full_row].fill(0);
             }
         }
-        // and below the bottom edge
-        data[dh * full_row..].fill(0);
+        // and below the bottom edge, where a whole decoded tile brings its
+        // padding rows (past them the buffer is still the allocator's zeros)
+        let written = (h * src_row).max(dh * full_row);
+        data[dh * full_row..written].fill(0);
         Ok(data)
     }
 
@@ -274,10 +298,36 @@ fn ycbcr_to_rgb(pixels: &mut [u8]) {
     }
 }
 
-/// `n` zero bytes, or `None` if they cannot be allocated.
-fn try_bytes(n: usize) -> Option<Vec<u8>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(n).ok()?;
-    v.resize(n, 0);
-    Some(v)
+/// `n` zero bytes, or `None` if they cannot be allocated: `calloc`'s
+/// zeroed pages, which cost no resident memory until written.
+fn try_zeroed(n: usize) -> Option<Vec<u8>> {
+    if n == 0 {
+        return Some(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<u8>(n).ok()?;
+    // SAFETY: `layout` has a non-zero size (n > 0, checked above), as
+    // `alloc_zeroed` requires.
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: `ptr` was allocated just above by the global allocator with
+    // the layout of `[u8; n]` (align 1, size n), which is the layout a
+    // `Vec<u8>` of capacity `n` frees with; all `n` bytes are initialized
+    // (zeroed), so length `n` is valid; nothing else owns `ptr`.
+    Some(unsafe { Vec::from_raw_parts(ptr, n, n) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::try_zeroed;
+
+    #[test]
+    fn zeroed_buffers_are_zero_and_absurd_sizes_are_refused() {
+        assert_eq!(try_zeroed(0), Some(Vec::new()));
+        let v = try_zeroed(1 << 20).expect("1 MiB");
+        assert_eq!(v.len(), 1 << 20);
+        assert!(v.iter().all(|&b| b == 0));
+        assert!(try_zeroed(usize::MAX / 2).is_none());
+    }
 }

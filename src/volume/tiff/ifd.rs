@@ -25,6 +25,8 @@ pub(super) type TiffDecoder = Decoder<AtIfd>;
 pub(super) struct Header {
     pub big_endian: bool,
     pub bigtiff: bool,
+    /// Where the first directory is.
+    pub first: u64,
 }
 
 impl Header {
@@ -32,11 +34,23 @@ impl Header {
     /// decoder to refuse).
     pub fn read(path: &Path) -> Result<Header> {
         let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let mut b = [0u8; 4];
-        file.read_exact(&mut b).map_err(|_| Error::InvalidHeader {
+        let mut b = [0u8; 16];
+        let mut got = 0;
+        while got < b.len() {
+            match file.read(&mut b[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io(path, e)),
+            }
+        }
+        let short = || Error::InvalidHeader {
             path: path.to_path_buf(),
             detail: "shorter than a TIFF header".into(),
-        })?;
+        };
+        if got < 8 {
+            return Err(short());
+        }
         let big_endian = match &b[..2] {
             b"II" => false,
             b"MM" => true,
@@ -52,9 +66,54 @@ impl Header {
         } else {
             u16::from_le_bytes([b[2], b[3]])
         };
+        let bigtiff = match magic {
+            42 => false,
+            43 => true,
+            v => {
+                return Err(Error::InvalidHeader {
+                    path: path.to_path_buf(),
+                    detail: format!("version number {v} instead of 42 (TIFF) or 43 (BigTIFF)"),
+                })
+            }
+        };
+        if bigtiff {
+            let word = |i: usize| {
+                if big_endian {
+                    u16::from_be_bytes([b[i], b[i + 1]])
+                } else {
+                    u16::from_le_bytes([b[i], b[i + 1]])
+                }
+            };
+            if got < 16 || word(4) != 8 || word(6) != 0 {
+                return Err(Error::InvalidHeader {
+                    path: path.to_path_buf(),
+                    detail: "a BigTIFF header whose offset size is not 8".into(),
+                });
+            }
+        }
+        let first = if bigtiff {
+            if got < 16 {
+                return Err(short());
+            }
+            let mut v = [0u8; 8];
+            v.copy_from_slice(&b[8..16]);
+            if big_endian {
+                u64::from_be_bytes(v)
+            } else {
+                u64::from_le_bytes(v)
+            }
+        } else {
+            let v = [b[4], b[5], b[6], b[7]];
+            u64::from(if big_endian {
+                u32::from_be_bytes(v)
+            } else {
+                u32::from_le_bytes(v)
+            })
+        };
         Ok(Header {
             big_endian,
-            bigtiff: magic == 43,
+            bigtiff,
+            first,
         })
     }
 
@@ -65,6 +124,77 @@ impl Header {
         } else {
             ByteOrder::Little
         }
+    }
+
+    fn u16b(self, v: u16) -> [u8; 2] {
+        if self.big_endian {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    }
+
+    fn u32b(self, v: u32) -> [u8; 4] {
+        if self.big_endian {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    }
+
+    fn u64b(self, v: u64) -> [u8; 8] {
+        if self.big_endian {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    }
+
+    /// A directory of a 1x1 gray image (one byte: the file's first) whose
+    /// next directory is `next`, to be placed at an even offset.
+    fn stand_in(self, next: u64) -> Vec<u8> {
+        // (tag, SHORT 3 or LONG 4, value)
+        let entries: [(u16, u16, u32); 8] = [
+            (256, 3, 1),
+            (257, 3, 1),
+            (258, 3, 8),
+            (259, 3, 1),
+            (262, 3, 1),
+            (273, 4, 0),
+            (278, 3, 1),
+            (279, 4, 1),
+        ];
+        let mut d = Vec::new();
+        if self.bigtiff {
+            d.extend(self.u64b(entries.len() as u64));
+        } else {
+            d.extend(self.u16b(entries.len() as u16));
+        }
+        for (tag, ty, value) in entries {
+            d.extend(self.u16b(tag));
+            d.extend(self.u16b(ty));
+            let mut field = Vec::new();
+            if ty == 3 {
+                field.extend(self.u16b(value as u16));
+            } else {
+                field.extend(self.u32b(value));
+            }
+            if self.bigtiff {
+                d.extend(self.u64b(1));
+                field.resize(8, 0);
+            } else {
+                d.extend(self.u32b(1));
+                field.resize(4, 0);
+            }
+            d.extend(field);
+        }
+        if self.bigtiff {
+            d.extend(self.u64b(next));
+        } else {
+            // a classic file's pointers are 32-bit: `next` came from one
+            d.extend(self.u32b(u32::try_from(next).unwrap_or(0)));
+        }
+        d
     }
 
     /// The header bytes that name `ifd` as the first directory.
@@ -101,13 +231,17 @@ impl Header {
     }
 }
 
-/// A TIFF file read through a header that names one directory as the
-/// first (see [`TiffDecoder`]); every other byte is the file's.
+/// A TIFF file read through a header that names another directory as the
+/// first, and with bytes past its end (see [`decoder_at`]); every other
+/// byte is the file's.
 pub(super) struct AtIfd {
     file: BufReader<File>,
     pos: u64,
     header: [u8; 16],
     header_len: usize,
+    /// Bytes read as if they followed the file, from `tail_at`.
+    tail: Vec<u8>,
+    tail_at: u64,
 }
 
 impl Read for AtIfd {
@@ -121,7 +255,17 @@ impl Read for AtIfd {
             self.file.seek(SeekFrom::Start(self.pos))?;
             return Ok(n);
         }
-        let n = self.file.read(buf)?;
+        if self.pos >= self.tail_at {
+            let from = usize::try_from(self.pos - self.tail_at).unwrap_or(usize::MAX);
+            let rest = self.tail.get(from..).unwrap_or_default();
+            let n = buf.len().min(rest.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            self.pos += n as u64;
+            return Ok(n);
+        }
+        let room = usize::try_from(self.tail_at - self.pos).unwrap_or(usize::MAX);
+        let len = buf.len().min(room);
+        let n = self.file.read(&mut buf[..len])?;
         self.pos += n as u64;
         Ok(n)
     }
@@ -129,15 +273,38 @@ impl Read for AtIfd {
 
 impl Seek for AtIfd {
     fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
-        self.pos = self.file.seek(to)?;
+        let end = self.tail_at + self.tail.len() as u64;
+        let target = match to {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+            SeekFrom::End(d) => end.checked_add_signed(d),
+        }
+        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+        if target < self.tail_at {
+            self.file.seek(SeekFrom::Start(target))?;
+        }
+        self.pos = target;
         Ok(self.pos)
     }
 }
 
+/// Where the stand-in directory of [`decoder_at`] is read: past the end of
+/// any classic file but its last 256 bytes of offsets, and of any BigTIFF.
+const STAND_IN_CLASSIC: u64 = 0xFFFF_FF00;
+const STAND_IN_BIG: u64 = 1 << 62;
+
 /// A decoder whose current image is the directory at `ifd` (the file's
-/// first when `ifd` is `None`), its limits sized by the file: no table of
-/// the file can be longer than the file, and decoded chunks are allocated
-/// by the caller, not by the decoder.
+/// first when `ifd` is `None`), parsed under limits sized by the file
+/// ([`file_limits`]).
+///
+/// The `tiff` crate parses the first directory under its default limits
+/// before any others can be set, so the header is patched to name a
+/// stand-in directory of a 1x1 image, read as if it lay far past the
+/// file's end ([`STAND_IN_CLASSIC`], [`STAND_IN_BIG`]), whose next
+/// directory is `ifd`: the decoder reads the stand-in, takes these
+/// limits, and moves on to `ifd`; then the stand-in is gone, and every
+/// read past the file's end is an end of file again. (A classic file
+/// larger than the stand-in's offset names `ifd` directly.)
 pub(super) fn decoder_at(
     path: &Path,
     header: Header,
@@ -146,20 +313,37 @@ pub(super) fn decoder_at(
     label: &str,
 ) -> Result<TiffDecoder> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let (patched, header_len) = match ifd {
-        Some(ptr) => header.pointing_at(ptr),
-        None => ([0u8; 16], 0),
+    let target = ifd.unwrap_or(header.first);
+    let stand_in_at = if header.bigtiff {
+        STAND_IN_BIG
+    } else {
+        STAND_IN_CLASSIC
     };
+    let fits = stand_in_at > file_len;
+    let (at, tail) = if fits {
+        (stand_in_at, header.stand_in(target))
+    } else {
+        (target, Vec::new())
+    };
+    let (patched, header_len) = header.pointing_at(at);
     let reader = AtIfd {
         file: BufReader::new(file),
         pos: 0,
         header: patched,
         header_len,
+        tail,
+        tail_at: stand_in_at,
     };
-    let bounded = usize::try_from(file_len).unwrap_or(usize::MAX);
-    let mut limits = Limits::unlimited();
-    limits.ifd_value_size = bounded;
-    let result = guarded(|| Ok(Decoder::new(reader)?.with_limits(limits)));
+    let limits = file_limits(file_len);
+    let result = guarded(|| {
+        let mut d = Decoder::new(reader)?.with_limits(limits);
+        if fits {
+            d.next_image()?;
+            // from now on nothing lies past the file's end
+            d.inner().tail.clear();
+        }
+        Ok(d)
+    });
     match result {
         Some(Ok(d)) => Ok(d),
         Some(Err(e)) => Err(tiff_error(path, label, "its directory", e)),
@@ -167,6 +351,42 @@ pub(super) fn decoder_at(
             path: path.to_path_buf(),
             detail: format!("{label}: the TIFF decoder failed on its directory"),
         }),
+    }
+}
+
+/// The `tiff` crate's limits for a file of `file_len` bytes: nothing the
+/// file holds is refused, and nothing a hostile entry claims is allocated
+/// beyond a small multiple of the file.
+///
+/// - A tag's values are decoded into `Value`s of 32 bytes each, from at
+///   least 1 byte each in the file: 32 times the file's size (and 4 KiB
+///   more) bounds every table it holds.
+///   The crate allocates a claimed count before reading it, so this bound
+///   is what keeps a corrupt count from allocating gigabytes.
+/// - A chunk's compressed bytes lie in the file.
+///
+/// Chunk buffers are bounded separately ([`max_expansion`]).
+fn file_limits(file_len: u64) -> Limits {
+    let bytes = usize::try_from(file_len).unwrap_or(usize::MAX);
+    let mut limits = Limits::unlimited();
+    limits.decoding_buffer_size = bytes.saturating_mul(32).saturating_add(4 << 10);
+    limits.intermediate_buffer_size = bytes;
+    limits.ifd_value_size = bytes;
+    limits
+}
+
+/// The most bytes `n` compressed bytes can decode to, for the codecs with a
+/// bound (none; PackBits, 2 bytes for a run of 128; deflate, 1032:1; TIFF's
+/// LZW, codes of at least 9 bits for strings of at most 4094 bytes), with a
+/// little slack for headers; `None` for the others (zstd, JPEG, WebP),
+/// whose buffers rely on the allocator's untouched zero pages.
+pub(super) fn max_expansion(compression: u16, n: u64) -> Option<u64> {
+    match compression {
+        1 => Some(n),
+        32773 => Some(n.saturating_mul(64).saturating_add(128)),
+        8 | 32946 => Some(n.saturating_mul(1032).saturating_add(1024)),
+        5 => Some(n.saturating_mul(4096).saturating_add(4096)),
+        _ => None,
     }
 }
 

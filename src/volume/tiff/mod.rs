@@ -423,6 +423,7 @@ impl TiffVolume {
         let first_label = planes[0].1.clone();
         let mut first: Option<Ifd> = None;
         let mut runs = Vec::with_capacity(planes.len());
+        let mut stored = Vec::new();
         for (ptr, label) in &planes {
             let (dir, ifd) = read_ifd(&mut main, *ptr, path, label)?;
             if let Some(f) = &first {
@@ -436,6 +437,7 @@ impl TiffVolume {
             let dtype = ifd.dtype(path, label)?;
             let (offsets, counts) = ifd.tables(&mut main, &dir, path, label, file_len)?;
             runs.push(contiguous(&ifd, dtype, &offsets, &counts));
+            stored.push(counts);
             first.get_or_insert(ifd);
         }
         let first = first.ok_or_else(|| invalid("no page to open".into()))?;
@@ -530,6 +532,7 @@ impl TiffVolume {
             dtype,
             &lead_extents,
             ptrs,
+            stored,
             decoder,
         )?;
         Ok(TiffVolume {

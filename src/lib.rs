@@ -255,12 +255,12 @@ pub use partition::{Partition, PartitionBuilder, Selected};
 pub use selection::{AxisIndex, IntoSelection, Selection};
 #[cfg(feature = "fragment")]
 pub use sink::fragment;
-#[cfg(feature = "image")]
-pub use volume::ImageVolume;
 pub use volume::{
     open, AccessHint, AnyVolume, ArrayVolume, ChunkedVolume, MapAdvice, OpenOptions, RawOptions,
     RawVolume, Volume, VolumeFormat,
 };
+#[cfg(feature = "image")]
+pub use volume::{ImageOptions, ImageStorage, ImageVolume};
 #[cfg(feature = "nifti")]
 pub use volume::{NiftiHeader, NiftiOptions, NiftiVolume};
 #[cfg(feature = "tiff")]

@@ -9,7 +9,8 @@
 //! |---|---|
 //! | [`chunk_cache_bytes`](MemoryLimits::chunk_cache_bytes): decoded chunks held during one walk | 1 GiB, at most an eighth of the available memory |
 //! | [`release_behind_above`](MemoryLimits::release_behind_above): mappings larger than this release the pages behind a walk | a quarter of the available memory |
-//! | [`decode_bytes`](MemoryLimits::decode_bytes): one whole-image decode in memory | half of the available memory |
+//! | [`decode_bytes`](MemoryLimits::decode_bytes): one whole-image decode in memory (TIFF through `image`) | half of the available memory |
+//! | [`decode_in_memory_bytes`](MemoryLimits::decode_in_memory_bytes): larger PNG and JPEG images are decoded to a mapped temporary file instead | 1 GiB, at most half of the available memory |
 //!
 //! Where the available memory cannot be read the defaults assume 4 GiB.
 
@@ -67,6 +68,15 @@ impl MemoryLimits {
     /// memory.
     pub fn decode_bytes(&self) -> u64 {
         self.available / 2
+    }
+
+    /// The largest decoded PNG or JPEG image kept in memory when no decode
+    /// cache is given: 1 GiB, at most half of the available memory
+    /// ([`decode_bytes`](Self::decode_bytes)). A larger image is decoded
+    /// into a temporary file and memory-mapped, so its pages count as
+    /// file cache rather than as this process's memory.
+    pub fn decode_in_memory_bytes(&self) -> u64 {
+        (1u64 << 30).min(self.decode_bytes())
     }
 }
 
@@ -126,8 +136,10 @@ mod tests {
         assert_eq!(big.chunk_cache_bytes(), 1 << 30);
         assert_eq!(big.release_behind_above(), 16 << 30);
         assert_eq!(big.decode_bytes(), 32 << 30);
+        assert_eq!(big.decode_in_memory_bytes(), 1 << 30);
         let small = MemoryLimits::with_available(1 << 30);
         assert_eq!(small.chunk_cache_bytes(), 128 << 20);
         assert_eq!(small.release_behind_above(), 256 << 20);
+        assert_eq!(small.decode_in_memory_bytes(), 512 << 20);
     }
 }

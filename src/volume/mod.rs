@@ -61,7 +61,7 @@ pub use memory::ArrayVolume;
 pub use nifti::{NiftiHeader, NiftiOptions, NiftiVolume};
 pub use open::{open, AnyVolume, OpenOptions, VolumeFormat};
 #[cfg(feature = "image")]
-pub use raster::ImageVolume;
+pub use raster::{ImageOptions, ImageStorage, ImageVolume};
 pub use raw::{MapAdvice, RawOptions, RawVolume};
 #[cfg(feature = "tiff")]
 pub use tiff::{TiffChunks, TiffOptions, TiffVolume};

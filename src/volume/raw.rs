@@ -368,7 +368,7 @@ impl RawVolume {
 }
 
 /// Reads exactly `buf.len()` bytes at `pos`.
-fn read_at(file: &File, buf: &mut [u8], pos: u64) -> std::io::Result<()> {
+pub(super) fn read_at(file: &File, buf: &mut [u8], pos: u64) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileExt;

@@ -82,7 +82,9 @@ pub enum Error {
     Truncated {
         /// The file.
         path: PathBuf,
-        /// Offset one past the last byte the data needs.
+        /// Offset one past the last byte the data needs (a lower bound
+        /// where the format does not say more: a PNG that ends between
+        /// chunks, a JPEG that ends inside its compressed data).
         needed: u64,
         /// The file's length.
         actual: u64,

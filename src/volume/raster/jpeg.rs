@@ -56,6 +56,26 @@ struct Structure {
     progressive: bool,
     /// Per component of the frame: horizontal and vertical sampling.
     sampling: Vec<(u8, u8)>,
+    /// The start-of-frame marker's second byte (`0xC0` baseline, …) and
+    /// the sample precision in bits, of the first frame.
+    frame: Option<(u8, u8)>,
+}
+
+/// The coding a start-of-frame marker other than SOF0, SOF1 and SOF2
+/// (the ones `zune-jpeg` decodes) names.
+fn coding_name(marker: u8) -> &'static str {
+    match marker {
+        0xC3 => "lossless (SOF3)",
+        0xC5 => "differential sequential (SOF5)",
+        0xC6 => "differential progressive (SOF6)",
+        0xC7 => "differential lossless (SOF7)",
+        0xC9 => "arithmetic-coded sequential (SOF9)",
+        0xCA => "arithmetic-coded progressive (SOF10)",
+        0xCB => "arithmetic-coded lossless (SOF11)",
+        0xCD => "differential arithmetic-coded sequential (SOF13)",
+        0xCE => "differential arithmetic-coded progressive (SOF14)",
+        _ => "differential arithmetic-coded lossless (SOF15)",
+    }
 }
 
 impl JpegImage {
@@ -66,8 +86,9 @@ impl JpegImage {
     /// [`Error::Io`] naming the file if it cannot be mapped;
     /// [`Error::Truncated`] if it ends before its end-of-image marker;
     /// [`Error::InvalidHeader`] if the header is malformed or claims more
-    /// blocks than the file can code; [`Error::Unsupported`] for coding
-    /// schemes `zune-jpeg` does not decode (arithmetic, lossless, 12-bit)
+    /// blocks than the file can code; [`Error::Unsupported`] for codings
+    /// `zune-jpeg` does not decode (arithmetic, lossless, hierarchical,
+    /// 12-bit samples: named from the start-of-frame marker)
     /// and for a progressive JPEG whose coefficients exceed the memory
     /// available.
     pub fn open(path: &Path, file: &File) -> Result<Self> {
@@ -81,6 +102,21 @@ impl JpegImage {
         // which the structure walk below stays within.
         let input = unsafe { Mmap::map(file) }.map_err(|e| Error::io(path, e))?;
         let structure = walk(path, &input)?;
+        match structure.frame {
+            Some((marker, _)) if !matches!(marker, 0xC0..=0xC2) => {
+                return Err(Error::Unsupported {
+                    path: path.to_path_buf(),
+                    what: format!("JPEG coding: {}", coding_name(marker)),
+                })
+            }
+            Some((_, bits)) if bits != 8 => {
+                return Err(Error::Unsupported {
+                    path: path.to_path_buf(),
+                    what: format!("JPEG sample precision: {bits} bits (8 are decoded)"),
+                })
+            }
+            _ => {}
+        }
         let mut decoder =
             JpegDecoder::new_with_options(ZCursor::new(&input[..]), options(ColorSpace::RGB));
         decoder
@@ -263,7 +299,8 @@ fn walk(path: &Path, data: &[u8]) -> Result<Structure> {
         };
         match marker {
             // SOF0..SOF15 but DHT (C4), JPG (C8) and DAC (CC)
-            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
+            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) && s.frame.is_none() => {
+                s.frame = Some((marker, segment.first().copied().unwrap_or(8)));
                 s.progressive = matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE);
                 // P, Y, X, Nf, then (C, HV, Tq) per component
                 if let Some(&n) = segment.get(5) {

@@ -51,6 +51,8 @@ pub(super) fn is_png(magic: &[u8]) -> bool {
 /// A PNG whose header has been read, ready to decode.
 pub(super) struct PngImage {
     path: PathBuf,
+    /// The file's length.
+    len: u64,
     reader: png::Reader<BufReader<File>>,
     shape: Shape,
     interlaced: bool,
@@ -69,7 +71,14 @@ impl PngImage {
     /// for an image whose bytes overflow memory addresses.
     pub fn open(path: &Path, mut file: File) -> Result<Self> {
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-        let idat = scan_chunks(path, &file, len)?;
+        let (idat, complete) = scan_chunks(path, &file, len)?;
+        // a file that ends between chunks, before IEND, is cut short
+        // wherever the decoder finds data missing
+        let cut_short = || Error::Truncated {
+            path: path.to_path_buf(),
+            needed: len + 12,
+            actual: len,
+        };
         file.rewind().map_err(|e| Error::io(path, e))?;
         let mut decoder = png::Decoder::new_with_limits(
             BufReader::with_capacity(READ_BUFFER, file),
@@ -80,13 +89,16 @@ impl PngImage {
         decoder.set_transformations(png::Transformations::EXPAND);
         let info = decoder
             .read_header_info()
-            .map_err(|e| header_error(path, e))?;
+            .map_err(|e| header_error(path, e, len))?;
         let (width, height) = info.size();
         let interlaced = info.interlaced;
         // the image's own bits, whatever the filters and interlacing add
         let pixel_bytes =
             (u128::from(width) * u128::from(height) * info.bits_per_pixel() as u128).div_ceil(8);
         let most = (u128::from(idat) + 1) * DEFLATE_MAX_RATIO;
+        if pixel_bytes > most && !complete {
+            return Err(cut_short());
+        }
         if pixel_bytes > most {
             return Err(Error::InvalidHeader {
                 path: path.to_path_buf(),
@@ -105,7 +117,9 @@ impl PngImage {
         decoder.set_limits(png::Limits {
             bytes: METADATA_BYTES.saturating_add(row_limit),
         });
-        let reader = decoder.read_info().map_err(|e| header_error(path, e))?;
+        let reader = decoder
+            .read_info()
+            .map_err(|e| header_error(path, e, len))?;
         let (color, depth) = reader.output_color_type();
         let dtype = match depth {
             png::BitDepth::Sixteen => DType::U16,
@@ -125,6 +139,7 @@ impl PngImage {
         }
         Ok(PngImage {
             path: path.to_path_buf(),
+            len,
             reader,
             shape,
             interlaced,
@@ -145,10 +160,10 @@ impl PngImage {
     /// does not decode.
     pub fn decode_to_memory(mut self) -> Result<Buffer> {
         let mut buffer = Buffer::zeroed(&self.path, &self.shape)?;
-        let path = self.path.clone();
+        let (path, len) = (self.path.clone(), self.len);
         self.reader
             .next_frame(buffer.bytes_mut())
-            .map_err(|e| data_error(&path, e, None))?;
+            .map_err(|e| data_error(&path, e, None, len))?;
         if let Buffer::U16(samples) = &mut buffer {
             for s in samples.iter_mut() {
                 *s = u16::from_be(*s);
@@ -166,13 +181,13 @@ impl PngImage {
     /// naming the cache file if it cannot be written.
     pub fn decode_to_file(mut self, out: &mut PixelFile<'_>) -> Result<()> {
         let sixteen = self.shape.dtype == DType::U16;
-        let path = self.path.clone();
+        let (path, len) = (self.path.clone(), self.len);
         if self.interlaced {
             let mut map = out.map()?;
             fill_mapped(&mut map, None, |pixels| {
                 self.reader
                     .next_frame(pixels)
-                    .map_err(|e| data_error(&path, e, None))?;
+                    .map_err(|e| data_error(&path, e, None, len))?;
                 if sixteen {
                     be16_to_native(pixels);
                 }
@@ -206,7 +221,7 @@ impl PngImage {
                             source: None,
                         })
                     }
-                    Err(e) => return Err(data_error(&path, e, Some(row + k))),
+                    Err(e) => return Err(data_error(&path, e, Some(row + k), len)),
                 }
             }
             let bytes = &mut batch[..n * line];
@@ -220,16 +235,16 @@ impl PngImage {
         // a whole-frame decode does
         match self.reader.read_row(&mut batch[..line]) {
             Ok(_) => Ok(()),
-            Err(e) => Err(data_error(&path, e, Some(height))),
+            Err(e) => Err(data_error(&path, e, Some(height), len)),
         }
     }
 }
 
 /// Walks the chunks from the signature on and returns the bytes of
-/// compressed image data (`IDAT`) before `IEND` (or before the end of the
-/// file, if it ends between chunks without `IEND`: the decoder then says
-/// whether the data was complete).
-fn scan_chunks(path: &Path, file: &File, len: u64) -> Result<u64> {
+/// compressed image data (`IDAT`) before `IEND`, and whether `IEND` was
+/// found (a file that ends between chunks without it may still hold all
+/// its image data: the decoder then says).
+fn scan_chunks(path: &Path, file: &File, len: u64) -> Result<(u64, bool)> {
     let mut head = [0u8; 8];
     let mut pos = SIGNATURE.len() as u64;
     let mut idat = 0u64;
@@ -274,22 +289,24 @@ fn scan_chunks(path: &Path, file: &File, len: u64) -> Result<u64> {
         }
         match kind {
             b"IDAT" => idat += u64::from(length),
-            b"IEND" => break,
+            b"IEND" => return Ok((idat, true)),
             _ => {}
         }
         pos = end;
     }
-    Ok(idat)
+    Ok((idat, false))
 }
 
 /// An error of the header phase: the file's own header is at fault unless
 /// the file could not be read.
-fn header_error(path: &Path, e: png::DecodingError) -> Error {
+fn header_error(path: &Path, e: png::DecodingError, len: u64) -> Error {
     use png::DecodingError as D;
     match e {
-        D::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Error::InvalidHeader {
+        // the chunk walk saw whole chunks only: at least one more is missing
+        D::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Error::Truncated {
             path: path.to_path_buf(),
-            detail: "the file ends inside the PNG header".into(),
+            needed: len + 12,
+            actual: len,
         },
         D::IoError(e) => Error::io(path, e),
         D::Format(e) => Error::InvalidHeader {
@@ -304,17 +321,24 @@ fn header_error(path: &Path, e: png::DecodingError) -> Error {
                 METADATA_BYTES >> 20
             ),
         },
-        other => data_error(path, other, None),
+        other => data_error(path, other, None, len),
     }
 }
 
-/// An error while decoding the image data, at `row` when known.
-fn data_error(path: &Path, e: png::DecodingError, row: Option<usize>) -> Error {
+/// An error while decoding the image data, at `row` when known, of a file
+/// of `len` bytes.
+fn data_error(path: &Path, e: png::DecodingError, row: Option<usize>, len: u64) -> Error {
     let at = row.map(|r| format!("at row {r}: ")).unwrap_or_default();
     match e {
-        png::DecodingError::IoError(io) if io.kind() != std::io::ErrorKind::UnexpectedEof => {
-            Error::io(path, io)
+        // the chunk walk saw whole chunks only: at least one more is missing
+        png::DecodingError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Error::Truncated {
+                path: path.to_path_buf(),
+                needed: len + 12,
+                actual: len,
+            }
         }
+        png::DecodingError::IoError(io) => Error::io(path, io),
         other => Error::Decode {
             path: path.to_path_buf(),
             chunk: Vec::new(),

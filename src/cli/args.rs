@@ -222,7 +222,7 @@ pub struct InputArgs {
     /// is unchanged, least recently used copies removed beyond a 20 GiB cap
     /// (see `impart cache`). PNG and JPEG images are decoded once into it
     /// and mapped on later runs, only when this is given; without it they
-    /// are decoded on every run, into memory up to 1 GiB of pixels
+    /// are decoded on every run, into memory up to 256 MiB of pixels
     /// (IMPART_DECODE_IN_MEMORY_MAX: 512M, 0, none), larger ones into a
     /// temporary file in the system temp dir (TMPDIR), removed on exit.
     #[arg(long)]

@@ -221,7 +221,7 @@ impl Default for OpenOptions {
 impl OpenOptions {
     /// Default options: formats detected by name, files memory-mapped with
     /// [`MapAdvice::Auto`], gzipped NIfTI decompressed to the system temp
-    /// directory, images decoded in memory (or, beyond 1 GiB, into a
+    /// directory, images decoded in memory (or, beyond 256 MiB, into a
     /// temporary cache file), Zarr chunk budget from
     /// [`MemoryLimits`](crate::MemoryLimits).
     pub fn new() -> Self {
@@ -311,7 +311,7 @@ impl OpenOptions {
     /// PNG and JPEG without a [`cache_dir`](Self::cache_dir): images whose
     /// decoded pixels take more than `bytes` are decoded into a temporary
     /// cache file and mapped instead of into memory (default:
-    /// `ImageOptions::default_in_memory_max`, 1 GiB, at most half the
+    /// `ImageOptions::default_in_memory_max`, 256 MiB, at most half the
     /// memory, or the environment variable `IMPART_DECODE_IN_MEMORY_MAX`).
     pub fn decode_in_memory_max(mut self, bytes: u64) -> Self {
         self.decode_in_memory_max = Some(bytes);

@@ -28,7 +28,7 @@ use zune_jpeg::zune_core::colorspace::ColorSpace;
 use zune_jpeg::zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
 
-use super::target::{fill_mapped, Buffer, PixelFile, Shape};
+use super::target::{fill_mapped, read_mapped, release_read, Buffer, PixelFile, Shape};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::io::MemoryLimits;
@@ -101,7 +101,10 @@ impl JpegImage {
         // image is decoded, and covers the file's length at this moment,
         // which the structure walk below stays within.
         let input = unsafe { Mmap::map(file) }.map_err(|e| Error::io(path, e))?;
-        let structure = walk(path, &input)?;
+        let structure = walk(path, &input);
+        // the walk read the whole file: keep none of it resident
+        release_read(&input, input.len());
+        let structure = structure?;
         match structure.frame {
             Some((marker, _)) if !matches!(marker, 0xC0..=0xC2) => {
                 return Err(Error::Unsupported {
@@ -214,7 +217,7 @@ impl JpegImage {
     /// (the decoder's error as its source) if the data does not decode.
     pub fn decode_to_memory(self) -> Result<Buffer> {
         let mut buffer = Buffer::zeroed(&self.path, &self.shape)?;
-        self.decode(buffer.bytes_mut())?;
+        read_mapped(&self.input, || self.decode(buffer.bytes_mut()))?;
         Ok(buffer)
     }
 
@@ -258,7 +261,11 @@ fn coefficient_bytes(s: &Structure, width: usize, height: usize) -> u128 {
 /// Walks the markers from SOI to EOI: segments are skipped by their
 /// length, entropy-coded data by looking for the next marker (as a lenient
 /// decoder does, stray bytes between segments are skipped too).
-fn walk(path: &Path, data: &[u8]) -> Result<Structure> {
+fn walk(path: &Path, map: &Mmap) -> Result<Structure> {
+    let data: &[u8] = map;
+    // pages behind the walk are released every this many bytes
+    const RELEASE_EVERY: usize = 32 << 20;
+    let mut released = 0usize;
     let len = data.len() as u64;
     let truncated = |needed: u64| Error::Truncated {
         path: path.to_path_buf(),
@@ -269,6 +276,10 @@ fn walk(path: &Path, data: &[u8]) -> Result<Structure> {
     // after SOI
     let mut pos = 2usize;
     loop {
+        if pos >= released + RELEASE_EVERY {
+            released = pos;
+            release_read(map, released);
+        }
         // no marker left: at least an EOI is missing
         let Some(ff) = data.get(pos..).and_then(|rest| memchr::memchr(0xFF, rest)) else {
             return Err(truncated(len + 2));

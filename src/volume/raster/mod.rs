@@ -19,7 +19,7 @@
 //!
 //! - **into memory** ([`ImageStorage::Memory`]) when its decoded pixels
 //!   take at most [`ImageOptions::in_memory_max`]: by default
-//!   [`DEFAULT_IN_MEMORY_MAX`] (1 GiB), at most half of the memory
+//!   [`DEFAULT_IN_MEMORY_MAX`] (256 MiB), at most half of the memory
 //!   available ([`MemoryLimits::decode_in_memory_bytes`]), or what the
 //!   environment variable [`ENV_IN_MEMORY_MAX`]
 //!   (`IMPART_DECODE_IN_MEMORY_MAX`: `512M`, `4G`, `0`, or `none` for no
@@ -107,9 +107,10 @@ use crate::io::{DecodeCache, MemoryLimits};
 /// `0` to decode every image to a file) or `none` (every image in memory).
 pub const ENV_IN_MEMORY_MAX: &str = "IMPART_DECODE_IN_MEMORY_MAX";
 
-/// The default [`ImageOptions::in_memory_max`], 1 GiB (at most half of the
-/// memory available: [`MemoryLimits::decode_in_memory_bytes`]).
-pub const DEFAULT_IN_MEMORY_MAX: u64 = 1 << 30;
+/// The default [`ImageOptions::in_memory_max`], 256 MiB (at most half of
+/// the memory available: [`MemoryLimits::decode_in_memory_bytes`], which
+/// says why).
+pub const DEFAULT_IN_MEMORY_MAX: u64 = MemoryLimits::DECODE_IN_MEMORY_DEFAULT;
 
 /// A decoded 2D image, shape `(height, width, channels)`; see the
 /// [module docs](self).
@@ -622,7 +623,7 @@ fn map_cache(cache: &Path) -> Result<Option<RawVolume>> {
 impl ImageVolume {
     /// Decodes the image at `path` (format told by its first bytes) with
     /// [`ImageOptions::new`]: into memory, or, when larger than the
-    /// in-memory limit (1 GiB by default), into a temporary cache file
+    /// in-memory limit (256 MiB by default), into a temporary cache file
     /// that is mapped (see the [module docs](self)).
     ///
     /// # Errors

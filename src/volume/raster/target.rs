@@ -233,53 +233,96 @@ pub(super) fn fill_mapped<R>(
     input: Option<&Mmap>,
     decode: impl FnOnce(&mut [u8]) -> R,
 ) -> R {
+    let output = (map.as_mut_ptr() as usize, map.len());
+    let input = input.map(|m| (m.as_ptr() as usize, m.len()));
+    // SAFETY: both ranges are whole shared file mappings made by memmap2
+    // (`map_mut` and `map` use MAP_SHARED), borrowed for this whole call,
+    // so they stay mapped until `releasing` returns.
+    unsafe { releasing([Some(output), input], || decode(&mut map[CACHE_HEADER..])) }
+}
+
+/// Runs `read` while on Linux a helper thread drops the pages of `input`
+/// (a read-only shared mapping `read` reads) from this process's resident
+/// set every few milliseconds, as [`fill_mapped`] does.
+pub(super) fn read_mapped<R>(input: &Mmap, read: impl FnOnce() -> R) -> R {
+    let range = (input.as_ptr() as usize, input.len());
+    // SAFETY: `input` is a whole shared file mapping made by memmap2,
+    // borrowed for this whole call.
+    unsafe { releasing([Some(range), None], read) }
+}
+
+/// Runs `work` while a helper thread calls `madvise(MADV_DONTNEED)` on
+/// each of `ranges` (address, length) every [`RELEASE_EVERY_MS`] (Linux;
+/// elsewhere it only runs `work`).
+///
+/// # Safety
+///
+/// Each range must be one whole page-aligned shared (MAP_SHARED) file
+/// mapping that stays mapped until this function returns.
+unsafe fn releasing<R>(ranges: [Option<(usize, usize)>; 2], work: impl FnOnce() -> R) -> R {
     #[cfg(target_os = "linux")]
     {
         use std::sync::mpsc;
         use std::time::Duration;
-        let output = (map.as_mut_ptr() as usize, map.len());
-        let input = input.map(|m| (m.as_ptr() as usize, m.len()));
         std::thread::scope(|scope| {
             let (done, wait) = mpsc::channel::<()>();
             scope.spawn(move || {
                 while let Err(mpsc::RecvTimeoutError::Timeout) =
                     wait.recv_timeout(Duration::from_millis(RELEASE_EVERY_MS))
                 {
-                    for (addr, len) in [Some(output), input].into_iter().flatten() {
-                        // SAFETY: `addr..addr + len` is one whole mapping
-                        // made by memmap2 (page-aligned, as madvise needs)
-                        // that stays mapped until this scope ends: `map`
-                        // and `input` are borrowed for the whole call, and
-                        // the scope joins this thread before returning.
-                        // Both are shared file mappings (memmap2's `map`
-                        // and `map_mut` use MAP_SHARED), for which Linux
-                        // documents that MADV_DONTNEED only drops the
-                        // pages from this process's page tables: later
-                        // accesses see "the up-to-date contents of the
-                        // underlying mapped file", i.e. the page cache,
-                        // which holds every write made so far (a dirty
-                        // page's state moves to the page cache when its
-                        // table entry is zapped). So no byte the decoder
-                        // wrote or will read changes, concurrently or
-                        // not; the decoder only takes a minor fault on
-                        // its next touch of a dropped page. The call
-                        // reads or writes no memory itself; its result
-                        // is a hint's and is ignored.
+                    for (addr, len) in ranges.into_iter().flatten() {
+                        // SAFETY: by this function's contract the range is
+                        // a whole page-aligned shared file mapping that
+                        // stays mapped until the scope (which joins this
+                        // thread) ends. For such mappings Linux documents
+                        // that MADV_DONTNEED only drops the pages from
+                        // this process's page tables: later accesses see
+                        // "the up-to-date contents of the underlying
+                        // mapped file", i.e. the page cache, which holds
+                        // every write made so far (a dirty page's state
+                        // moves to the page cache when its table entry is
+                        // zapped). So no byte `work` wrote or will read
+                        // changes, concurrently or not; it only takes a
+                        // minor fault on its next touch of a dropped page.
+                        // The call reads or writes no memory itself; its
+                        // result is a hint's and is ignored.
                         unsafe {
                             libc::madvise(addr as *mut libc::c_void, len, libc::MADV_DONTNEED);
                         }
                     }
                 }
             });
-            let result = decode(&mut map[CACHE_HEADER..]);
+            let result = work();
             drop(done);
             result
         })
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = input;
-        decode(&mut map[CACHE_HEADER..])
+        let _ = ranges;
+        work()
+    }
+}
+
+/// Drops the pages of `map` (a read-only shared mapping of a file) before
+/// byte `upto` from this process's resident set (Linux; elsewhere
+/// nothing): a reader that has gone past them keeps resident memory
+/// bounded. They stay in the page cache; a later read faults them back.
+pub(super) fn release_read(map: &Mmap, upto: usize) {
+    let len = upto.min(map.len());
+    if len > 0 {
+        // SAFETY: `map.as_ptr()..+len` lies inside one live mapping made
+        // by memmap2 (page-aligned start, as madvise needs; it stays
+        // mapped while `map` is borrowed here). It is a shared file
+        // mapping (memmap2's `map` uses MAP_SHARED), for which Linux
+        // documents that after MADV_DONTNEED accesses see the up-to-date
+        // contents of the file again: no byte any reference into the
+        // mapping can observe changes. The call itself reads or writes no
+        // memory; its result is a hint's and is ignored.
+        #[cfg(target_os = "linux")]
+        unsafe {
+            libc::madvise(map.as_ptr() as *mut libc::c_void, len, libc::MADV_DONTNEED);
+        }
     }
 }
 
@@ -377,5 +420,67 @@ pub(super) fn write_temp(
             let _ = std::fs::remove_file(&path);
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_count_bytes_or_overflow() {
+        let s = Shape {
+            height: 3,
+            width: 5,
+            channels: 4,
+            dtype: DType::U16,
+        };
+        assert_eq!((s.row_bytes(), s.bytes()), (Some(40), Some(120)));
+        let huge = Shape {
+            height: usize::MAX / 2,
+            width: usize::MAX / 2,
+            channels: 3,
+            dtype: DType::U8,
+        };
+        assert_eq!(huge.bytes(), None);
+        let header = s.cache_header();
+        assert_eq!(&header[..16], CACHE_MAGIC);
+        assert_eq!(header[16], 3);
+        assert_eq!(header[24], 5);
+        assert_eq!(header[32], 4);
+        assert_eq!(&header[40..43], b"u16");
+    }
+
+    #[test]
+    fn big_endian_samples_turn_native() {
+        let mut b = [0x12, 0x34, 0xab, 0xcd];
+        be16_to_native(&mut b);
+        let native: Vec<u16> = b
+            .chunks_exact(2)
+            .map(|c| u16::from_ne_bytes([c[0], c[1]]))
+            .collect();
+        assert_eq!(native, [0x1234, 0xabcd]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_copy_larger_than_the_free_space_is_refused() {
+        let dir = std::env::temp_dir();
+        let e = check_space(Path::new("big.png"), &dir, u64::MAX).unwrap_err();
+        match &e {
+            Error::InsufficientSpace {
+                path,
+                needed,
+                available,
+                ..
+            } => {
+                assert_eq!((path.as_path(), *needed), (Path::new("big.png"), u64::MAX));
+                assert!(*available < u64::MAX);
+            }
+            other => panic!("{other:?}"),
+        }
+        let text = e.to_string();
+        assert!(text.contains("big.png") && text.contains("free"), "{text}");
+        assert!(check_space(Path::new("small.png"), &dir, 1).is_ok());
     }
 }

@@ -101,7 +101,7 @@ impl JpegImage {
         // image is decoded, and covers the file's length at this moment,
         // which the structure walk below stays within.
         let input = unsafe { Mmap::map(file) }.map_err(|e| Error::io(path, e))?;
-        let structure = walk(path, &input);
+        let structure = walk(path, &input, |upto| release_read(&input, upto));
         // the walk read the whole file: keep none of it resident
         release_read(&input, input.len());
         let structure = structure?;
@@ -243,6 +243,9 @@ fn options(out: ColorSpace) -> DecoderOptions {
         .jpeg_set_out_colorspace(out)
 }
 
+/// The structure walk releases the pages behind it every this many bytes.
+const RELEASE_EVERY: usize = 32 << 20;
+
 /// Bytes of DCT coefficients a multi-scan decode holds: 64 `i16` per block
 /// of every component, blocks counted in whole MCUs.
 fn coefficient_bytes(s: &Structure, width: usize, height: usize) -> u128 {
@@ -261,10 +264,9 @@ fn coefficient_bytes(s: &Structure, width: usize, height: usize) -> u128 {
 /// Walks the markers from SOI to EOI: segments are skipped by their
 /// length, entropy-coded data by looking for the next marker (as a lenient
 /// decoder does, stray bytes between segments are skipped too).
-fn walk(path: &Path, map: &Mmap) -> Result<Structure> {
-    let data: &[u8] = map;
-    // pages behind the walk are released every this many bytes
-    const RELEASE_EVERY: usize = 32 << 20;
+/// `release(upto)` is called every [`RELEASE_EVERY`] bytes: the walk is
+/// done with the bytes before `upto`.
+fn walk(path: &Path, data: &[u8], mut release: impl FnMut(usize)) -> Result<Structure> {
     let mut released = 0usize;
     let len = data.len() as u64;
     let truncated = |needed: u64| Error::Truncated {
@@ -278,7 +280,7 @@ fn walk(path: &Path, map: &Mmap) -> Result<Structure> {
     loop {
         if pos >= released + RELEASE_EVERY {
             released = pos;
-            release_read(map, released);
+            release(released);
         }
         // no marker left: at least an EOI is missing
         let Some(ff) = data.get(pos..).and_then(|rest| memchr::memchr(0xFF, rest)) else {
@@ -359,5 +361,60 @@ fn data_error(path: &Path, e: zune_jpeg::errors::DecodeErrors) -> Error {
             detail: other.to_string(),
             source: Some(Box::new(other)),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A marker segment: marker, big-endian length, payload.
+    fn segment(marker: u8, payload: &[u8]) -> Vec<u8> {
+        let mut v = vec![0xFF, marker];
+        v.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+        v.extend_from_slice(payload);
+        v
+    }
+
+    fn jpeg(progressive: bool, scans: usize, eoi: bool) -> Vec<u8> {
+        let mut v = vec![0xFF, 0xD8];
+        // an APP1 whose payload holds an EOI (an EXIF thumbnail's): skipped
+        v.extend(segment(0xE1, &[0xFF, 0xD9, 1, 2]));
+        // 64 x 32, three components, 2x2 luma and 1x1 chroma
+        let sof = [8, 0, 32, 0, 64, 3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1];
+        v.extend(segment(if progressive { 0xC2 } else { 0xC0 }, &sof));
+        for _ in 0..scans {
+            v.extend(segment(0xDA, &[1, 1, 0, 0, 63, 0]));
+            // entropy-coded data with a stuffed 0xFF, a restart marker and
+            // fill bytes
+            v.extend_from_slice(&[0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56, 0xFF, 0xFF]);
+        }
+        if eoi {
+            v.extend_from_slice(&[0xFF, 0xD9, 0xAA, 0xBB]);
+        }
+        v
+    }
+
+    #[test]
+    fn the_walk_finds_frames_scans_and_the_end() {
+        let p = Path::new("x.jpg");
+        let s = walk(p, &jpeg(false, 1, true), |_| {}).unwrap();
+        assert_eq!((s.scans, s.progressive), (1, false));
+        assert_eq!(s.frame, Some((0xC0, 8)));
+        assert_eq!(s.sampling, [(2, 2), (1, 1), (1, 1)]);
+        let s = walk(p, &jpeg(true, 5, true), |_| {}).unwrap();
+        assert_eq!((s.scans, s.progressive), (5, true));
+        // 2 x 2 MCUs of 16 x 16, 6 blocks each, 64 i16 per block
+        assert_eq!(coefficient_bytes(&s, 64, 32), 4 * 2 * 6 * 64 * 2);
+        let whole = jpeg(false, 1, true);
+        let cut = &whole[..whole.len() - 4];
+        for n in 2..cut.len() {
+            match walk(p, &cut[..n], |_| {}) {
+                Err(Error::Truncated { needed, actual, .. }) => {
+                    assert!(needed > actual && actual == n as u64, "{n}: {needed}")
+                }
+                other => panic!("{n}: {other:?}"),
+            }
+        }
     }
 }

@@ -172,11 +172,22 @@ impl ImageStorage {
                 in_memory_max,
             } => format!(
                 "decoded to the temporary cache file {} (memory-mapped; larger than the \
-                 {in_memory_max} bytes decoded in memory, {ENV_IN_MEMORY_MAX}; removed \
-                 when closed; --cache-dir keeps a copy for later runs)",
-                path.display()
+                 {} decoded in memory, {ENV_IN_MEMORY_MAX}; removed when closed; \
+                 --cache-dir keeps a copy for later runs)",
+                path.display(),
+                bytes_text(*in_memory_max)
             ),
         }
+    }
+}
+
+/// `256 MiB`, `1 GiB` or `1000 bytes`.
+fn bytes_text(n: u64) -> String {
+    match n {
+        0 => "0 bytes".into(),
+        n if n % (1 << 30) == 0 => format!("{} GiB", n >> 30),
+        n if n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
+        n => format!("{n} bytes"),
     }
 }
 
@@ -346,7 +357,7 @@ impl ImageOptions {
         let parent = self.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
         let dir = DecodeCache::new(parent).dir().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        check_space(path, &dir, bytes + CACHE_HEADER as u64)?;
+        check_space(path, &dir, bytes.saturating_add(CACHE_HEADER as u64))?;
         let tmp = write_temp(&dir, &cache_name(path), |w, tmp| {
             decoder.into_file(&mut PixelFile::new(w, tmp, shape, false)?)
         })?;
@@ -392,7 +403,7 @@ impl ImageOptions {
         let decoder = Decoder::open(path)?;
         let shape = decoder.shape();
         let bytes = shape.bytes().unwrap_or(usize::MAX) as u64;
-        check_space(path, cache.dir(), bytes + CACHE_HEADER as u64)?;
+        check_space(path, cache.dir(), bytes.saturating_add(CACHE_HEADER as u64))?;
         cache.write(&target, |w, tmp| {
             decoder.into_file(&mut PixelFile::new(w, tmp, shape, true)?)
         })?;

@@ -9,8 +9,8 @@
 # JPEG Q 90) into $IMPART_BENCH_DIR (default /tmp/impart-bench-large, about
 # 1 GB for 16000²; kept between runs). Each configuration runs ROUNDS times
 # (default 3), interleaved, from a warm page cache; the table gives the
-# fastest and the slowest wall time and the largest "Maximum resident set
-# size" of /usr/bin/time -v. The cell is [3, 4] of a 512² grid (stride 1),
+# fastest, median and slowest wall time and the largest "Maximum resident
+# set size" (/usr/bin/time's %M). The cell is [3, 4] of a 512² grid (stride 1),
 # what `impart stats --select 3,4` and the original's `img[3, 4].numpy()`
 # both materialize. Needs a release build (cargo build --release) and the
 # venv of record_impart_parity.sh (PYTHON, default
@@ -82,7 +82,7 @@ for round in $(seq "$ROUNDS"); do
         RSS[$key]="${RSS[$key]:-} $rss"
     done
 done
-printf '| image | run | wall, fastest | wall, slowest | peak RSS |\n|---|---|---|---|---|\n'
+printf '| image | run | wall, fastest | median | slowest | peak RSS |\n|---|---|---|---|---|---|\n'
 for c in "${configs[@]}"; do
     IFS='|' read -r ext name _ <<<"$c"
     key="$ext|$name"
@@ -91,6 +91,8 @@ for c in "${configs[@]}"; do
     # shellcheck disable=SC2086
     hi=$(printf '%s\n' ${WALL[$key]} | sort -n | tail -1)
     # shellcheck disable=SC2086
+    mid=$(printf '%s\n' ${WALL[$key]} | sort -n | sed -n "$(((ROUNDS + 1) / 2))p")
+    # shellcheck disable=SC2086
     rss=$(printf '%s\n' ${RSS[$key]} | sort -n | tail -1)
-    printf '| %s %s² | %s | %s s | %s s | %s MB |\n' "$ext" "$EDGE" "$name" "$lo" "$hi" "$((rss / 1000))"
+    printf '| %s %s² | %s | %s s | %s s | %s s | %s MB |\n' "$ext" "$EDGE" "$name" "$lo" "$mid" "$hi" "$((rss / 1000))"
 done

@@ -82,7 +82,9 @@ pub enum Error {
     Truncated {
         /// The file.
         path: PathBuf,
-        /// Offset one past the last byte the data needs.
+        /// Offset one past the last byte the data needs (a lower bound
+        /// where the format does not say more: a PNG that ends between
+        /// chunks, a JPEG that ends inside its compressed data).
         needed: u64,
         /// The file's length.
         actual: u64,
@@ -122,18 +124,34 @@ pub enum Error {
         /// format has codes, e.g. `RGB24 (NIfTI datatype 128)`).
         name: String,
     },
-    /// Stored data that cannot be decoded (a corrupt or truncated chunk).
-    #[error("{path}: cannot decode chunk {chunk:?}: {detail}")]
+    /// Stored data that cannot be decoded (a corrupt or truncated chunk,
+    /// or a PNG or JPEG image whose compressed data is corrupt).
+    #[error("{path}: cannot decode {}: {detail}", chunk_name(.chunk))]
     Decode {
         /// The file or array.
         path: PathBuf,
-        /// The chunk's grid index.
+        /// The chunk's grid index; empty for an image decoded whole (PNG,
+        /// JPEG), which the message calls "the image".
         chunk: Vec<u64>,
         /// What went wrong.
         detail: String,
         /// The decoder's own error, where there is one.
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// A decoded copy that does not fit on the file system that would hold
+    /// it (a large PNG or JPEG decoded to the decode cache or to a
+    /// temporary cache file), refused before anything is written.
+    #[error("{path}: decoding needs {needed} bytes in {} but its file system has {available} bytes free; free some space, or choose another directory (--cache-dir, OpenOptions::cache_dir, TMPDIR)", .dir.display())]
+    InsufficientSpace {
+        /// The file being decoded.
+        path: PathBuf,
+        /// The directory the decoded copy would go to.
+        dir: PathBuf,
+        /// The bytes of the decoded copy.
+        needed: u64,
+        /// The bytes free for this process on the directory's file system.
+        available: u64,
     },
     /// An element type name this crate does not know.
     #[error(
@@ -241,6 +259,16 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+}
+
+/// What an [`Error::Decode`] could not decode: `chunk [i, j]`, or `the
+/// image` for a whole-image decode (no chunk index).
+fn chunk_name(chunk: &[u64]) -> String {
+    if chunk.is_empty() {
+        "the image".into()
+    } else {
+        format!("chunk {chunk:?}")
+    }
 }
 
 /// The arrays of an [`Error::ZarrGroup`], at most eight of them.

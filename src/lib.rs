@@ -175,8 +175,10 @@
 //!   sharded; [`ZarrVolume`], [`ZarrOutput`]).
 //! - `tiff`: TIFF and BigTIFF pages read tile by tile or strip by strip
 //!   through the `tiff` crate ([`TiffVolume`]).
-//! - `image`: PNG, TIFF and JPEG images ([`ImageVolume`]), and the
-//!   original's 2D API ([`original::ImagePartition`]).
+//! - `image`: PNG and JPEG images of any size, through the `png` crate
+//!   and `zune-jpeg` (TIFF through the `image` crate when `tiff` is off;
+//!   [`ImageVolume`], [`ImageOptions`]), and the original's 2D API
+//!   ([`original::ImagePartition`]).
 //! - `fragment` (implies `rayon`): writing every cell to its own file with
 //!   a manifest ([`fragment`]).
 //! - `cli`: the `impart` command-line program (implies all the above; a
@@ -198,6 +200,8 @@
 #![cfg_attr(not(feature = "tiff"), doc = "[`TiffVolume`]: crate#features")]
 #![cfg_attr(feature = "image", doc = "[`ImageVolume`]: crate::ImageVolume")]
 #![cfg_attr(not(feature = "image"), doc = "[`ImageVolume`]: crate#features")]
+#![cfg_attr(feature = "image", doc = "[`ImageOptions`]: crate::ImageOptions")]
+#![cfg_attr(not(feature = "image"), doc = "[`ImageOptions`]: crate#features")]
 #![cfg_attr(feature = "image", doc = "[`original`]: mod@crate::original")]
 #![cfg_attr(not(feature = "image"), doc = "[`original`]: crate#features")]
 #![cfg_attr(
@@ -255,14 +259,14 @@ pub use partition::{Partition, PartitionBuilder, Selected};
 pub use selection::{AxisIndex, IntoSelection, Selection};
 #[cfg(feature = "fragment")]
 pub use sink::fragment;
-#[cfg(feature = "image")]
-pub use volume::ImageVolume;
 pub use volume::{
     open, AccessHint, AnyVolume, ArrayVolume, ChunkedVolume, MapAdvice, OpenOptions, RawOptions,
     RawVolume, Volume, VolumeFormat,
 };
 #[cfg(feature = "tiff")]
 pub use volume::{GeoTiff, RasterType, TiffLevel, TiffOptions, TiffVolume};
+#[cfg(feature = "image")]
+pub use volume::{ImageOptions, ImageStorage, ImageVolume};
 #[cfg(feature = "nifti")]
 pub use volume::{NiftiHeader, NiftiOptions, NiftiVolume};
 #[cfg(feature = "zarr")]

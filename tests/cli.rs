@@ -388,6 +388,75 @@ fn png_decode_cache() {
     );
 }
 
+/// A PNG larger than the in-memory limit (set low with
+/// IMPART_DECODE_IN_MEMORY_MAX): `info` says it went to a temporary cache
+/// file in TMPDIR and where, `stats` reads the same cells as in memory, and
+/// nothing is left in TMPDIR afterwards; a bad value of the variable is a
+/// warning.
+#[test]
+fn png_larger_than_the_in_memory_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let png = dir.path().join("big.png");
+    image::RgbImage::from_fn(70, 50, |x, y| image::Rgb([x as u8, y as u8, (x * y) as u8]))
+        .save(&png)
+        .unwrap();
+    let png = png.to_str().unwrap();
+    let t = tmp.to_str().unwrap();
+    let small = [("IMPART_DECODE_IN_MEMORY_MAX", "4K"), ("TMPDIR", t)];
+    let info = stdout_json(&impart_env(&["info", png, "--json"], &small));
+    assert_eq!(
+        (
+            info["mapped"].as_bool(),
+            info["cached"].as_bool(),
+            info["temporary"].as_bool()
+        ),
+        (Some(true), Some(true), Some(true))
+    );
+    let file = info["cache_file"].as_str().unwrap();
+    assert!(file.starts_with(t), "{file}");
+    assert!(
+        info["storage"]
+            .as_str()
+            .unwrap()
+            .contains("temporary cache file"),
+        "{info}"
+    );
+    let text = impart_env(&["info", png], &small);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("temporary cache file"));
+    let stats = |env: &[(&str, &str)]| -> Vec<String> {
+        let out = impart_env(&["stats", png, "--cell", "16,16", "--json"], env);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        lines[..lines.len() - 1].to_vec()
+    };
+    assert_eq!(stats(&small), stats(&[("TMPDIR", t)]));
+    let left: Vec<_> = std::fs::read_dir(tmp.join("impart-cache"))
+        .map(|r| r.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+    // in memory below the limit
+    let info = stdout_json(&impart_env(&["info", png, "--json"], &[("TMPDIR", t)]));
+    assert_eq!(
+        (info["cached"].as_bool(), info["temporary"].as_bool()),
+        (Some(false), Some(false))
+    );
+    assert_eq!(info["cache_file"], Value::Null);
+    let out = impart_env(
+        &["info", png, "--json"],
+        &[("IMPART_DECODE_IN_MEMORY_MAX", "lots"), ("TMPDIR", t)],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("IMPART_DECODE_IN_MEMORY_MAX"), "{err}");
+    assert_eq!(stdout_json(&out)["cached"], false);
+}
+
 /// A 16 x 16 x 8 u8 raw volume with `extra` bytes after it.
 fn small_raw(dir: &Path, extra: usize) -> PathBuf {
     let path = dir.join("vol.raw");
@@ -516,7 +585,8 @@ fn impart_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_impart"));
     cmd.args(args)
         .env_remove("IMPART_CACHE_MAX_BYTES")
-        .env_remove("IMPART_CACHE_MAX_AGE");
+        .env_remove("IMPART_CACHE_MAX_AGE")
+        .env_remove("IMPART_DECODE_IN_MEMORY_MAX");
     for (k, v) in env {
         cmd.env(k, v);
     }

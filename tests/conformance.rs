@@ -586,6 +586,53 @@ mod images {
         );
     }
 
+    /// Larger than the in-memory limit: decoded row by row into a
+    /// temporary cache file and mapped (16-bit samples turned native).
+    #[test]
+    fn image_png_16bit_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let reference = pixels::<u16>(13, 15, 4, 65535);
+        let path = save::<Rgba<u16>, u16>(dir.path(), "rgba16.png", &reference);
+        let vol = impart::ImageOptions::new()
+            .in_memory_max(0)
+            .temp_dir(dir.path())
+            .open(&path)
+            .unwrap();
+        assert!(matches!(
+            vol.storage(),
+            impart::ImageStorage::Temporary { .. }
+        ));
+        check_backend(
+            "PNG 16-bit RGBA, temporary cache file",
+            vol,
+            &reference,
+            Expect::views().channels(),
+        );
+    }
+
+    /// A JPEG decoded straight into a mapped temporary cache file; the
+    /// reference is what the `image` crate decodes (JPEG is lossy).
+    #[test]
+    fn image_jpeg_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = pixels::<u8>(19, 23, 3, 255);
+        let path = save::<Rgb<u8>, u8>(dir.path(), "rgb.jpg", &source);
+        let decoded = image::open(&path).unwrap().into_rgb8();
+        let reference = ArrayD::from_shape_vec(IxDyn(&[19, 23, 3]), decoded.into_raw()).unwrap();
+        let vol = impart::ImageOptions::new()
+            .in_memory_max(0)
+            .temp_dir(dir.path())
+            .open(&path)
+            .unwrap();
+        assert!(vol.is_cached());
+        check_backend(
+            "JPEG, temporary cache file",
+            vol,
+            &reference,
+            Expect::views().channels(),
+        );
+    }
+
     #[test]
     fn tiff_uncompressed_mapped() {
         let dir = tempfile::tempdir().unwrap();

@@ -226,8 +226,11 @@ pub struct InputArgs {
     /// Where gzipped NIfTI files are decompressed to (default: the system
     /// temp dir); one uncompressed copy per file, reused while the source
     /// is unchanged, least recently used copies removed beyond a 20 GiB cap
-    /// (see `impart cache`). Images (PNG, TIFF, JPEG) are decoded once into
-    /// it and mapped on later runs, only when this is given.
+    /// (see `impart cache`). PNG and JPEG images are decoded once into it
+    /// and mapped on later runs, only when this is given; without it they
+    /// are decoded on every run, into memory up to 256 MiB of pixels
+    /// (IMPART_DECODE_IN_MEMORY_MAX: 512M, 0, none), larger ones into a
+    /// temporary file in the system temp dir (TMPDIR), removed on exit.
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
     /// Read with positioned reads instead of memory-mapping (no SIGBUS if

@@ -25,6 +25,9 @@ pub fn warn_bad_env() {
     if let Err(e) = CacheLimits::from_env() {
         eprintln!("impart: warning: {e}; the decode cache uses its default limits");
     }
+    if let Err(e) = impart::ImageOptions::in_memory_max_from_env() {
+        eprintln!("impart: warning: {e}; images use the default in-memory limit");
+    }
 }
 
 /// Prints the cache's files, least recently used first, and their total.

@@ -2,8 +2,8 @@
 //! and the facts of its format (a NIfTI header, Zarr codecs, …).
 
 use impart::{
-    dispatch_dtype, AnyVolume, ImageVolume, NiftiVolume, RawVolume, Result, TiffVolume, Volume,
-    ZarrVolume,
+    dispatch_dtype, AnyVolume, ImageStorage, ImageVolume, NiftiVolume, RawVolume, Result,
+    TiffVolume, Volume, ZarrVolume,
 };
 use serde_json::{json, Value};
 
@@ -111,6 +111,9 @@ fn raw_facts(volume: &RawVolume) -> Vec<Fact> {
 
 fn image_facts(volume: &ImageVolume) -> Vec<Fact> {
     let cached = volume.is_cached();
+    let storage = volume.storage().describe();
+    let temporary = matches!(volume.storage(), ImageStorage::Temporary { .. });
+    let cache_file = volume.cache_path().map(|p| p.display().to_string());
     let (h, w, c) = (volume.height(), volume.width(), volume.channels());
     let layout = match c {
         1 => "gray",
@@ -122,16 +125,10 @@ fn image_facts(volume: &ImageVolume) -> Vec<Fact> {
         ("width", json!(w), "width", w.to_string()),
         ("height", json!(h), "height", h.to_string()),
         ("channels", json!(c), "channels", format!("{c} ({layout})")),
-        (
-            "cached",
-            json!(cached),
-            "storage",
-            if cached {
-                "memory-mapped from the decode cache".into()
-            } else {
-                "decoded in memory".into()
-            },
-        ),
+        ("cached", json!(cached), "storage", storage.clone()),
+        ("storage", json!(storage), "", String::new()),
+        ("cache_file", json!(cache_file), "", String::new()),
+        ("temporary", json!(temporary), "", String::new()),
     ]
 }
 

@@ -11,12 +11,11 @@ use super::args::{ByteOrderArg, EdgeArg, GridArgs, InputArgs, OrderArg, PadModeA
 /// Opens the input: raw when `--shape`/`--dtype` are given, otherwise by
 /// its name or directory (NIfTI, image, Zarr; see [`impart::VolumeFormat`]).
 pub fn open(input: &InputArgs) -> Result<AnyVolume> {
-    let gz = input
-        .path
-        .to_string_lossy()
-        .to_ascii_lowercase()
-        .ends_with(".gz");
-    if gz || input.cache_dir.is_some() {
+    let name = input.path.to_string_lossy().to_ascii_lowercase();
+    let decoded = [".gz", ".png", ".jpg", ".jpeg"]
+        .iter()
+        .any(|suffix| name.ends_with(suffix));
+    if decoded || input.cache_dir.is_some() {
         super::cache::warn_bad_env();
     }
     let mut options = OpenOptions::new()

@@ -9,7 +9,8 @@
 //! |---|---|
 //! | [`chunk_cache_bytes`](MemoryLimits::chunk_cache_bytes): decoded chunks held during one walk | 1 GiB, at most an eighth of the available memory |
 //! | [`release_behind_above`](MemoryLimits::release_behind_above): mappings larger than this release the pages behind a walk | a quarter of the available memory |
-//! | [`decode_bytes`](MemoryLimits::decode_bytes): one whole-image decode in memory | half of the available memory |
+//! | [`decode_bytes`](MemoryLimits::decode_bytes): one whole-image decode in memory (TIFF through `image`) | half of the available memory |
+//! | [`decode_in_memory_bytes`](MemoryLimits::decode_in_memory_bytes): larger PNG and JPEG images are decoded to a mapped temporary file instead | 256 MiB, at most half of the available memory |
 //!
 //! Where the available memory cannot be read the defaults assume 4 GiB.
 
@@ -67,6 +68,25 @@ impl MemoryLimits {
     /// memory.
     pub fn decode_bytes(&self) -> u64 {
         self.available / 2
+    }
+
+    /// The default of [`decode_in_memory_bytes`](Self::decode_in_memory_bytes)
+    /// on a machine with memory to spare: 256 MiB. An 8192² RGB slide
+    /// (192 MiB) still decodes in memory; above that, decoding into a
+    /// mapped file costs no more time, and keeps the resident set at a few
+    /// tens of MB instead of the image's size. (libvips, behind the Python
+    /// original, decodes to a file above 100 MB.)
+    pub const DECODE_IN_MEMORY_DEFAULT: u64 = 256 << 20;
+
+    /// The largest decoded PNG or JPEG image kept in memory when no decode
+    /// cache is given: [`DECODE_IN_MEMORY_DEFAULT`](Self::DECODE_IN_MEMORY_DEFAULT)
+    /// (256 MiB), at most half of the available memory
+    /// ([`decode_bytes`](Self::decode_bytes)). A larger image is decoded
+    /// into a temporary file and memory-mapped, so its pages are file
+    /// cache that the kernel can write back and reclaim, not this
+    /// process's memory.
+    pub fn decode_in_memory_bytes(&self) -> u64 {
+        Self::DECODE_IN_MEMORY_DEFAULT.min(self.decode_bytes())
     }
 }
 
@@ -126,8 +146,12 @@ mod tests {
         assert_eq!(big.chunk_cache_bytes(), 1 << 30);
         assert_eq!(big.release_behind_above(), 16 << 30);
         assert_eq!(big.decode_bytes(), 32 << 30);
+        assert_eq!(big.decode_in_memory_bytes(), 256 << 20);
         let small = MemoryLimits::with_available(1 << 30);
         assert_eq!(small.chunk_cache_bytes(), 128 << 20);
         assert_eq!(small.release_behind_above(), 256 << 20);
+        assert_eq!(small.decode_in_memory_bytes(), 256 << 20);
+        let tiny = MemoryLimits::with_available(256 << 20);
+        assert_eq!(tiny.decode_in_memory_bytes(), 128 << 20);
     }
 }

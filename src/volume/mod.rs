@@ -16,7 +16,7 @@
 //! | [`NiftiVolume`] | `nifti` | `nifti` | NIfTI-1/2 through the raw path: `.nii` mapped at `vox_offset`, `.hdr`/`.img` pairs, `.gz` decompressed once to a mapped cache file | F (x fastest) |
 //! | [`ZarrVolume`] | `zarr` | `zarr` | Zarr v2/v3 chunks, decoded as reads cross them (a [`ChunkedVolume`] over [`ZarrChunks`]) | C (reads come out in C order whatever the order the array is stored in) |
 //! | [`TiffVolume`] | `tiff` | `tiff` | a TIFF or BigTIFF page `(height, width, samples)`, its tiles or strips decoded as reads cross them (a [`ChunkedVolume`] over [`TiffChunks`]) | C |
-//! | [`ImageVolume`] | `image` | `image` | PNG, JPEG (TIFF without the `tiff` feature) decoded into memory `(height, width, channels)`, or a mapped decode cache | C |
+//! | [`ImageVolume`] | `image` | `image` | PNG, JPEG (TIFF without the `tiff` feature) decoded `(height, width, channels)` into memory, or into a mapped temporary or decode-cache file | C |
 //! | [`ChunkedVolume`] | the source's | | any [`ChunkSource`](crate::ChunkSource): each chunk decoded once per walk | C |
 //!
 //! A backend with a [`layout`](Volume::layout) (raw, memory, NIfTI,
@@ -61,7 +61,7 @@ pub use memory::ArrayVolume;
 pub use nifti::{NiftiHeader, NiftiOptions, NiftiVolume};
 pub use open::{open, AnyVolume, OpenOptions, VolumeFormat};
 #[cfg(feature = "image")]
-pub use raster::ImageVolume;
+pub use raster::{ImageOptions, ImageStorage, ImageVolume};
 pub use raw::{MapAdvice, RawOptions, RawVolume};
 #[cfg(feature = "tiff")]
 pub use tiff::{GeoTiff, RasterType, TiffChunks, TiffLevel, TiffOptions, TiffVolume};

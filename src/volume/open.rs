@@ -13,7 +13,7 @@ use crate::io::CacheLimits;
 #[cfg(feature = "image")]
 use crate::io::DecodeCache;
 #[cfg(feature = "image")]
-use crate::volume::ImageVolume;
+use crate::volume::{ImageOptions, ImageVolume};
 #[cfg(feature = "nifti")]
 use crate::volume::{NiftiOptions, NiftiVolume};
 #[cfg(feature = "tiff")]
@@ -197,6 +197,7 @@ pub struct OpenOptions {
     chunk_cache_bytes: Option<usize>,
     page: Option<usize>,
     level: usize,
+    decode_in_memory_max: Option<u64>,
 }
 
 impl Default for OpenOptions {
@@ -214,6 +215,7 @@ impl Default for OpenOptions {
             chunk_cache_bytes: None,
             page: None,
             level: 0,
+            decode_in_memory_max: None,
         }
     }
 }
@@ -221,7 +223,8 @@ impl Default for OpenOptions {
 impl OpenOptions {
     /// Default options: formats detected by name, files memory-mapped with
     /// [`MapAdvice::Auto`], gzipped NIfTI decompressed to the system temp
-    /// directory, images decoded in memory, Zarr chunk budget from
+    /// directory, images decoded in memory (or, beyond 256 MiB, into a
+    /// temporary cache file), Zarr chunk budget from
     /// [`MemoryLimits`](crate::MemoryLimits).
     pub fn new() -> Self {
         Self::default()
@@ -271,9 +274,11 @@ impl OpenOptions {
 
     /// NIfTI and images: the decode cache directory (an `impart-cache`
     /// subdirectory is made in it). Gzipped NIfTI files are decompressed
-    /// there (default: the system temp directory); PNG, TIFF and JPEG
-    /// images are decoded there once and memory-mapped on later opens
-    /// (default: decoded in memory on every open).
+    /// there (default: the system temp directory); PNG and JPEG images
+    /// are decoded there once and memory-mapped on later opens (default:
+    /// decoded on every open, in memory or, when larger than
+    /// [`decode_in_memory_max`](Self::decode_in_memory_max), into a
+    /// temporary cache file; see `ImageOptions`).
     pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cache_dir = Some(dir.into());
         self
@@ -302,6 +307,16 @@ impl OpenOptions {
     /// see `ZarrOptions::cache_bytes`.
     pub fn chunk_cache_bytes(mut self, bytes: usize) -> Self {
         self.chunk_cache_bytes = Some(bytes);
+        self
+    }
+
+    /// PNG and JPEG without a [`cache_dir`](Self::cache_dir): images whose
+    /// decoded pixels take more than `bytes` are decoded into a temporary
+    /// cache file and mapped instead of into memory (default:
+    /// `ImageOptions::default_in_memory_max`, 256 MiB, at most half the
+    /// memory, or the environment variable `IMPART_DECODE_IN_MEMORY_MAX`).
+    pub fn decode_in_memory_max(mut self, bytes: u64) -> Self {
+        self.decode_in_memory_max = Some(bytes);
         self
     }
 
@@ -361,8 +376,8 @@ impl OpenOptions {
     /// - [`Error::ZarrGroup`] for a Zarr group without
     ///   [`zarr_array`](Self::zarr_array);
     /// - otherwise the backend's errors, each naming the file:
-    ///   [`RawOptions::open`], `NiftiOptions::open`, `ImageVolume::open`,
-    ///   `ZarrOptions::open`.
+    ///   [`RawOptions::open`], `NiftiOptions::open`, `ImageOptions::open`,
+    ///   `TiffOptions::open`, `ZarrOptions::open`.
     pub fn open(&self, path: impl AsRef<Path>) -> Result<AnyVolume> {
         let path = path.as_ref();
         if let Some((shape, dtype)) = &self.raw {
@@ -406,17 +421,18 @@ impl OpenOptions {
 
     #[cfg(feature = "image")]
     fn open_image(&self, path: &Path) -> Result<AnyVolume> {
-        match &self.cache_dir {
-            Some(dir) => {
-                let mut cache = DecodeCache::new(dir);
-                if let Some(limits) = self.cache_limits {
-                    cache = cache.with_limits(limits);
-                }
-                ImageVolume::open_cached_in(path, &cache)
+        let mut options = ImageOptions::new();
+        if let Some(dir) = &self.cache_dir {
+            let mut cache = DecodeCache::new(dir);
+            if let Some(limits) = self.cache_limits {
+                cache = cache.with_limits(limits);
             }
-            None => ImageVolume::open(path),
+            options = options.cache(cache);
         }
-        .map(AnyVolume::Image)
+        if let Some(bytes) = self.decode_in_memory_max {
+            options = options.in_memory_max(bytes);
+        }
+        options.open(path).map(AnyVolume::Image)
     }
 
     #[cfg(not(feature = "image"))]

@@ -426,7 +426,7 @@ fn spanned_bytes(shape: &[usize], strides: &[usize], dtype: DType) -> Option<usi
 }
 
 /// Reads exactly `buf.len()` bytes at `pos`.
-fn read_at(file: &File, buf: &mut [u8], pos: u64) -> std::io::Result<()> {
+pub(super) fn read_at(file: &File, buf: &mut [u8], pos: u64) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileExt;

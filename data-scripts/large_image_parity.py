@@ -110,8 +110,10 @@ def image(n: int) -> pyvips.Image:
     xy = pyvips.Image.xyz(n, n)
     x = xy[0]
     y = xy[1]
-    return ((x + y) % 256).cast("uchar").bandjoin(
-        [((x * 3) % 251).cast("uchar"), ((y // 7) % 256).cast("uchar")]
+    return (
+        ((x + y) % 256)
+        .cast("uchar")
+        .bandjoin([((x * 3) % 251).cast("uchar"), ((y // 7) % 256).cast("uchar")])
     )
 
 

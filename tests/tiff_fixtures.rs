@@ -13,47 +13,26 @@
 
 use std::path::{Path, PathBuf};
 
+mod tiff_check;
+
 use impart::{Partition, TiffOptions, Volume};
 use serde_json::Value;
+use tiff_check::read;
 
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiff")
+    tiff_check::dir()
 }
 
 fn cases() -> Vec<Value> {
-    let text = std::fs::read_to_string(dir().join("cases.json")).expect("cases.json");
-    let doc: Value = serde_json::from_str(&text).expect("cases.json parses");
-    doc["cases"].as_array().expect("cases").clone()
+    tiff_check::manifest()
 }
 
 fn shape_of(v: &Value) -> Vec<usize> {
-    v.as_array()
-        .expect("shape")
-        .iter()
-        .map(|x| x.as_u64().expect("extent") as usize)
-        .collect()
+    tiff_check::usizes(v)
 }
 
 /// Element `i` of little-endian bytes of `dtype` as `(bits, value)`: the
 /// bits for an exact comparison, the value for a tolerance.
-fn element(bytes: &[u8], size: usize, float: bool, signed: bool, i: usize) -> (u64, f64) {
-    let mut b = [0u8; 8];
-    b[..size].copy_from_slice(&bytes[i * size..(i + 1) * size]);
-    let bits = u64::from_le_bytes(b);
-    let value = match (float, size, signed) {
-        (true, 4, _) => f32::from_bits(bits as u32) as f64,
-        (true, _, _) => f64::from_bits(bits),
-        (false, _, true) => {
-            let shift = 64 - 8 * size as u32;
-            (((bits << shift) as i64) >> shift) as f64
-        }
-        (false, _, false) => bits as f64,
-    };
-    (bits, value)
-}
-
-/// Compares a region's bytes (native order, C order) with the expected
-/// bytes of the same region cut from the whole expected array.
 #[allow(clippy::too_many_arguments)]
 fn compare(
     what: &str,
@@ -66,60 +45,11 @@ fn compare(
     tolerance: Option<f64>,
     failures: &mut Vec<String>,
 ) {
-    let size = impart::DType::from_name(dtype).expect("dtype").size();
-    let (float, signed) = (dtype.starts_with('f'), dtype.starts_with('i'));
-    let n: usize = ext.iter().product();
-    let mut worst = 0.0f64;
-    for k in 0..n {
-        // the k-th element of the region, in C order
-        let mut rest = k;
-        let mut flat = 0usize;
-        let mut stride = 1usize;
-        let mut idx = vec![0usize; ext.len()];
-        for a in (0..ext.len()).rev() {
-            idx[a] = rest % ext[a];
-            rest /= ext[a];
-        }
-        for a in (0..ext.len()).rev() {
-            flat += (start[a] + idx[a]) * stride;
-            stride *= full[a];
-        }
-        // our bytes are native: on a big-endian machine swap them to compare
-        let mut g = got[k * size..(k + 1) * size].to_vec();
-        if cfg!(target_endian = "big") {
-            g.reverse();
-        }
-        let (gb, gv) = element(&g, size, float, signed, 0);
-        let (eb, ev) = element(expected, size, float, signed, flat);
-        match tolerance {
-            None if gb != eb => {
-                failures.push(format!(
-                    "{what}: element {idx:?} is {gv} (bits {gb:#x}), expected {ev} (bits {eb:#x})"
-                ));
-                return;
-            }
-            Some(_) => worst = worst.max((gv - ev).abs()),
-            None => {}
-        }
-    }
-    if let Some(t) = tolerance {
-        if worst > t {
-            failures.push(format!("{what}: off by up to {worst}, more than {t}"));
-        }
+    if let Err(e) = tiff_check::compare(got, expected, full, start, ext, dtype, tolerance) {
+        failures.push(format!("{what}: {e}"));
     }
 }
 
-/// Reads `region` of `volume` as native bytes.
-fn read(volume: &impl Volume, start: &[usize], ext: &[usize]) -> impart::Result<Vec<u8>> {
-    let region = impart::Region::new(start.to_vec(), ext.to_vec())?;
-    let n: usize = ext.iter().product::<usize>() * volume.dtype().size();
-    let mut out = vec![0u8; n];
-    volume.read_region(&region, &mut out)?;
-    Ok(out)
-}
-
-/// One page: its shape and type, the whole page, and every cell of a
-/// stride-0.5 grid of about a third of the page.
 #[allow(clippy::too_many_arguments)]
 fn check_page(
     label: &str,
@@ -500,8 +430,8 @@ fn uncompressed_contiguous_pages_are_mapped_in_place() {
             let shape = read.shape().to_vec();
             let zero = vec![0; shape.len()];
             assert_eq!(
-                self::read(&read, &zero, &shape).expect("read"),
-                self::read(&volume, &zero, &shape).expect("read"),
+                tiff_check::read(&read, &zero, &shape).expect("read"),
+                tiff_check::read(&volume, &zero, &shape).expect("read"),
                 "{name}: pread equals the mapping"
             );
             mapped += 1;

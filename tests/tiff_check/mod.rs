@@ -1,4 +1,5 @@
-//! Helpers shared by `tests/tiff_extra.rs` and `tests/tiff_corrupt.rs`: the
+//! Helpers shared by `tests/tiff_fixtures.rs`, `tests/tiff_extra.rs` and
+//! `tests/tiff_corrupt.rs`: the
 //! cases of `tests/data/tiff/cases.json` (written by
 //! `data-scripts/make_tiff_fixtures.py`; see its README), their expected
 //! bytes, and the comparison of a region read by impart with the expected
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 use impart::Volume;
 use serde_json::Value;
 
+#[allow(dead_code)]
 pub fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiff")
 }
@@ -22,6 +24,7 @@ pub fn manifest() -> Vec<Value> {
     doc["cases"].as_array().expect("cases").clone()
 }
 
+#[allow(dead_code)]
 pub fn usizes(v: &Value) -> Vec<usize> {
     v.as_array()
         .unwrap_or_else(|| panic!("an array of numbers: {v}"))
@@ -47,6 +50,7 @@ pub struct PageCase {
 }
 
 /// The pages of a case (one, or every page of a stack).
+#[allow(dead_code)]
 pub fn pages_of(case: &Value) -> Vec<PageCase> {
     let name = case["name"].as_str().expect("name");
     let file = case["file"].as_str().expect("file").to_string();
@@ -106,6 +110,7 @@ fn element(bytes: &[u8], size: usize, float: bool, signed: bool, i: usize) -> (u
 /// Whether `got` (native-endian, C order, the region `start` + `ext` of an
 /// array of `full` shape) equals the expected little-endian array cut to
 /// that region: bit for bit, or within `tolerance`. `Err` says where not.
+#[allow(dead_code)]
 pub fn compare(
     got: &[u8],
     expected: &[u8],
@@ -203,6 +208,7 @@ fn rows_equal(
 }
 
 /// Reads `start` + `ext` of `volume` as native bytes.
+#[allow(dead_code)]
 pub fn read(volume: &impl Volume, start: &[usize], ext: &[usize]) -> impart::Result<Vec<u8>> {
     let region = impart::Region::new(start.to_vec(), ext.to_vec())?;
     let n: usize = ext.iter().product::<usize>() * volume.dtype().size();

@@ -259,6 +259,8 @@ pub use partition::{Partition, PartitionBuilder, Selected};
 pub use selection::{AxisIndex, IntoSelection, Selection};
 #[cfg(feature = "fragment")]
 pub use sink::fragment;
+#[cfg(feature = "rayon")]
+pub use sink::stitch;
 pub use volume::{
     open, AccessHint, AnyVolume, ArrayVolume, ChunkedVolume, MapAdvice, OpenOptions, RawOptions,
     RawVolume, Volume, VolumeFormat,

@@ -2,8 +2,9 @@
 //! the selection first (and answers which cells it still needs), then gets
 //! each cell from the walk's workers, then finishes; [`feed`] drives a
 //! parallel walk into it. [`fragment`] (feature `fragment`) is one sink:
-//! every cell to its own file, resumable, with a manifest. Stitching cells
-//! back into one output volume is the next.
+//! every cell to its own file, resumable, with a manifest. [`stitch`] puts
+//! per-cell results back into one output volume (in progress: its blending
+//! weights).
 //!
 //! ```
 //! use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,6 +43,7 @@
 
 #[cfg(feature = "fragment")]
 pub mod fragment;
+pub mod stitch;
 
 use crate::dtype::Element;
 use crate::error::Result;

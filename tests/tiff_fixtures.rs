@@ -150,45 +150,19 @@ fn every_valid_case_matches_tifffile() {
     let mut failures = Vec::new();
     let mut checked = 0;
     for case in cases().iter().filter(|c| c["kind"] == "valid") {
-        let name = case["name"].as_str().expect("name");
-        let path = dir().join(case["file"].as_str().expect("file"));
-        let dtype = case["dtype"].as_str().expect("dtype");
-        let shape = shape_of(&case["shape"]);
-        let expected = std::fs::read(dir().join(case["expected"].as_str().expect("expected")))
-            .expect("expected bytes");
-        let tolerance = case["lossy"]
-            .as_bool()
-            .unwrap_or(false)
-            .then(|| case["max_abs_error"].as_f64().unwrap_or(4.0) + 2.0);
-        match case["page"].as_u64() {
-            Some(page) => check_page(
-                name,
-                &path,
-                page as usize,
-                &shape,
-                dtype,
-                &expected,
-                tolerance,
+        // one page, or each page of a stack as a volume of its own (the
+        // stack as one volume is checked below)
+        for page in tiff_check::pages_of(case) {
+            check_page(
+                &page.label,
+                &dir().join(&page.file),
+                page.page,
+                &page.shape,
+                &page.dtype,
+                &page.expected,
+                page.tolerance,
                 &mut failures,
-            ),
-            None => {
-                // a stack: each page is a volume of its own (a stack axis
-                // comes next)
-                let page_shape = &shape[1..];
-                let page_bytes = expected.len() / shape[0];
-                for p in 0..shape[0] {
-                    check_page(
-                        &format!("{name} page {p}"),
-                        &path,
-                        p,
-                        page_shape,
-                        dtype,
-                        &expected[p * page_bytes..(p + 1) * page_bytes],
-                        tolerance,
-                        &mut failures,
-                    );
-                }
-            }
+            );
         }
         checked += 1;
     }

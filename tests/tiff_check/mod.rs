@@ -58,7 +58,7 @@ pub fn pages_of(case: &Value) -> Vec<PageCase> {
     let shape = usizes(&case["shape"]);
     let expected = std::fs::read(dir().join(case["expected"].as_str().expect("expected")))
         .expect("expected bytes");
-    // as tests/tiff_fixtures.rs: the recorded error of the original plus 2
+    // the recorded error of the encoder's own decoder, plus 2
     let tolerance = case["lossy"]
         .as_bool()
         .unwrap_or(false)

@@ -92,11 +92,7 @@ impl TiffChunks {
         chunk.extend([
             to_usize(first.chunk_h, "chunk height")?,
             to_usize(first.chunk_w, "chunk width")?,
-            if first.planar {
-                1
-            } else {
-                shape[lead.len() + 2]
-            },
+            to_usize(first.chunk_samples(), "samples per chunk")?,
         ]);
         let name = path.display().to_string();
         crate::layout::checked_size(&name, &shape, dtype)?;

@@ -524,6 +524,25 @@ impl Ifd {
         )
     }
 
+    /// Samples in each chunk: all of a pixel's, or one (planar).
+    pub fn chunk_samples(&self) -> u64 {
+        if self.planar {
+            1
+        } else {
+            self.samples
+        }
+    }
+
+    /// A chunk's `(rows, columns, samples)`, as the volume's chunk shape
+    /// ends (a strip's columns are the page's width).
+    pub fn chunk_shape(&self) -> [usize; 3] {
+        [
+            self.chunk_h as usize,
+            self.chunk_w as usize,
+            self.chunk_samples() as usize,
+        ]
+    }
+
     /// Chunks down and across the page, and planes of chunks (the samples
     /// of a planar page).
     pub fn chunk_grid(&self) -> (u64, u64, u64) {

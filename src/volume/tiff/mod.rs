@@ -369,11 +369,7 @@ impl TiffVolume {
                 ]);
                 TiffLevel {
                     shape,
-                    chunk_shape: vec![
-                        ifd.chunk_h as usize,
-                        ifd.chunk_w as usize,
-                        if ifd.planar { 1 } else { ifd.samples as usize },
-                    ],
+                    chunk_shape: ifd.chunk_shape().to_vec(),
                     tiled: ifd.tiled,
                     compression: ifd.compression,
                     stored: match at {
@@ -422,6 +418,7 @@ impl TiffVolume {
         let lead_extents: Vec<usize> = lead.iter().map(|a| a.1).collect();
         let first_label = planes[0].1.clone();
         let mut first: Option<Ifd> = None;
+        let mut first_dir = None;
         let mut runs = Vec::with_capacity(planes.len());
         let mut stored = Vec::new();
         for (ptr, label) in &planes {
@@ -438,14 +435,23 @@ impl TiffVolume {
             let (offsets, counts) = ifd.tables(&mut main, &dir, path, label, file_len)?;
             runs.push(contiguous(&ifd, dtype, &offsets, &counts));
             stored.push(counts);
-            first.get_or_insert(ifd);
+            if first.is_none() {
+                first = Some(ifd);
+                first_dir = Some(dir);
+            }
         }
         let first = first.ok_or_else(|| invalid("no page to open".into()))?;
         let dtype = first.dtype(path, &first_label)?;
 
         // the affine of the level, in the volume's axis order
         let (geo, affine) = {
-            let (dir, _) = read_ifd(&mut main, pages[base_pages[0]].ptr, path, "page 0")?;
+            // the georeference is the first page's (a level's directory
+            // does not carry it); read again only for a reduced level
+            let base_ptr = pages[base_pages[0]].ptr;
+            let dir = match first_dir {
+                Some(d) if first.ptr == base_ptr => d,
+                _ => read_ifd(&mut main, base_ptr, path, &stored_base)?.0,
+            };
             let geo = geo::GeoTiff::read(&mut main, &dir);
             let affine = geo.as_ref().and_then(|g| g.affine()).and_then(|m| {
                 let sx = base.width as f64 / first.width as f64;
@@ -467,15 +473,7 @@ impl TiffVolume {
             series: series_source,
             chunk: {
                 let mut c = vec![1; lead.len()];
-                c.extend([
-                    first.chunk_h as usize,
-                    first.chunk_w as usize,
-                    if first.planar {
-                        1
-                    } else {
-                        first.samples as usize
-                    },
-                ]);
+                c.extend(first.chunk_shape());
                 c
             },
             tiled: first.tiled,
@@ -664,7 +662,7 @@ fn contiguous(ifd: &Ifd, dtype: DType, offsets: &[u64], counts: &[u64]) -> Optio
         return None;
     }
     let size = dtype.size() as u64;
-    let spp = if ifd.planar { 1 } else { ifd.samples };
+    let spp = ifd.chunk_samples();
     let row = ifd.chunk_w.checked_mul(spp)?.checked_mul(size)?;
     let chunk = row.checked_mul(ifd.chunk_h)?;
     // the last row of a chunk need not be padded to the chunk's width
@@ -708,7 +706,7 @@ fn mapping(
     if runs.iter().any(|r| r.1 != sample_stride) {
         return None;
     }
-    let spp = if first.planar { 1 } else { first.samples };
+    let spp = first.chunk_samples();
     let row = first.chunk_w.checked_mul(spp)?;
     let plane_bytes = {
         let per_plane = row.checked_mul(first.height)?.checked_mul(size)?;

@@ -43,6 +43,13 @@ impl Region {
         Ok(Region { start, shape })
     }
 
+    /// A region whose ends are known not to overflow (built from a grid's
+    /// bounds inside a volume).
+    pub(crate) fn from_parts(start: Vec<usize>, shape: Vec<usize>) -> Self {
+        debug_assert_eq!(start.len(), shape.len());
+        Region { start, shape }
+    }
+
     /// The region covering a whole volume of `shape`.
     pub fn full(shape: &[usize]) -> Self {
         Region {

@@ -96,6 +96,90 @@ pub enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Put per-cell predictions back into one output (blended where cells
+    /// overlap, reduced as regions finish, in bounded memory): the other
+    /// half of a patch-based pipeline, after `fragment` and a model.
+    ///
+    /// The grid flags must be those `fragment` was given. `--synthetic C`
+    /// predicts each cell itself, exactly: v = the cell's voxels as f32 (the
+    /// mean over carried axes), x = v / (1 + |v|), m = the mean of x over the
+    /// cell (summed in f64, then f32), and channel c (0-based) is
+    /// sin(c+1)·x + cos(c+1)·m in f32, with sin and cos of c+1 evaluated in
+    /// f64 and rounded to f32.
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["predictions", "synthetic"])))]
+    Stitch {
+        #[command(flatten)]
+        input: InputArgs,
+        #[command(flatten)]
+        grid: GridArgs,
+        /// A directory of one .npy per cell, named as `fragment` names them
+        /// (cell_03_12_1.npy), shape (C, *cell) or (*cell), any numeric type,
+        /// C or Fortran order. Every file is checked before anything is
+        /// written.
+        #[arg(long)]
+        predictions: Option<PathBuf>,
+        /// Predict each cell with the built-in deterministic C-channel
+        /// predictor (see above), for benchmarks and demos.
+        #[arg(long, value_name = "C")]
+        synthetic: Option<usize>,
+        /// The output, by extension: .nii or .nii.gz (the source's affine,
+        /// channels last), .zarr (Zarr v3, zstd, channels first, each chunk
+        /// written once), .raw (C order, little-endian, channels first).
+        #[arg(long)]
+        out: PathBuf,
+        /// How overlapping cells are blended: mean, gaussian (MONAI's
+        /// importance map), hann (TorchIO's), crop (the nearest cell's
+        /// centre wins; no blending).
+        #[arg(long, value_enum, default_value = "gaussian")]
+        blend: BlendArg,
+        /// Gaussian sigma as a share of the cell: one value, or one per
+        /// partitioned axis.
+        #[arg(long, value_delimiter = ',', default_value = "0.125")]
+        sigma_scale: Vec<f64>,
+        /// What is written: the blended channels (none), or their argmax
+        /// (u8 labels up to 256 classes, u16 up to 65536).
+        #[arg(long, value_enum, default_value = "none", conflicts_with = "threshold")]
+        reduce: ReduceArg,
+        /// Write a u8 mask: 1 where channel --channel is above T.
+        #[arg(long, value_name = "T", allow_hyphen_values = true)]
+        threshold: Option<f64>,
+        /// The channel --threshold compares.
+        #[arg(long, default_value_t = 0)]
+        channel: usize,
+        /// Element type of kept channels (--reduce none): f32 (default) or
+        /// any of u8 i8 u16 i16 u32 i32 u64 i64 f64 (cast as Rust's `as`:
+        /// floats to integers saturate).
+        #[arg(long)]
+        out_dtype: Option<String>,
+        /// Accumulate sums in f32 (default, as MONAI) or f64.
+        #[arg(long, value_enum, default_value = "f32")]
+        accumulate: AccumulateArg,
+        /// Zarr output: chunk extent per partitioned axis (default: the
+        /// step, at least 16).
+        #[arg(long, value_delimiter = ',')]
+        chunks: Option<Vec<usize>>,
+        /// Keep the accumulators in a sparse mapped scratch file in DIR, so
+        /// the stitch fits any memory limit.
+        #[arg(long, value_name = "DIR")]
+        scratch: Option<PathBuf>,
+        /// Worker threads (default: one per core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Finish an interrupted stitch of the same job: only the cells of
+        /// unfinished regions are redone; the output is byte-identical to an
+        /// uninterrupted run.
+        #[arg(long)]
+        resume: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+        /// Print the summary as JSON (keys: out, shape, dtype, channels,
+        /// blend, reduce, cells, cells_added, regions, resumed_regions,
+        /// buffered, peak_accumulator_bytes, planned_peak_bytes, order,
+        /// seconds, threads).
+        #[arg(long)]
+        json: bool,
+    },
     /// The decode cache (decompressed .nii.gz files, decoded images): list
     /// its files or remove them. It is kept under a 20 GiB cap by default
     /// (IMPART_CACHE_MAX_BYTES, e.g. 50G or none; IMPART_CACHE_MAX_AGE,
@@ -156,6 +240,26 @@ pub enum CacheAction {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BlendArg {
+    Mean,
+    Gaussian,
+    Hann,
+    Crop,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReduceArg {
+    None,
+    Argmax,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AccumulateArg {
+    F32,
+    F64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -15,6 +15,7 @@ mod input;
 mod phantom;
 mod region;
 mod stats;
+mod stitch;
 mod text;
 
 use std::process::ExitCode;
@@ -70,6 +71,46 @@ fn run(cli: Cli) -> Result<()> {
             with_threads(threads, || {
                 fragment::run(&part, &select, &out, &format, resume, quiet)
             })?
+        }
+        Command::Stitch {
+            input,
+            grid,
+            predictions,
+            synthetic,
+            out,
+            blend,
+            sigma_scale,
+            reduce,
+            threshold,
+            channel,
+            out_dtype,
+            accumulate,
+            chunks,
+            scratch,
+            threads,
+            resume,
+            quiet,
+            json,
+        } => {
+            let part = input::partition(input::open(&input)?, &grid)?;
+            let args = stitch::StitchArgs {
+                predictions,
+                synthetic,
+                out,
+                blend,
+                sigma_scale,
+                reduce,
+                threshold,
+                channel,
+                out_dtype,
+                accumulate,
+                chunks,
+                scratch,
+                resume,
+                quiet,
+                json,
+            };
+            with_threads(threads, || stitch::run(&part, &args))?
         }
         Command::Cache { cache_dir, action } => {
             let cache = match cache_dir {

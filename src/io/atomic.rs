@@ -29,6 +29,17 @@ pub(crate) fn temp_path(target: &Path) -> PathBuf {
     target.with_file_name(format!(".{name}.{}-{n}{TMP_SUFFIX}", std::process::id()))
 }
 
+/// The stable temporary path of a resumable output of `target`
+/// (`.<name>.resumable.impart-tmp`): the same in every run, so a resumed
+/// run finds what a killed one wrote.
+pub(crate) fn resumable_temp_path(target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    target.with_file_name(format!(".{name}.resumable{TMP_SUFFIX}"))
+}
+
 /// Whether a directory entry's name is one of [`temp_path`]'s.
 pub(crate) fn is_temp_name(name: &str) -> bool {
     name.starts_with('.') && name.ends_with(TMP_SUFFIX)

@@ -50,6 +50,14 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::grid::Region;
 
+/// Where a resumable output of `target` lives until it is finished
+/// (`.<name>.resumable.impart-tmp` beside it; see
+/// [`RawOutputOptions::resumable`]): while it exists, the output is
+/// unfinished.
+pub fn resumable_temp_path(target: &std::path::Path) -> std::path::PathBuf {
+    crate::io::resumable_temp_path(target)
+}
+
 /// A volume that results are written into; see the [module docs](self).
 pub trait OutputVolume: Send + Sync {
     /// A name for messages: the final path, or `<memory>`.

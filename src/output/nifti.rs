@@ -27,6 +27,7 @@ pub struct NiftiOutputOptions {
     affine: Option<Affine>,
     scaling: Option<(f64, f64)>,
     descrip: String,
+    resumable: Option<bool>,
 }
 
 impl NiftiOutputOptions {
@@ -39,6 +40,7 @@ impl NiftiOutputOptions {
             affine: None,
             scaling: None,
             descrip: "written by impart".into(),
+            resumable: None,
         }
     }
 
@@ -50,6 +52,7 @@ impl NiftiOutputOptions {
             affine: source.affine(),
             scaling: source.scaling(),
             descrip: "written by impart".into(),
+            resumable: None,
         }
     }
 
@@ -83,6 +86,13 @@ impl NiftiOutputOptions {
         self
     }
 
+    /// A resumable output (see [`RawOutputOptions::resumable`]): a stable
+    /// temporary name, kept when dropped unfinished, reopened with `resume`.
+    pub fn resumable(mut self, resume: bool) -> Self {
+        self.resumable = Some(resume);
+        self
+    }
+
     /// The header's `descrip` (at most 79 bytes are kept).
     pub fn descrip(mut self, text: &str) -> Self {
         self.descrip = text.to_string();
@@ -113,11 +123,14 @@ impl NiftiOutputOptions {
             what: "NIfTI output",
             detail: format!("{}: {detail}", path.display()),
         })?;
-        let raw = RawOutputOptions::new(&self.shape, self.dtype)
+        let mut raw = RawOutputOptions::new(&self.shape, self.dtype)
             .order(MemoryOrder::F)
             .byte_order(ByteOrder::Little)
-            .header(header.to_vec())
-            .create(path)?;
+            .header(header.to_vec());
+        if let Some(resume) = self.resumable {
+            raw = raw.resumable(resume);
+        }
+        let raw = raw.create(path)?;
         let gz = path
             .file_name()
             .is_some_and(|n| n.to_string_lossy().to_ascii_lowercase().ends_with(".gz"));
@@ -130,6 +143,13 @@ impl NiftiOutputOptions {
 pub struct NiftiOutput {
     raw: RawOutput,
     gz: bool,
+}
+
+impl NiftiOutput {
+    /// Whether a resumable output reopened an earlier run's temporary file.
+    pub fn resumed(&self) -> bool {
+        self.raw.resumed()
+    }
 }
 
 impl OutputVolume for NiftiOutput {

@@ -21,6 +21,8 @@ pub struct RawOutputOptions {
     order: MemoryOrder,
     byte_order: ByteOrder,
     header: Vec<u8>,
+    /// `Some(resume)`: a stable temporary name, kept when dropped.
+    resumable: Option<bool>,
 }
 
 impl RawOutputOptions {
@@ -33,7 +35,20 @@ impl RawOutputOptions {
             order: MemoryOrder::C,
             byte_order: ByteOrder::native(),
             header: Vec::new(),
+            resumable: None,
         }
+    }
+
+    /// A resumable output: written under a stable temporary name
+    /// (`.<name>.resumable.impart-tmp`) that is kept when the output is
+    /// dropped unfinished; with `resume`, an existing temporary file of the
+    /// right size is reopened with what it holds
+    /// ([`RawOutput::resumed`] says so) instead of started afresh. Whoever
+    /// resumes must know which parts of it are complete (a stitch's
+    /// journal).
+    pub fn resumable(mut self, resume: bool) -> Self {
+        self.resumable = Some(resume);
+        self
     }
 
     /// Memory order of the voxels in the file.
@@ -77,6 +92,8 @@ pub struct RawOutput {
     strides: Vec<usize>,
     /// The mapping, until `finish`.
     map: Mutex<Option<MmapMut>>,
+    /// Reopened from an earlier run.
+    resumed: bool,
 }
 
 impl RawOutput {
@@ -90,20 +107,34 @@ impl RawOutput {
                     volume: name.clone(),
                     detail: "header plus voxels overflow".into(),
                 })?;
-        let tmp = crate::io::temp_path(path);
+        let (tmp, resumed) = match options.resumable {
+            None => (crate::io::temp_path(path), false),
+            Some(resume) => {
+                let tmp = crate::io::resumable_temp_path(path);
+                let same = std::fs::metadata(&tmp).is_ok_and(|m| m.is_file() && m.len() == total as u64);
+                if !(resume && same) {
+                    crate::io::remove_if_exists(&tmp)?;
+                }
+                (tmp, resume && same)
+            }
+        };
         let file = OpenOptions::new()
             .read(true)
             .write(true)
-            .create_new(true)
+            .create_new(!resumed)
             .open(&tmp)
             .map_err(|e| Error::io(&tmp, e))?;
         let mapped = (|| {
-            file.set_len(total as u64).map_err(|e| Error::io(&tmp, e))?;
+            if !resumed {
+                file.set_len(total as u64).map_err(|e| Error::io(&tmp, e))?;
+            }
             // SAFETY: the file was created just above under a name unique to
             // this process and write (`io::temp_path`), with `create_new`, and
-            // sized to `total` bytes; nothing else truncates or maps it while
-            // this value lives (the docs of `RawOutput` say so), so the
-            // mapping stays valid. All access goes through bounds-checked
+            // sized to `total` bytes, or (resumable) is this output's own
+            // temporary file of `total` bytes, reopened; nothing else
+            // truncates or maps it while this value lives (the docs of
+            // `RawOutput` say so: one run per output), so the mapping stays
+            // valid. All access goes through bounds-checked
             // slices of it, under a mutex.
             let mut map = unsafe { MmapMut::map_mut(&file) }.map_err(|e| Error::io(&tmp, e))?;
             map[..options.header.len()].copy_from_slice(&options.header);
@@ -123,7 +154,14 @@ impl RawOutput {
             strides: options.order.strides(&options.shape),
             options: options.clone(),
             map: Mutex::new(Some(map)),
+            resumed,
         })
+    }
+
+    /// Whether a resumable output reopened an earlier run's temporary file
+    /// (see [`RawOutputOptions::resumable`]).
+    pub fn resumed(&self) -> bool {
+        self.resumed
     }
 
     /// The final path.
@@ -183,10 +221,11 @@ impl OutputVolume for RawOutput {
 }
 
 impl Drop for RawOutput {
-    /// An output dropped before `finish` leaves nothing behind.
+    /// An output dropped before `finish` leaves nothing behind (a resumable
+    /// one keeps its temporary file for the next run).
     fn drop(&mut self) {
         let map = self.map.get_mut().unwrap_or_else(|e| e.into_inner());
-        if map.take().is_some() {
+        if map.take().is_some() && self.options.resumable.is_none() {
             let _ = std::fs::remove_file(&self.tmp);
         }
     }

@@ -1,7 +1,7 @@
 //! Zarr v3 outputs written chunk by chunk.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use zarrs::array::codec::bytes_to_bytes::zstd::ZstdCodec;
@@ -32,6 +32,10 @@ pub struct ZarrOutput {
     dtype: DType,
     array: Mutex<Array<FilesystemStore>>,
     done: AtomicBool,
+    chunks: Vec<usize>,
+    chunk_writes: AtomicU64,
+    resumable: bool,
+    resumed: bool,
 }
 
 impl std::fmt::Debug for ZarrOutput {
@@ -58,7 +62,36 @@ impl ZarrOutput {
         chunks: &[usize],
         dtype: DType,
     ) -> Result<Self> {
-        let path = path.as_ref();
+        Self::make(path.as_ref(), shape, chunks, dtype, None)
+    }
+
+    /// Like [`create`](Self::create), resumable: under a stable temporary
+    /// name (`.<name>.resumable.impart-tmp`) kept when the output is dropped
+    /// unfinished; with `resume`, an existing one of the same shape, chunks
+    /// and type is reopened with the chunks it holds
+    /// ([`resumed`](Self::resumed) says so). Whoever resumes must know which
+    /// chunks are complete (a stitch's journal).
+    ///
+    /// # Errors
+    ///
+    /// As [`create`](Self::create).
+    pub fn create_resumable(
+        path: impl AsRef<Path>,
+        shape: &[usize],
+        chunks: &[usize],
+        dtype: DType,
+        resume: bool,
+    ) -> Result<Self> {
+        Self::make(path.as_ref(), shape, chunks, dtype, Some(resume))
+    }
+
+    fn make(
+        path: &Path,
+        shape: &[usize],
+        chunks: &[usize],
+        dtype: DType,
+        resumable: Option<bool>,
+    ) -> Result<Self> {
         let name = path.display().to_string();
         checked_size(&name, shape, dtype)?;
         checked_size(&name, chunks, dtype)?;
@@ -68,7 +101,47 @@ impl ZarrOutput {
                 detail: format!("chunk shape {chunks:?} for an output of shape {shape:?}"),
             });
         }
-        let tmp = crate::io::temp_path(path);
+        let tmp = match resumable {
+            None => crate::io::temp_path(path),
+            Some(_) => crate::io::resumable_temp_path(path),
+        };
+        if resumable == Some(true) && tmp.join("zarr.json").is_file() {
+            let reopened = FilesystemStore::new(&tmp)
+                .map_err(|e| Error::write(&tmp, e))
+                .and_then(|store| {
+                    Array::open(Arc::new(store), "/").map_err(|e| Error::write(&tmp, e))
+                });
+            if let Ok(array) = reopened {
+                let same = array.shape() == shape.iter().map(|&n| n as u64).collect::<Vec<_>>()
+                    && array.data_type() == &crate::format::zarr::data_type(dtype)
+                    && array
+                        .chunk_grid_shape()
+                        .iter()
+                        .zip(shape.iter().zip(chunks))
+                        .all(|(&g, (&n, &c))| g == n.div_ceil(c) as u64)
+                    && array
+                        .chunk_shape(&vec![0; shape.len()])
+                        .is_ok_and(|c| c.iter().map(|n| n.get() as usize).eq(chunks.iter().copied()));
+                if same {
+                    return Ok(ZarrOutput {
+                        path: path.to_path_buf(),
+                        tmp,
+                        name,
+                        shape: shape.to_vec(),
+                        dtype,
+                        array: Mutex::new(array),
+                        done: AtomicBool::new(false),
+                        chunks: chunks.to_vec(),
+                        chunk_writes: AtomicU64::new(0),
+                        resumable: true,
+                        resumed: true,
+                    });
+                }
+            }
+        }
+        if resumable.is_some() {
+            crate::io::remove_if_exists(&tmp)?;
+        }
         std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let made = (|| {
             let store = FilesystemStore::new(&tmp).map_err(|e| Error::write(&tmp, e))?;
@@ -104,7 +177,22 @@ impl ZarrOutput {
             dtype,
             array: Mutex::new(array),
             done: AtomicBool::new(false),
+            chunks: chunks.to_vec(),
+            chunk_writes: AtomicU64::new(0),
+            resumable: resumable.is_some(),
+            resumed: false,
         })
+    }
+
+    /// Whether a resumable output reopened an earlier run's chunks.
+    pub fn resumed(&self) -> bool {
+        self.resumed
+    }
+
+    /// The number of chunk writes so far (each chunk a write touches counts
+    /// once per write): a stitch writes each chunk exactly once.
+    pub fn chunk_writes(&self) -> u64 {
+        self.chunk_writes.load(Ordering::Relaxed)
     }
 
     /// The final path.
@@ -139,6 +227,18 @@ impl OutputVolume for ZarrOutput {
                 })
                 .collect::<Vec<_>>(),
         );
+        let touched: u64 = (0..region.ndim())
+            .map(|k| {
+                let r = region.range(k);
+                let c = self.chunks[k];
+                if r.is_empty() {
+                    0
+                } else {
+                    ((r.end - 1) / c - r.start / c + 1) as u64
+                }
+            })
+            .product();
+        self.chunk_writes.fetch_add(touched, Ordering::Relaxed);
         let array = self.array.lock().unwrap_or_else(|e| e.into_inner());
         array
             .store_array_subset(&subset, ArrayBytes::from(data))
@@ -158,7 +258,7 @@ impl OutputVolume for ZarrOutput {
 impl Drop for ZarrOutput {
     /// An output dropped before `finish` leaves nothing behind.
     fn drop(&mut self) {
-        if !self.done.load(Ordering::Acquire) {
+        if !self.done.load(Ordering::Acquire) && !self.resumable {
             let _ = std::fs::remove_dir_all(&self.tmp);
         }
     }

@@ -133,6 +133,31 @@ pub fn grid_json<V: Volume>(part: &Partition<V>) -> serde_json::Value {
     })
 }
 
+/// The file name `fragment` gives the cell at `index` of a grid of
+/// `grid_shape` cells in `format` (`cell_03_12_1.npy`: each index
+/// zero-padded to the width of its axis's largest index), which is also the
+/// name `impart stitch --predictions` looks for.
+pub fn cell_file_name(grid_shape: &[usize], index: &[usize], format: Format) -> String {
+    named(&widths(grid_shape), index, format.extension())
+}
+
+/// Digits of each axis's largest cell index.
+fn widths(grid_shape: &[usize]) -> Vec<usize> {
+    grid_shape
+        .iter()
+        .map(|&n| n.saturating_sub(1).max(1).to_string().len())
+        .collect()
+}
+
+fn named(widths: &[usize], index: &[usize], extension: &str) -> String {
+    let mut s = String::from("cell");
+    for (&i, &w) in index.iter().zip(widths) {
+        s.push_str(&format!("_{i:0w$}"));
+    }
+    s.push_str(extension);
+    s
+}
+
 /// The file format cells are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Format {

@@ -46,12 +46,7 @@ impl<'a, V: Volume> Plan<'a, V> {
         part: &'a Partition<V>,
         cells: &'a CellBox,
     ) -> Result<Self> {
-        let widths = part
-            .grid()
-            .shape()
-            .iter()
-            .map(|&n| n.saturating_sub(1).max(1).to_string().len())
-            .collect();
+        let widths = super::widths(part.grid().shape());
         let volume = part.volume();
         // F only when the volume's strides are F and not also C (a shape
         // with one non-trivial axis is both)
@@ -128,12 +123,7 @@ impl<'a, V: Volume> Plan<'a, V> {
 
     /// The file name of the cell at `index`.
     pub(super) fn name(&self, index: &[usize]) -> String {
-        let mut s = String::from("cell");
-        for (&i, &w) in index.iter().zip(&self.widths) {
-            s.push_str(&format!("_{i:0w$}"));
-        }
-        s.push_str(self.format().extension());
-        s
+        super::named(&self.widths, index, self.format().extension())
     }
 
     /// Removes the manifest (it is rewritten last) and temporary files a

@@ -1,0 +1,517 @@
+//! `impart stitch`: per-cell predictions (`.npy` files from a model, or
+//! the built-in synthetic predictor) blended back into one output, region
+//! by region, resumable.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use impart::fragment::{cell_file_name, grid_json, Format};
+use impart::output::{
+    resumable_temp_path, NiftiOutput, NiftiOutputOptions, OutputVolume, RawOutput,
+    RawOutputOptions, ZarrOutput,
+};
+use impart::stitch::{
+    synthetic, Accumulator, Blend, Blocks, ChannelAxis, OutputSink, Reduce, StitchOptions,
+    Stitcher,
+};
+use impart::{AnyVolume, DType, Error, Partition, Region, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use ndarray::ArrayD;
+use ndarray_npy::ReadNpyExt;
+
+use super::args::{AccumulateArg, BlendArg, ReduceArg};
+use super::text::{human_bytes, print_json};
+
+/// The flags of `impart stitch` past the input and the grid.
+#[derive(Debug)]
+pub struct StitchArgs {
+    pub predictions: Option<PathBuf>,
+    pub synthetic: Option<usize>,
+    pub out: PathBuf,
+    pub blend: BlendArg,
+    pub sigma_scale: Vec<f64>,
+    pub reduce: ReduceArg,
+    pub threshold: Option<f64>,
+    pub channel: usize,
+    pub out_dtype: Option<String>,
+    pub accumulate: AccumulateArg,
+    pub chunks: Option<Vec<usize>>,
+    pub scratch: Option<PathBuf>,
+    pub resume: bool,
+    pub quiet: bool,
+    pub json: bool,
+}
+
+/// Where predictions come from.
+enum Source {
+    Synthetic,
+    Files(PathBuf),
+}
+
+/// The output, by extension.
+enum Out {
+    Nifti(NiftiOutput),
+    Zarr(ZarrOutput),
+    Raw(RawOutput),
+}
+
+impl Out {
+    fn resumed(&self) -> bool {
+        match self {
+            Out::Nifti(o) => o.resumed(),
+            Out::Zarr(o) => o.resumed(),
+            Out::Raw(o) => o.resumed(),
+        }
+    }
+
+    fn inner(&self) -> &dyn OutputVolume {
+        match self {
+            Out::Nifti(o) => o,
+            Out::Zarr(o) => o,
+            Out::Raw(o) => o,
+        }
+    }
+}
+
+impl OutputVolume for Out {
+    fn name(&self) -> &str {
+        self.inner().name()
+    }
+    fn shape(&self) -> &[usize] {
+        self.inner().shape()
+    }
+    fn dtype(&self) -> DType {
+        self.inner().dtype()
+    }
+    fn write_region(&self, region: &Region, data: &[u8]) -> Result<()> {
+        self.inner().write_region(region, data)
+    }
+    fn finish(&self) -> Result<()> {
+        self.inner().finish()
+    }
+}
+
+/// Output kinds by extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Nifti,
+    Zarr,
+    Raw,
+}
+
+fn kind_of(out: &Path) -> Result<Kind> {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    if name.ends_with(".nii") || name.ends_with(".nii.gz") {
+        Ok(Kind::Nifti)
+    } else if name.ends_with(".zarr") {
+        Ok(Kind::Zarr)
+    } else if name.ends_with(".raw") {
+        Ok(Kind::Raw)
+    } else {
+        Err(Error::InvalidArgument {
+            what: "--out",
+            detail: format!(
+                "{}: the extension says the format: .nii, .nii.gz, .zarr or .raw",
+                out.display()
+            ),
+        })
+    }
+}
+
+/// The journal of a stitch into `out`.
+fn journal_path(out: &Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    out.with_file_name(format!(".{name}.impart-journal"))
+}
+
+/// Runs the stitch.
+pub fn run(part: &Partition<AnyVolume>, args: &StitchArgs) -> Result<()> {
+    let t0 = Instant::now();
+    let kind = kind_of(&args.out)?;
+    let (source, channels) = match (&args.predictions, args.synthetic) {
+        (_, Some(0)) => {
+            return Err(Error::InvalidArgument {
+                what: "--synthetic",
+                detail: "at least one channel".into(),
+            })
+        }
+        (_, Some(c)) => (Source::Synthetic, c),
+        (Some(dir), None) => {
+            let c = check_predictions(part, dir)?;
+            (Source::Files(dir.clone()), c)
+        }
+        (None, None) => {
+            return Err(Error::InvalidArgument {
+                what: "stitch",
+                detail: "give --predictions DIR or --synthetic C".into(),
+            })
+        }
+    };
+    if args.resume && args.out.exists() && !resumable_temp_path(&args.out).exists() {
+        // complete: the rename is the last step of a stitch
+        let _ = std::fs::remove_file(journal_path(&args.out));
+        println!(
+            "{} is complete: nothing to resume",
+            args.out.display()
+        );
+        return Ok(());
+    }
+    match args.accumulate {
+        AccumulateArg::F32 => stitch_with::<f32>(part, args, kind, &source, channels, t0),
+        AccumulateArg::F64 => stitch_with::<f64>(part, args, kind, &source, channels, t0),
+    }
+}
+
+fn stitch_with<A: Accumulator>(
+    part: &Partition<AnyVolume>,
+    args: &StitchArgs,
+    kind: Kind,
+    source: &Source,
+    channels: usize,
+    t0: Instant,
+) -> Result<()> {
+    let grid = part.grid();
+    let blend = match args.blend {
+        BlendArg::Mean => Blend::Mean,
+        BlendArg::Gaussian => Blend::Gaussian {
+            sigma_scale: args.sigma_scale.clone(),
+        },
+        BlendArg::Hann => Blend::Hann,
+        BlendArg::Crop => Blend::Crop,
+    };
+    if let Blend::Gaussian { sigma_scale } = &blend {
+        if (sigma_scale.len() != 1 && sigma_scale.len() != grid.ndim())
+            || sigma_scale.iter().any(|s| !(s.is_finite() && *s > 0.0))
+        {
+            return Err(Error::InvalidArgument {
+                what: "--sigma-scale",
+                detail: format!(
+                    "{sigma_scale:?}: one positive number, or one per partitioned axis ({})",
+                    grid.ndim()
+                ),
+            });
+        }
+    }
+    let reduce = match (args.threshold, args.reduce) {
+        (Some(value), _) => Reduce::Threshold {
+            channel: args.channel,
+            value,
+        },
+        (None, ReduceArg::Argmax) => Reduce::Argmax,
+        (None, ReduceArg::None) => Reduce::None,
+    };
+    let out_dtype = match &args.out_dtype {
+        None => None,
+        Some(t) => {
+            if reduce != Reduce::None {
+                return Err(Error::InvalidArgument {
+                    what: "--out-dtype",
+                    detail: "only for the blended channels (--reduce none)".into(),
+                });
+            }
+            Some(DType::from_name(t).ok_or_else(|| Error::InvalidArgument {
+                what: "--out-dtype",
+                detail: format!("{t:?} is not one of u8 i8 u16 i16 u32 i32 u64 i64 f32 f64"),
+            })?)
+        }
+    };
+    let axis = if kind == Kind::Nifti {
+        ChannelAxis::Last
+    } else {
+        ChannelAxis::First
+    };
+    let spatial = grid.volume_shape().to_vec();
+    let (shape, dtype) = reduce.output(&spatial, channels, axis, out_dtype)?;
+    let blocks = match kind {
+        Kind::Zarr => {
+            let b = match &args.chunks {
+                Some(c) if c.len() == grid.ndim() && !c.contains(&0) => c.clone(),
+                Some(c) => {
+                    return Err(Error::InvalidArgument {
+                        what: "--chunks",
+                        detail: format!(
+                            "{c:?}: one extent above 0 per partitioned axis ({})",
+                            grid.ndim()
+                        ),
+                    })
+                }
+                None => grid
+                    .step()
+                    .iter()
+                    .zip(&spatial)
+                    .map(|(&s, &n)| (s.ceil() as usize).max(16).min(n))
+                    .collect(),
+            };
+            Blocks::Regular(b)
+        }
+        _ => Blocks::Natural,
+    };
+    let out = match kind {
+        Kind::Nifti => Out::Nifti(
+            NiftiOutputOptions::like(part.volume())
+                .shape(&shape)
+                .dtype(dtype)
+                .descrip("stitched by impart")
+                .resumable(args.resume)
+                .create(&args.out)?,
+        ),
+        Kind::Raw => Out::Raw(
+            RawOutputOptions::new(&shape, dtype)
+                .byte_order(impart::ByteOrder::Little)
+                .resumable(args.resume)
+                .create(&args.out)?,
+        ),
+        Kind::Zarr => {
+            let Blocks::Regular(b) = &blocks else {
+                unreachable!("Zarr outputs have regular blocks")
+            };
+            let chunks: Vec<usize> = if shape.len() > b.len() {
+                std::iter::once(channels).chain(b.iter().copied()).collect()
+            } else {
+                b.clone()
+            };
+            Out::Zarr(ZarrOutput::create_resumable(
+                &args.out,
+                &shape,
+                &chunks,
+                dtype,
+                args.resume,
+            )?)
+        }
+    };
+    let resumed = out.resumed();
+    let job = serde_json::json!({
+        "grid": grid_json(part),
+        "channels": channels,
+        "blend": blend.name(),
+        "sigma_scale": args.sigma_scale,
+        "reduce": format!("{reduce:?}"),
+        "dtype": dtype.name(),
+        "accumulate": A::DTYPE.name(),
+        "blocks": format!("{blocks:?}"),
+        "source": match source {
+            Source::Synthetic => format!("synthetic {channels}"),
+            Source::Files(dir) => format!(
+                "predictions {}",
+                std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone()).display()
+            ),
+        },
+    })
+    .to_string();
+    let sink = OutputSink::new(out, reduce, channels, axis)?;
+    let options = StitchOptions::new(blend.clone())
+        .blocks(blocks)
+        .scratch(args.scratch.clone())
+        .journal(journal_path(&args.out), job, resumed);
+    let stitcher = Stitcher::<A>::new(grid, channels, &options, &sink)?;
+    let bar = progress_bar(args.quiet);
+    let predict = |cell: &[usize]| -> Result<()> {
+        match source {
+            Source::Synthetic => {
+                let values = part.cell(cell)?.to_array_as::<f32>()?;
+                let p = synthetic(values.view(), part.axes(), channels);
+                stitcher.add(cell, p.view())
+            }
+            Source::Files(dir) => {
+                let path = dir.join(cell_file_name(grid.shape(), cell, Format::Npy));
+                let dtype = npy_dtype(&path)?;
+                impart::dispatch_dtype!(dtype, T => {
+                    let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+                    let p = ArrayD::<T>::read_npy(file).map_err(|e| Error::InvalidArgument {
+                        what: "prediction",
+                        detail: format!("{}: {e}", path.display()),
+                    })?;
+                    stitcher.add(cell, p.view())
+                })
+            }
+        }
+    };
+    let progress = |done: usize, total: usize| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    };
+    stitcher.run(predict, &progress)?;
+    bar.finish_and_clear();
+    let report = stitcher.finish()?;
+    let seconds = t0.elapsed().as_secs_f64();
+    let chunk_writes = match sink.output() {
+        Out::Zarr(z) => Some(z.chunk_writes()),
+        _ => None,
+    };
+    if args.json {
+        print_json(&serde_json::json!({
+            "out": args.out.display().to_string(),
+            "shape": shape,
+            "dtype": dtype.name(),
+            "channels": channels,
+            "blend": blend.name(),
+            "reduce": match reduce {
+                Reduce::None => "none",
+                Reduce::Argmax => "argmax",
+                Reduce::Threshold { .. } => "threshold",
+            },
+            "cells": grid.len(),
+            "cells_added": report.cells_added,
+            "regions": report.regions,
+            "resumed_regions": report.resumed,
+            "buffered": report.buffered,
+            "peak_accumulator_bytes": report.peak_accumulator_bytes,
+            "planned_peak_bytes": report.planned_peak_bytes,
+            "chunk_writes": chunk_writes,
+            "order": stitcher.order(),
+            "seconds": seconds,
+            "threads": rayon::current_num_threads(),
+        }));
+    } else {
+        let resumed_text = if report.resumed > 0 {
+            format!(", {} regions resumed", report.resumed)
+        } else {
+            String::new()
+        };
+        println!(
+            "stitched {} of {} cells ({channels} channels, {}) into {}: {:?} {}, {} regions{resumed_text}; accumulators peaked at {} (plan: {}) in {:.2} s on {} threads",
+            report.cells_added,
+            grid.len(),
+            blend.name(),
+            args.out.display(),
+            shape,
+            dtype,
+            report.regions,
+            human_bytes(report.peak_accumulator_bytes),
+            human_bytes(report.planned_peak_bytes),
+            seconds,
+            rayon::current_num_threads(),
+        );
+    }
+    Ok(())
+}
+
+fn progress_bar(quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        ProgressStyle::with_template("{elapsed_precise} [{wide_bar}] {pos}/{len} cells (eta {eta})")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// Checks every cell's prediction file before anything is written: there,
+/// a readable `.npy` of a supported type, shape `(C, *cell)` or `(*cell)`,
+/// the same C in all; a `grid.json` beside them must describe this grid.
+/// Returns C.
+fn check_predictions(part: &Partition<AnyVolume>, dir: &Path) -> Result<usize> {
+    let grid = part.grid();
+    let grid_file = dir.join(impart::fragment::GRID);
+    if let Ok(text) = std::fs::read_to_string(&grid_file) {
+        let theirs: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| Error::InvalidArgument {
+                what: "--predictions",
+                detail: format!("{}: {e}", grid_file.display()),
+            })?;
+        let ours = grid_json(part);
+        for key in ["volume_shape", "cell_shape", "step", "grid_shape", "axes", "edge"] {
+            if theirs.get(key) != ours.get(key) {
+                return Err(Error::InvalidArgument {
+                    what: "--predictions",
+                    detail: format!(
+                        "{} describes another grid: {key} is {} there, {} here (give the grid flags fragment was given)",
+                        grid_file.display(),
+                        theirs.get(key).unwrap_or(&serde_json::Value::Null),
+                        ours.get(key).unwrap_or(&serde_json::Value::Null)
+                    ),
+                });
+            }
+        }
+    }
+    let mut channels: Option<(usize, PathBuf)> = None;
+    for cell in grid.cells() {
+        let path = dir.join(cell_file_name(grid.shape(), &cell, Format::Npy));
+        let header = npy_header(&path)?;
+        npy_dtype_of(&path, &header)?;
+        let region = grid.cell_region(&cell)?;
+        let c = if header.shape == region.shape() {
+            1
+        } else if header.shape.len() == region.ndim() + 1 && header.shape[1..] == *region.shape()
+        {
+            header.shape[0]
+        } else {
+            return Err(Error::InvalidArgument {
+                what: "prediction",
+                detail: format!(
+                    "{}: shape {:?}; cell {cell:?} is {:?}, so (C, {}) or ({}) was expected",
+                    path.display(),
+                    header.shape,
+                    region.shape(),
+                    super::text::join(region.shape(), ", "),
+                    super::text::join(region.shape(), ", "),
+                ),
+            });
+        };
+        match &channels {
+            None => channels = Some((c, path)),
+            Some((c0, first)) if *c0 != c => {
+                return Err(Error::InvalidArgument {
+                    what: "prediction",
+                    detail: format!(
+                        "{} has {c} channels, {} has {c0}",
+                        path.display(),
+                        first.display()
+                    ),
+                })
+            }
+            _ => {}
+        }
+    }
+    Ok(channels.map_or(1, |(c, _)| c))
+}
+
+fn npy_header(path: &Path) -> Result<ndarray_npy::npy::header::Header> {
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    ndarray_npy::npy::header::Header::from_reader(&mut file).map_err(|e| Error::InvalidArgument {
+        what: "prediction",
+        detail: format!("{}: not a .npy file: {e}", path.display()),
+    })
+}
+
+fn npy_dtype(path: &Path) -> Result<DType> {
+    let header = npy_header(path)?;
+    npy_dtype_of(path, &header)
+}
+
+/// The element type of a `.npy` descriptor (`'<f4'`, `'|u1'`, `'>i2'`).
+fn npy_dtype_of(path: &Path, header: &ndarray_npy::npy::header::Header) -> Result<DType> {
+    let text = header.type_descriptor.to_string();
+    let d = text.trim_matches(|c| c == '\'' || c == '"');
+    let body = d.trim_start_matches(['<', '>', '|', '=']);
+    let dtype = match body {
+        "u1" => Some(DType::U8),
+        "i1" => Some(DType::I8),
+        "u2" => Some(DType::U16),
+        "i2" => Some(DType::I16),
+        "u4" => Some(DType::U32),
+        "i4" => Some(DType::I32),
+        "u8" => Some(DType::U64),
+        "i8" => Some(DType::I64),
+        "f4" => Some(DType::F32),
+        "f8" => Some(DType::F64),
+        _ => None,
+    };
+    dtype.ok_or_else(|| Error::InvalidArgument {
+        what: "prediction",
+        detail: format!(
+            "{}: element type {d} is not supported (numeric u1..i8, f4, f8; save float16 as float32)",
+            path.display()
+        ),
+    })
+}

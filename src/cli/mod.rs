@@ -13,6 +13,7 @@ mod grid;
 mod info;
 mod input;
 mod phantom;
+mod preview;
 mod region;
 mod stats;
 mod text;
@@ -71,6 +72,11 @@ fn run(cli: Cli) -> Result<()> {
                 fragment::run(&part, &select, &out, &format, resume, quiet)
             })?
         }
+        Command::Preview {
+            input,
+            grid,
+            preview,
+        } => preview::run(&input, &grid, &preview),
         Command::Cache { cache_dir, action } => {
             let cache = match cache_dir {
                 Some(dir) => impart::DecodeCache::new(dir),

@@ -180,6 +180,30 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Draw one 2-D slice of the volume as an RGB PNG with the grid's cell
+    /// borders, to look at before a long run or after a stitch.
+    ///
+    /// A 3-D partition is cut across --axis at --slice; a 2-D one (an
+    /// image) is drawn whole. The picture's rows run along the lower of the
+    /// two remaining partitioned volume axes, its columns along the higher
+    /// (row 0 at the top, column 0 at the left). The slice's 1st to 99th
+    /// percentile of finite values (min to max if those are equal) maps
+    /// linearly to black..white, clamped (one window for the three channels
+    /// of RGB); a constant slice is mid-grey.
+    /// A carried axis of 3 or 4 entries of a u8 or u16 volume is shown as
+    /// RGB (alpha dropped); other carried axes are averaged. Every cell
+    /// that holds the slice has its border drawn in translucent yellow (1
+    /// px), the --select cells are outlined in cyan (2 px, inside the
+    /// cell), and the non-zero labels of --overlay are blended in at 45%,
+    /// one of 12 colours per label (label mod 12).
+    Preview {
+        #[command(flatten)]
+        input: InputArgs,
+        #[command(flatten)]
+        grid: GridArgs,
+        #[command(flatten)]
+        preview: PreviewArgs,
+    },
     /// The decode cache (decompressed .nii.gz files, decoded images): list
     /// its files or remove them. It is kept under a 20 GiB cap by default
     /// (IMPART_CACHE_MAX_BYTES, e.g. 50G or none; IMPART_CACHE_MAX_AGE,
@@ -208,6 +232,35 @@ pub enum Command {
         #[arg(long, default_value_t = 0.5)]
         stride: f64,
     },
+}
+
+/// What `impart preview` draws, and where.
+#[derive(Debug, Clone, Args)]
+pub struct PreviewArgs {
+    /// The partitioned volume axis to cut across (default: the last
+    /// partitioned axis); not for a 2-D partition.
+    #[arg(long)]
+    pub axis: Option<usize>,
+    /// The index of the slice along --axis (default: the middle,
+    /// extent / 2).
+    #[arg(long)]
+    pub slice: Option<usize>,
+    /// A label map to blend over the slice: NIfTI, Zarr, TIFF or PNG (not
+    /// raw) of the shape of the partitioned axes, in volume order
+    /// (trailing axes of extent 1 allowed), e.g. a stitched argmax.
+    #[arg(long, value_name = "LABELS")]
+    pub overlay: Option<PathBuf>,
+    /// Cells to outline, NumPy style as for `impart region`: ":3,15:21",
+    /// "10,-1", "...,0".
+    #[arg(long, allow_hyphen_values = true)]
+    pub select: Option<String>,
+    /// Output pixels per voxel (default: the smallest that makes the longer
+    /// side at least 512 px; 1 for larger slices).
+    #[arg(long)]
+    pub scale: Option<usize>,
+    /// The PNG file to write.
+    #[arg(long, value_name = "FILE.png")]
+    pub out: PathBuf,
 }
 
 /// What `impart cache` does.

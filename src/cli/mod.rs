@@ -13,6 +13,7 @@ mod grid;
 mod info;
 mod input;
 mod phantom;
+mod preview;
 mod region;
 mod stats;
 mod stitch;
@@ -112,6 +113,11 @@ fn run(cli: Cli) -> Result<()> {
             };
             with_threads(threads, || stitch::run(&part, &args))?
         }
+        Command::Preview {
+            input,
+            grid,
+            preview,
+        } => preview::run(&input, &grid, &preview),
         Command::Cache { cache_dir, action } => {
             let cache = match cache_dir {
                 Some(dir) => impart::DecodeCache::new(dir),

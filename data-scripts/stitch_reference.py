@@ -220,8 +220,11 @@ def outer(vectors):
     return w
 
 
-def full_weights(cell, blend, sigma_scale=None, normalize=True):
-    """The weights of a full cell of shape ``cell`` (float32)."""
+def full_weights(cell, blend, sigma_scale=None, normalize=False):
+    """The weights of a full cell of shape ``cell`` (float32): for the
+    gaussian, MONAI 1.6's importance map (the separable product floored at
+    1e-3, not divided by its maximum; ``normalize`` divides, as older MONAI
+    and the first draft of the issue did)."""
     cell = tuple(int(c) for c in cell)
     if blend in ("mean", "crop"):
         return np.ones(cell, dtype=F32)
@@ -549,7 +552,7 @@ def make_fixtures(out_dir):
             "edge": edge,
             "blend": blend,
             "sigma_scale": sigma,
-            "gaussian_normalized": True if blend == "gaussian" else None,
+            "gaussian_normalized": False if blend == "gaussian" else None,
             "channels": channels,
             "expected": exp_file,
             "labels": lab_file,
@@ -637,9 +640,6 @@ def brute_force(vol, cell, steps, edge, blend, channels, sigma_scale=None):
         prof = [hann_1d(n) for n in cell]
     else:
         prof = [np.ones(n, dtype=F32) for n in cell]
-    top = F32(1)
-    for g in prof:
-        top = F32(top * g.max())
     s, k = channel_coefficients(channels)
     means = {}
     out = np.zeros((channels,) + vol.shape, dtype=F32)
@@ -671,7 +671,7 @@ def brute_force(vol, cell, steps, edge, blend, channels, sigma_scale=None):
             for ax, i in enumerate(idx):
                 w = F32(w * prof[ax][p[ax] - axes[ax][i]["start"]])
             if blend == "gaussian":
-                w = max(F32(w / top), FLOOR)
+                w = max(w, FLOOR)  # MONAI 1.6: not divided by the maximum
             num = num + (w * val).astype(F32)
             den = F32(den + w)
         out[(slice(None),) + p] = num / den

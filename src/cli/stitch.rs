@@ -12,8 +12,7 @@ use impart::output::{
     RawOutputOptions, ZarrOutput,
 };
 use impart::stitch::{
-    synthetic, Accumulator, Blend, Blocks, ChannelAxis, OutputSink, Reduce, StitchOptions,
-    Stitcher,
+    synthetic, Accumulator, Blend, Blocks, ChannelAxis, OutputSink, Reduce, StitchOptions, Stitcher,
 };
 use impart::{AnyVolume, DType, Error, Partition, Region, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -52,7 +51,7 @@ enum Source {
 /// The output, by extension.
 enum Out {
     Nifti(NiftiOutput),
-    Zarr(ZarrOutput),
+    Zarr(Box<ZarrOutput>),
     Raw(RawOutput),
 }
 
@@ -68,7 +67,7 @@ impl Out {
     fn inner(&self) -> &dyn OutputVolume {
         match self {
             Out::Nifti(o) => o,
-            Out::Zarr(o) => o,
+            Out::Zarr(o) => o.as_ref(),
             Out::Raw(o) => o,
         }
     }
@@ -157,10 +156,7 @@ pub fn run(part: &Partition<AnyVolume>, args: &StitchArgs) -> Result<()> {
     if args.resume && args.out.exists() && !resumable_temp_path(&args.out).exists() {
         // complete: the rename is the last step of a stitch
         let _ = std::fs::remove_file(journal_path(&args.out));
-        println!(
-            "{} is complete: nothing to resume",
-            args.out.display()
-        );
+        println!("{} is complete: nothing to resume", args.out.display());
         return Ok(());
     }
     match args.accumulate {
@@ -277,13 +273,13 @@ fn stitch_with<A: Accumulator>(
             } else {
                 b.clone()
             };
-            Out::Zarr(ZarrOutput::create_resumable(
+            Out::Zarr(Box::new(ZarrOutput::create_resumable(
                 &args.out,
                 &shape,
                 &chunks,
                 dtype,
                 args.resume,
-            )?)
+            )?))
         }
     };
     let resumed = out.resumed();
@@ -420,7 +416,14 @@ fn check_predictions(part: &Partition<AnyVolume>, dir: &Path) -> Result<usize> {
                 detail: format!("{}: {e}", grid_file.display()),
             })?;
         let ours = grid_json(part);
-        for key in ["volume_shape", "cell_shape", "step", "grid_shape", "axes", "edge"] {
+        for key in [
+            "volume_shape",
+            "cell_shape",
+            "step",
+            "grid_shape",
+            "axes",
+            "edge",
+        ] {
             if theirs.get(key) != ours.get(key) {
                 return Err(Error::InvalidArgument {
                     what: "--predictions",
@@ -442,8 +445,7 @@ fn check_predictions(part: &Partition<AnyVolume>, dir: &Path) -> Result<usize> {
         let region = grid.cell_region(&cell)?;
         let c = if header.shape == region.shape() {
             1
-        } else if header.shape.len() == region.ndim() + 1 && header.shape[1..] == *region.shape()
-        {
+        } else if header.shape.len() == region.ndim() + 1 && header.shape[1..] == *region.shape() {
             header.shape[0]
         } else {
             return Err(Error::InvalidArgument {

@@ -35,11 +35,13 @@ pub(super) struct LatticeAxis {
 }
 
 impl LatticeAxis {
-    /// The intervals a cell's contribution touches.
+    /// The intervals a cell's contribution touches (for a `crop` cell that
+    /// owns nothing, the interval where it sits).
     pub(super) fn intervals_of(&self, cell: usize) -> Range<usize> {
         let r = &self.contributes[cell];
         if r.is_empty() {
-            return 0..0;
+            let k = (self.bounds.partition_point(|&b| b <= r.start) - 1).min(self.len() - 1);
+            return k..k + 1;
         }
         let lo = self.bounds.partition_point(|&b| b <= r.start) - 1;
         let hi = self.bounds.partition_point(|&b| b < r.end);
@@ -113,11 +115,23 @@ impl Lattice {
                     cell[a],
                     extents[a],
                 );
-                // a clipped cell owns only what it covers
+                // a clipped cell owns only what it covers; a cell that owns
+                // nothing sits where its neighbours' parts meet (so each
+                // region's cells stay a contiguous range, and it still
+                // counts, with nothing to add, for the regions there)
+                let mut at = 0;
                 full.owned()
                     .into_iter()
                     .zip(&covered)
-                    .map(|(o, c)| o.start.max(c.start)..o.end.min(c.end).max(o.start.max(c.start)))
+                    .map(|(o, c)| {
+                        let r = o.start.max(c.start)..o.end.min(c.end);
+                        if r.is_empty() {
+                            at..at
+                        } else {
+                            at = r.end;
+                            r
+                        }
+                    })
                     .collect()
             } else {
                 covered
@@ -131,7 +145,7 @@ impl Lattice {
             };
             let cells = bounds
                 .windows(2)
-                .map(|w| contributing(&contributes, w[0]..w[1]))
+                .map(|w| contributing(&contributes, w[0]..w[1], extents[a]))
                 .collect();
             axes.push(LatticeAxis {
                 starts,
@@ -350,11 +364,20 @@ fn natural_bounds(contributes: &[Range<usize>], extent: usize) -> Vec<usize> {
     bounds
 }
 
-/// The cells whose contribution meets `interval` (contiguous: both ends of
-/// the contributions ascend).
-fn contributing(contributes: &[Range<usize>], interval: Range<usize>) -> Range<usize> {
-    let meets =
-        |r: &Range<usize>| !r.is_empty() && r.start < interval.end && interval.start < r.end;
+/// The cells whose contribution meets `interval`, or that own nothing and
+/// sit in it (contiguous: both ends of the contributions ascend).
+fn contributing(
+    contributes: &[Range<usize>],
+    interval: Range<usize>,
+    extent: usize,
+) -> Range<usize> {
+    let meets = |r: &Range<usize>| {
+        if r.is_empty() {
+            interval.contains(&r.start) || (r.start == extent && interval.end == extent)
+        } else {
+            r.start < interval.end && interval.start < r.end
+        }
+    };
     let first = contributes.iter().position(meets);
     match first {
         None => 0..0,

@@ -13,8 +13,9 @@ pub enum Blend {
     /// Separable `exp(-x² / (2σ²))` per axis, `x` measured from the cell's
     /// exact centre (`(n - 1) / 2`), `σ = sigma_scale · n` per axis (one
     /// value for every axis, or one per partitioned axis; MONAI's default
-    /// 0.125); the product is divided by its maximum and raised to at least
-    /// `1e-3`, as MONAI's `compute_importance_map` does.
+    /// 0.125); the product (in `f32`, axis by axis) raised to at least
+    /// `1e-3`, as MONAI 1.6's `compute_importance_map` does (it does not
+    /// divide by the maximum: for even cell extents the peak is below 1).
     Gaussian {
         /// `σ / n` per axis (one value: every axis).
         sigma_scale: Vec<f64>,
@@ -50,12 +51,10 @@ impl Blend {
 pub const GAUSSIAN_FLOOR: f32 = 1e-3;
 
 /// The weights of a full cell of `shape`: per-axis profiles and, for the
-/// Gaussian, the normalization and floor applied to their product.
+/// Gaussian, the floor applied to their product.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CellWeights {
     profiles: Vec<Vec<f32>>,
-    /// The product's maximum (Gaussian), else 1.
-    max: f32,
     /// The least weight (Gaussian: [`GAUSSIAN_FLOOR`]), else 0.
     floor: f32,
 }
@@ -80,24 +79,14 @@ impl CellWeights {
                 }
             })
             .collect();
-        let (max, floor) = match blend {
-            Blend::Gaussian { .. } => {
-                let max = profiles
-                    .iter()
-                    .map(|p| p.iter().copied().fold(0.0f32, f32::max))
-                    .product::<f32>();
-                (max, GAUSSIAN_FLOOR)
-            }
-            _ => (1.0, 0.0),
+        let floor = match blend {
+            Blend::Gaussian { .. } => GAUSSIAN_FLOOR,
+            _ => 0.0,
         };
-        CellWeights {
-            profiles,
-            max,
-            floor,
-        }
+        CellWeights { profiles, floor }
     }
 
-    /// The per-axis profiles (before the Gaussian's normalization).
+    /// The per-axis profiles (before the Gaussian's floor).
     pub fn profiles(&self) -> &[Vec<f32>] {
         &self.profiles
     }
@@ -108,23 +97,22 @@ impl CellWeights {
         for (p, &i) in self.profiles.iter().zip(index) {
             w *= p[i];
         }
-        if self.floor > 0.0 {
-            (w / self.max).max(self.floor)
-        } else {
-            w
-        }
+        w.max(self.floor)
     }
 }
 
-/// MONAI's 1-D Gaussian: `exp(x² / (-2 σ²))` in `f32` for `x` from
-/// `-(n - 1) / 2` to `(n - 1) / 2` in steps of 1, `σ = scale · n`.
+/// MONAI's 1-D Gaussian: `exp(x² / (-2 σ²))` for `x` from `-(n - 1) / 2`
+/// to `(n - 1) / 2` in steps of 1, `σ = scale · n`; the argument in `f32`
+/// as torch computes it, the exponential in `f64` rounded to `f32` (what
+/// torch's `f32` `exp` gives for these arguments, and the same on every
+/// machine, unlike a libm's `expf`).
 fn gaussian(n: usize, scale: f64) -> Vec<f32> {
     let sigma = scale * n as f64;
     let denom = (-2.0 * sigma * sigma) as f32;
     (0..n)
         .map(|i| {
             let x = i as f32 - (n as f32 - 1.0) / 2.0;
-            (x * x / denom).exp()
+            f64::from(x * x / denom).exp() as f32
         })
         .collect()
 }
@@ -159,14 +147,16 @@ mod tests {
     }
 
     #[test]
-    fn gaussian_weights_are_normalized_and_floored_as_monai() {
+    fn gaussian_weights_are_floored_as_monai() {
         let w = CellWeights::new(&Blend::gaussian(), &[9, 9, 9]);
         assert_eq!(w.at(&[4, 4, 4]), 1.0);
         // a corner of a 9³ cell (sigma 1.125): exp(-16 / 2.53125)³ < 1e-3
         assert_eq!(w.at(&[0, 0, 0]), GAUSSIAN_FLOOR);
-        // even sides: divided by the product's maximum, so the centre voxels are 1
+        // even sides: not divided by the maximum (MONAI 1.6), the peak is
+        // exp(-0.25 / 2)² for sigma 1
         let even = CellWeights::new(&Blend::gaussian(), &[8, 8]);
-        assert_eq!(even.at(&[3, 4]), 1.0);
+        let peak = (-0.125f64).exp() as f32;
+        assert_eq!(even.at(&[3, 4]), peak * peak);
         // per-axis sigma
         let per = CellWeights::new(
             &Blend::Gaussian {

@@ -12,7 +12,7 @@ use impart::output::{
     RawOutputOptions, ZarrOutput,
 };
 use impart::stitch::{
-    synthetic, Accumulator, Blend, Blocks, ChannelAxis, OutputSink, Reduce, StitchOptions, Stitcher,
+    synthetic_into, Accumulator, SyntheticBuffers, Blend, Blocks, ChannelAxis, OutputSink, Reduce, StitchOptions, Stitcher,
 };
 use impart::{AnyVolume, DType, Error, Partition, Region, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -21,6 +21,12 @@ use ndarray_npy::ReadNpyExt;
 
 use super::args::{AccumulateArg, BlendArg, ReduceArg};
 use super::text::{human_bytes, print_json};
+
+thread_local! {
+    /// A worker's cell and prediction buffers, reused from cell to cell.
+    static BUFFERS: std::cell::RefCell<(Vec<f32>, SyntheticBuffers)> =
+        std::cell::RefCell::new((Vec::new(), SyntheticBuffers::default()));
+}
 
 /// The flags of `impart stitch` past the input and the grid.
 #[derive(Debug)]
@@ -310,11 +316,12 @@ fn stitch_with<A: Accumulator>(
     let bar = progress_bar(args.quiet);
     let predict = |cell: &[usize]| -> Result<()> {
         match source {
-            Source::Synthetic => {
-                let values = part.cell(cell)?.to_array_as::<f32>()?;
-                let p = synthetic(values.view(), part.axes(), channels);
-                stitcher.add(cell, p.view())
-            }
+            Source::Synthetic => BUFFERS.with(|b| {
+                let (input, prediction) = &mut *b.borrow_mut();
+                let values = part.cell(cell)?.read_into_vec::<f32>(input)?;
+                let p = synthetic_into(values, part.axes(), channels, prediction);
+                stitcher.add(cell, p)
+            }),
             Source::Files(dir) => {
                 let path = dir.join(cell_file_name(grid.shape(), cell, Format::Npy));
                 let dtype = npy_dtype(&path)?;

@@ -101,5 +101,5 @@ pub use journal::Journal;
 pub use lattice::Blocks;
 pub use reduce::{ChannelAxis, OutputSink, Reduce};
 pub use stitcher::{Accumulator, RegionSink, StitchOptions, StitchReport, Stitcher};
-pub use synthetic::synthetic;
+pub use synthetic::{synthetic, synthetic_into, SyntheticBuffers};
 pub use weights::{Blend, CellWeights, GAUSSIAN_FLOOR};

@@ -174,7 +174,12 @@ pub struct Stitcher<'s, A: Accumulator = f32> {
     live: AtomicU64,
     peak: AtomicU64,
     failed: AtomicBool,
+    /// Freed accumulators kept for reuse (no page faults for the next).
+    pool: Mutex<Vec<Vec<A>>>,
 }
+
+/// Freed accumulators kept for reuse, at most.
+const POOL: usize = 2;
 
 impl<A: Accumulator> std::fmt::Debug for Stitcher<'_, A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -265,6 +270,7 @@ impl<'s, A: Accumulator> Stitcher<'s, A> {
             live: AtomicU64::new(0),
             peak: AtomicU64::new(0),
             failed: AtomicBool::new(false),
+            pool: Mutex::new(Vec::new()),
         })
     }
 
@@ -565,6 +571,17 @@ impl<'s, A: Accumulator> Stitcher<'s, A> {
         if self.scratch.is_some() {
             return Ok(Acc::Scratch);
         }
+        let reused = {
+            let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+            pool.iter()
+                .position(|v| v.capacity() >= len)
+                .map(|k| pool.swap_remove(k))
+        };
+        if let Some(mut v) = reused {
+            v.clear();
+            v.resize(len, A::ZERO);
+            return Ok(Acc::Heap(v));
+        }
         let mut v = Vec::new();
         v.try_reserve_exact(len).map_err(|_| Error::TooLarge {
             volume: "stitch accumulator".into(),
@@ -591,10 +608,20 @@ impl<'s, A: Accumulator> Stitcher<'s, A> {
     }
 
     fn release(&self, id: usize, acc: Option<Acc<A>>, len: usize) {
-        if let (Some(Acc::Scratch), Some(s)) = (&acc, &self.scratch) {
-            s.release(id);
+        match acc {
+            Some(Acc::Scratch) => {
+                if let Some(s) = &self.scratch {
+                    s.release(id);
+                }
+            }
+            Some(Acc::Heap(v)) => {
+                let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+                if pool.len() < POOL {
+                    pool.push(v);
+                }
+            }
+            None => {}
         }
-        drop(acc);
         self.shrink((len * std::mem::size_of::<A>()) as u64);
     }
 

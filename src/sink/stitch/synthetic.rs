@@ -22,15 +22,37 @@ use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 /// The result has shape `(channels, *cell)` with the cell's axes in grid
 /// order, C order.
 pub fn synthetic(cell: ArrayViewD<'_, f32>, partitioned: &[usize], channels: usize) -> ArrayD<f32> {
+    let mut buf = SyntheticBuffers::default();
+    let shape = synthetic_into(cell, partitioned, channels, &mut buf).shape().to_vec();
+    ArrayD::from_shape_vec(IxDyn(&shape), buf.out).unwrap_or_else(|_| ArrayD::zeros(IxDyn(&[0])))
+}
+
+/// The buffers of [`synthetic_into`], reused from cell to cell.
+#[derive(Debug, Default)]
+pub struct SyntheticBuffers {
+    x: Vec<f32>,
+    out: Vec<f32>,
+}
+
+/// [`synthetic`] into buffers reused from cell to cell (no allocation or
+/// zeroing per cell); the prediction is a view of them.
+pub fn synthetic_into<'b>(
+    cell: ArrayViewD<'_, f32>,
+    partitioned: &[usize],
+    channels: usize,
+    buf: &'b mut SyntheticBuffers,
+) -> ArrayViewD<'b, f32> {
     // mean over the carried axes, highest first so the indices stay valid
-    let mut v = cell.to_owned();
     let mut carried: Vec<usize> = (0..cell.ndim())
         .filter(|a| !partitioned.contains(a))
         .collect();
     carried.sort_unstable_by(|a, b| b.cmp(a));
+    let mut reduced: Option<ArrayD<f32>> = None;
     for a in carried {
-        v = v.mean_axis(Axis(a)).unwrap_or_else(|| v.clone());
+        let v = reduced.as_ref().map_or(cell.view(), |r| r.view());
+        reduced = Some(v.mean_axis(Axis(a)).unwrap_or_else(|| v.to_owned()));
     }
+    let v = reduced.as_ref().map_or(cell.view(), |r| r.view());
     // the remaining axes are the partitioned ones in volume order: to grid order
     let mut sorted = partitioned.to_vec();
     sorted.sort_unstable();
@@ -43,23 +65,45 @@ pub fn synthetic(cell: ArrayViewD<'_, f32>, partitioned: &[usize], channels: usi
     } else {
         v
     };
-    let x: Vec<f32> = v.iter().map(|&v| v / (1.0 + v.abs())).collect();
-    let n = x.len();
+    let shape = v.shape().to_vec();
+    let n = v.len();
+    // x in C order of the grid axes (a copy that follows the source's
+    // layout, not an element-by-element walk of a strided view)
+    let x = &mut buf.x;
+    x.clear();
+    match v.as_slice() {
+        Some(s) => x.extend_from_slice(s),
+        None => {
+            x.resize(n, 0.0);
+            if let Ok(mut xv) = ndarray::ArrayViewMutD::from_shape(IxDyn(&shape), &mut x[..]) {
+                xv.assign(&v);
+            }
+        }
+    }
+    for x in x.iter_mut() {
+        *x /= 1.0 + x.abs();
+    }
     let m = if n == 0 {
         0.0
     } else {
         (x.iter().map(|&x| f64::from(x)).sum::<f64>() / n as f64) as f32
     };
-    let mut out = Vec::with_capacity(channels * n);
+    let out = &mut buf.out;
+    out.clear();
+    out.reserve(n * channels);
     for c in 0..channels {
         let s = ((c + 1) as f64).sin() as f32;
         let k = ((c + 1) as f64).cos() as f32;
         let km = k * m;
         out.extend(x.iter().map(|&x| s * x + km));
     }
-    let mut shape = vec![channels];
-    shape.extend_from_slice(v.shape());
-    ArrayD::from_shape_vec(IxDyn(&shape), out).unwrap_or_else(|_| ArrayD::zeros(IxDyn(&[0])))
+    let mut full = vec![channels];
+    full.extend_from_slice(&shape);
+    // the shape holds exactly the values pushed: the fallback is never taken
+    match ArrayViewD::from_shape(IxDyn(&full), &out[..]) {
+        Ok(v) => v,
+        Err(_) => ndarray::ArrayView1::from(&out[..0]).into_dyn(),
+    }
 }
 
 #[cfg(test)]

@@ -12,8 +12,7 @@ use impart::output::{
     RawOutputOptions, ZarrOutput,
 };
 use impart::stitch::{
-    synthetic, Accumulator, Blend, Blocks, ChannelAxis, OutputSink, Reduce, StitchOptions,
-    Stitcher,
+    synthetic, Accumulator, Blend, Blocks, ChannelAxis, OutputSink, Reduce, StitchOptions, Stitcher,
 };
 use impart::{AnyVolume, DType, Error, Partition, Region, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -50,6 +49,8 @@ enum Source {
 }
 
 /// The output, by extension.
+// One value per run: boxing the Zarr variant would save nothing.
+#[allow(clippy::large_enum_variant)]
 enum Out {
     Nifti(NiftiOutput),
     Zarr(ZarrOutput),
@@ -157,10 +158,7 @@ pub fn run(part: &Partition<AnyVolume>, args: &StitchArgs) -> Result<()> {
     if args.resume && args.out.exists() && !resumable_temp_path(&args.out).exists() {
         // complete: the rename is the last step of a stitch
         let _ = std::fs::remove_file(journal_path(&args.out));
-        println!(
-            "{} is complete: nothing to resume",
-            args.out.display()
-        );
+        println!("{} is complete: nothing to resume", args.out.display());
         return Ok(());
     }
     match args.accumulate {
@@ -420,7 +418,14 @@ fn check_predictions(part: &Partition<AnyVolume>, dir: &Path) -> Result<usize> {
                 detail: format!("{}: {e}", grid_file.display()),
             })?;
         let ours = grid_json(part);
-        for key in ["volume_shape", "cell_shape", "step", "grid_shape", "axes", "edge"] {
+        for key in [
+            "volume_shape",
+            "cell_shape",
+            "step",
+            "grid_shape",
+            "axes",
+            "edge",
+        ] {
             if theirs.get(key) != ours.get(key) {
                 return Err(Error::InvalidArgument {
                     what: "--predictions",
@@ -442,8 +447,7 @@ fn check_predictions(part: &Partition<AnyVolume>, dir: &Path) -> Result<usize> {
         let region = grid.cell_region(&cell)?;
         let c = if header.shape == region.shape() {
             1
-        } else if header.shape.len() == region.ndim() + 1 && header.shape[1..] == *region.shape()
-        {
+        } else if header.shape.len() == region.ndim() + 1 && header.shape[1..] == *region.shape() {
             header.shape[0]
         } else {
             return Err(Error::InvalidArgument {

@@ -111,7 +111,8 @@ impl RawOutput {
             None => (crate::io::temp_path(path), false),
             Some(resume) => {
                 let tmp = crate::io::resumable_temp_path(path);
-                let same = std::fs::metadata(&tmp).is_ok_and(|m| m.is_file() && m.len() == total as u64);
+                let same =
+                    std::fs::metadata(&tmp).is_ok_and(|m| m.is_file() && m.len() == total as u64);
                 if !(resume && same) {
                     crate::io::remove_if_exists(&tmp)?;
                 }

@@ -119,9 +119,11 @@ impl ZarrOutput {
                         .iter()
                         .zip(shape.iter().zip(chunks))
                         .all(|(&g, (&n, &c))| g == n.div_ceil(c) as u64)
-                    && array
-                        .chunk_shape(&vec![0; shape.len()])
-                        .is_ok_and(|c| c.iter().map(|n| n.get() as usize).eq(chunks.iter().copied()));
+                    && array.chunk_shape(&vec![0; shape.len()]).is_ok_and(|c| {
+                        c.iter()
+                            .map(|n| n.get() as usize)
+                            .eq(chunks.iter().copied())
+                    });
                 if same {
                     return Ok(ZarrOutput {
                         path: path.to_path_buf(),

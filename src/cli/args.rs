@@ -175,8 +175,8 @@ pub enum Command {
         quiet: bool,
         /// Print the summary as JSON (keys: out, shape, dtype, channels,
         /// blend, reduce, cells, cells_added, regions, resumed_regions,
-        /// buffered, peak_accumulator_bytes, planned_peak_bytes, order,
-        /// seconds, threads).
+        /// buffered, peak_accumulator_bytes, planned_peak_bytes,
+        /// chunk_writes (Zarr; else null), order, seconds, threads).
         #[arg(long)]
         json: bool,
     },

@@ -12,7 +12,8 @@ use impart::output::{
     RawOutputOptions, ZarrOutput,
 };
 use impart::stitch::{
-    synthetic_into, Accumulator, SyntheticBuffers, Blend, Blocks, ChannelAxis, OutputSink, Reduce, StitchOptions, Stitcher,
+    synthetic_into, Accumulator, Blend, Blocks, ChannelAxis, OutputSink, Reduce, StitchOptions,
+    Stitcher, SyntheticBuffers,
 };
 use impart::{AnyVolume, DType, Error, Partition, Region, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -55,6 +56,8 @@ enum Source {
 }
 
 /// The output, by extension.
+// One value per run: boxing the Zarr variant would save nothing.
+#[allow(clippy::large_enum_variant)]
 enum Out {
     Nifti(NiftiOutput),
     Zarr(Box<ZarrOutput>),
@@ -447,8 +450,26 @@ fn check_predictions(part: &Partition<AnyVolume>, dir: &Path) -> Result<usize> {
     let mut channels: Option<(usize, PathBuf)> = None;
     for cell in grid.cells() {
         let path = dir.join(cell_file_name(grid.shape(), &cell, Format::Npy));
-        let header = npy_header(&path)?;
-        npy_dtype_of(&path, &header)?;
+        let (header, data_bytes) = npy_header(&path)?;
+        let dtype = npy_dtype_of(&path, &header)?;
+        // a truncated file (or one with bytes past its data) would fail only
+        // when its cell's turn comes, mid-stitch
+        let expected = header
+            .shape
+            .iter()
+            .try_fold(dtype.size() as u64, |n, &e| n.checked_mul(e as u64));
+        if expected != Some(data_bytes) {
+            return Err(Error::InvalidArgument {
+                what: "prediction",
+                detail: format!(
+                    "{}: {data_bytes} bytes of data, but shape {:?} of {} takes {}",
+                    path.display(),
+                    header.shape,
+                    dtype.name(),
+                    expected.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string()),
+                ),
+            });
+        }
         let region = grid.cell_region(&cell)?;
         let c = if header.shape == region.shape() {
             1
@@ -485,16 +506,23 @@ fn check_predictions(part: &Partition<AnyVolume>, dir: &Path) -> Result<usize> {
     Ok(channels.map_or(1, |(c, _)| c))
 }
 
-fn npy_header(path: &Path) -> Result<ndarray_npy::npy::header::Header> {
+/// The header of a `.npy` file and the bytes after it.
+fn npy_header(path: &Path) -> Result<(ndarray_npy::npy::header::Header, u64)> {
+    use std::io::Seek;
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    ndarray_npy::npy::header::Header::from_reader(&mut file).map_err(|e| Error::InvalidArgument {
-        what: "prediction",
-        detail: format!("{}: not a .npy file: {e}", path.display()),
-    })
+    let header = ndarray_npy::npy::header::Header::from_reader(&mut file).map_err(|e| {
+        Error::InvalidArgument {
+            what: "prediction",
+            detail: format!("{}: not a .npy file: {e}", path.display()),
+        }
+    })?;
+    let start = file.stream_position().map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    Ok((header, len.saturating_sub(start)))
 }
 
 fn npy_dtype(path: &Path) -> Result<DType> {
-    let header = npy_header(path)?;
+    let (header, _) = npy_header(path)?;
     npy_dtype_of(path, &header)
 }
 

@@ -33,11 +33,18 @@ pub(crate) fn temp_path(target: &Path) -> PathBuf {
 /// (`.<name>.resumable.impart-tmp`): the same in every run, so a resumed
 /// run finds what a killed one wrote.
 pub(crate) fn resumable_temp_path(target: &Path) -> PathBuf {
+    resumable_temp_path_for(target, "resumable")
+}
+
+/// Another stable temporary path of a resumable output of `target`
+/// (`.<name>.<tag>.impart-tmp`), for a second file it writes (a `.nii.gz`
+/// compressed from its resumable temporary file).
+pub(crate) fn resumable_temp_path_for(target: &Path, tag: &str) -> PathBuf {
     let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    target.with_file_name(format!(".{name}.resumable{TMP_SUFFIX}"))
+    target.with_file_name(format!(".{name}.{tag}{TMP_SUFFIX}"))
 }
 
 /// Whether a directory entry's name is one of [`temp_path`]'s.
@@ -58,7 +65,18 @@ pub(crate) fn write_atomic(
     sync: bool,
     write: impl FnOnce(&mut BufWriter<File>, &Path) -> Result<()>,
 ) -> Result<u64> {
-    let tmp = temp_path(target);
+    write_atomic_via(target, &temp_path(target), sync, write)
+}
+
+/// [`write_atomic`] through the temporary path `tmp` (truncated if it
+/// exists): a stable one, which a killed run leaves for the next to reuse.
+pub(crate) fn write_atomic_via(
+    target: &Path,
+    tmp: &Path,
+    sync: bool,
+    write: impl FnOnce(&mut BufWriter<File>, &Path) -> Result<()>,
+) -> Result<u64> {
+    let tmp = tmp.to_path_buf();
     let result = (|| {
         let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let mut w = BufWriter::with_capacity(1 << 20, file);

@@ -11,8 +11,8 @@ mod limits;
 
 #[allow(unused_imports)]
 pub(crate) use atomic::{
-    is_temp_name, remove_if_exists, resumable_temp_path, sync_dir, temp_path, write_atomic,
-    write_dir_atomic, TMP_SUFFIX,
+    is_temp_name, remove_if_exists, resumable_temp_path, resumable_temp_path_for, sync_dir,
+    temp_path, write_atomic, write_atomic_via, write_dir_atomic, TMP_SUFFIX,
 };
 pub use cache::{CacheLimits, DecodeCache};
 pub use limits::MemoryLimits;

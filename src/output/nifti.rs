@@ -88,6 +88,9 @@ impl NiftiOutputOptions {
 
     /// A resumable output (see [`RawOutputOptions::resumable`]): a stable
     /// temporary name, kept when dropped unfinished, reopened with `resume`.
+    /// A `.nii.gz` is compressed through a second stable name
+    /// (`.<name>.resumable-gz.impart-tmp`), which the next run overwrites if
+    /// a killed one left it.
     pub fn resumable(mut self, resume: bool) -> Self {
         self.resumable = Some(resume);
         self
@@ -134,7 +137,11 @@ impl NiftiOutputOptions {
         let gz = path
             .file_name()
             .is_some_and(|n| n.to_string_lossy().to_ascii_lowercase().ends_with(".gz"));
-        Ok(NiftiOutput { raw, gz })
+        Ok(NiftiOutput {
+            raw,
+            gz,
+            resumable: self.resumable.is_some(),
+        })
     }
 }
 
@@ -143,6 +150,9 @@ impl NiftiOutputOptions {
 pub struct NiftiOutput {
     raw: RawOutput,
     gz: bool,
+    /// Compressed through a stable temporary name (a killed run's is
+    /// overwritten by the next, not left behind).
+    resumable: bool,
 }
 
 impl NiftiOutput {
@@ -173,8 +183,14 @@ impl OutputVolume for NiftiOutput {
         if !self.gz {
             return self.raw.finish();
         }
+        let resumable = self.resumable;
         self.raw.finish_with(|tmp, path| {
-            crate::io::write_atomic(path, true, |w, out| {
+            let gz_tmp = if resumable {
+                crate::io::resumable_temp_path_for(path, "resumable-gz")
+            } else {
+                crate::io::temp_path(path)
+            };
+            crate::io::write_atomic_via(path, &gz_tmp, true, |w, out| {
                 let mut src = std::fs::File::open(tmp).map_err(|e| Error::io(tmp, e))?;
                 let mut enc = GzEncoder::new(w, flate2::Compression::new(6));
                 std::io::copy(&mut src, &mut enc).map_err(|e| Error::io(out, e))?;

@@ -203,6 +203,50 @@ impl ZarrOutput {
     }
 }
 
+impl ZarrOutput {
+    /// The indices of the chunk `region` is, whole (clipped at the array's
+    /// end), if it is one.
+    fn whole_chunk(&self, region: &Region) -> Option<Vec<u64>> {
+        (0..region.ndim())
+            .map(|k| {
+                let r = region.range(k);
+                let c = self.chunks[k];
+                (r.start % c == 0 && r.end == (r.start + c).min(self.shape[k]) && !r.is_empty())
+                    .then_some((r.start / c) as u64)
+            })
+            .collect()
+    }
+}
+
+/// `data` (C order, `shape`) in a zero-filled C-order block of `chunk`, or
+/// `None` if it fills it already.
+fn pad_to_chunk(data: &[u8], shape: &[usize], chunk: &[usize], size: usize) -> Option<Vec<u8>> {
+    if shape == chunk {
+        return None;
+    }
+    let n = shape.len();
+    let row = shape[n - 1] * size;
+    let mut strides = vec![size; n];
+    for k in (0..n - 1).rev() {
+        strides[k] = strides[k + 1] * chunk[k + 1];
+    }
+    let mut out = vec![0u8; chunk.iter().product::<usize>() * size];
+    let rows: usize = shape[..n - 1].iter().product();
+    let mut index = vec![0usize; n];
+    for r in 0..rows {
+        let at: usize = index.iter().zip(&strides).map(|(i, s)| i * s).sum();
+        out[at..at + row].copy_from_slice(&data[r * row..(r + 1) * row]);
+        for k in (0..n - 1).rev() {
+            index[k] += 1;
+            if index[k] < shape[k] {
+                break;
+            }
+            index[k] = 0;
+        }
+    }
+    Some(out)
+}
+
 impl OutputVolume for ZarrOutput {
     fn name(&self) -> &str {
         &self.name
@@ -242,6 +286,18 @@ impl OutputVolume for ZarrOutput {
             .product();
         self.chunk_writes.fetch_add(touched, Ordering::Relaxed);
         let array = self.array.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(indices) = self.whole_chunk(region) {
+            // one whole chunk (clipped at the array's end): stored as that
+            // chunk, padded with the fill value. zarrs would merge a clipped
+            // one into the chunk read back, which fails on a chunk file a
+            // killed run left half written (and a resumed stitch rewrites
+            // exactly those).
+            let padded = pad_to_chunk(data, region.shape(), &self.chunks, self.dtype.size());
+            let bytes = padded.as_deref().unwrap_or(data);
+            return array
+                .store_chunk(&indices, ArrayBytes::from(bytes))
+                .map_err(|e| Error::write(&self.tmp, e));
+        }
         array
             .store_array_subset(&subset, ArrayBytes::from(data))
             .map_err(|e| Error::write(&self.tmp, e))

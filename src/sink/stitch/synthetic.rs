@@ -23,7 +23,9 @@ use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 /// order, C order.
 pub fn synthetic(cell: ArrayViewD<'_, f32>, partitioned: &[usize], channels: usize) -> ArrayD<f32> {
     let mut buf = SyntheticBuffers::default();
-    let shape = synthetic_into(cell, partitioned, channels, &mut buf).shape().to_vec();
+    let shape = synthetic_into(cell, partitioned, channels, &mut buf)
+        .shape()
+        .to_vec();
     ArrayD::from_shape_vec(IxDyn(&shape), buf.out).unwrap_or_else(|_| ArrayD::zeros(IxDyn(&[0])))
 }
 

@@ -15,7 +15,7 @@ use impart::stitch::{
     synthetic_into, Accumulator, Blend, Blocks, ChannelAxis, OutputSink, Reduce, StitchOptions,
     Stitcher, SyntheticBuffers,
 };
-use impart::{AnyVolume, DType, Error, Partition, Region, Result};
+use impart::{AnyVolume, DType, Error, Partition, Region, Result, Volume};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ndarray::ArrayD;
 use ndarray_npy::ReadNpyExt;
@@ -293,6 +293,7 @@ fn stitch_with<A: Accumulator>(
     };
     let resumed = out.resumed();
     let job = serde_json::json!({
+        "input": part.volume().name(),
         "grid": grid_json(part),
         "channels": channels,
         "blend": blend.name(),

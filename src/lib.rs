@@ -157,7 +157,9 @@
 //!     adapter behind [`Partition::par_map_cells`] and its siblings.
 //! 13. [`sink`] (feature `rayon`): what a walk feeds, behind one trait
 //!     (`sink::CellSink`); [`fragment`] (every cell to its own file,
-//!     resumable) is one sink.
+//!     resumable) is one sink; [`stitch`] puts per-cell predictions back
+//!     into one output, blended and reduced region by region in bounded
+//!     memory, resumable.
 //! 14. [`original`] (feature `image`): the original Python impart's 2D API
 //!     over the same partition.
 //!

@@ -3,8 +3,8 @@
 //! each cell from the walk's workers, then finishes; [`feed`] drives a
 //! parallel walk into it. [`fragment`] (feature `fragment`) is one sink:
 //! every cell to its own file, resumable, with a manifest. [`stitch`] puts
-//! per-cell results back into one output volume (in progress: its blending
-//! weights).
+//! per-cell results back into one output volume: blended, reduced region by
+//! region as each is final, in bounded memory, resumable.
 //!
 //! ```
 //! use std::sync::atomic::{AtomicU64, Ordering};

@@ -358,6 +358,10 @@ fn wrong_shapes_twice_added_and_missing_cells_are_errors() {
     assert!(e.contains("[0, 0]") && e.contains("(2, 8, 8)"), "{e}");
     let one = ArrayD::<f32>::zeros(IxDyn(&[8, 8]));
     assert!(s.add(&[0, 0], one.view()).is_err(), "one channel for two");
+    let scalar = ArrayD::<f32>::zeros(IxDyn(&[]));
+    assert!(s.add(&[0, 0], scalar.view()).is_err(), "a 0-d prediction");
+    let deep = ArrayD::<f32>::zeros(IxDyn(&[2, 8, 8, 1]));
+    assert!(s.add(&[0, 0], deep.view()).is_err(), "an extra axis");
     let ok = ArrayD::<f32>::zeros(IxDyn(&[2, 8, 8]));
     s.add(&[0, 0], ok.view()).unwrap();
     let e = s.add(&[0, 0], ok.view()).unwrap_err().to_string();

@@ -106,79 +106,13 @@ pub enum Command {
     /// cell (summed in f64, then f32), and channel c (0-based) is
     /// sin(c+1)·x + cos(c+1)·m in f32, with sin and cos of c+1 evaluated in
     /// f64 and rounded to f32.
-    #[command(group(clap::ArgGroup::new("source").required(true).args(["predictions", "synthetic"])))]
     Stitch {
         #[command(flatten)]
         input: InputArgs,
         #[command(flatten)]
         grid: GridArgs,
-        /// A directory of one .npy per cell, named as `fragment` names them
-        /// (cell_03_12_1.npy), shape (C, *cell) or (*cell), any numeric type,
-        /// C or Fortran order. Every file is checked before anything is
-        /// written.
-        #[arg(long)]
-        predictions: Option<PathBuf>,
-        /// Predict each cell with the built-in deterministic C-channel
-        /// predictor (see above), for benchmarks and demos.
-        #[arg(long, value_name = "C")]
-        synthetic: Option<usize>,
-        /// The output, by extension: .nii or .nii.gz (the source's affine,
-        /// channels last), .zarr (Zarr v3, zstd, channels first, each chunk
-        /// written once), .raw (C order, little-endian, channels first).
-        #[arg(long)]
-        out: PathBuf,
-        /// How overlapping cells are blended: mean, gaussian (MONAI's
-        /// importance map), hann (TorchIO's), crop (the nearest cell's
-        /// centre wins; no blending).
-        #[arg(long, value_enum, default_value = "gaussian")]
-        blend: BlendArg,
-        /// Gaussian sigma as a share of the cell: one value, or one per
-        /// partitioned axis.
-        #[arg(long, value_delimiter = ',', default_value = "0.125")]
-        sigma_scale: Vec<f64>,
-        /// What is written: the blended channels (none), or their argmax
-        /// (u8 labels up to 256 classes, u16 up to 65536).
-        #[arg(long, value_enum, default_value = "none", conflicts_with = "threshold")]
-        reduce: ReduceArg,
-        /// Write a u8 mask: 1 where channel --channel is above T.
-        #[arg(long, value_name = "T", allow_hyphen_values = true)]
-        threshold: Option<f64>,
-        /// The channel --threshold compares.
-        #[arg(long, default_value_t = 0)]
-        channel: usize,
-        /// Element type of kept channels (--reduce none): f32 (default) or
-        /// any of u8 i8 u16 i16 u32 i32 u64 i64 f64 (cast as Rust's `as`:
-        /// floats to integers saturate).
-        #[arg(long)]
-        out_dtype: Option<String>,
-        /// Accumulate sums in f32 (default, as MONAI) or f64.
-        #[arg(long, value_enum, default_value = "f32")]
-        accumulate: AccumulateArg,
-        /// Zarr output: chunk extent per partitioned axis (default: the
-        /// step, at least 16).
-        #[arg(long, value_delimiter = ',')]
-        chunks: Option<Vec<usize>>,
-        /// Keep the accumulators in a sparse mapped scratch file in DIR, so
-        /// the stitch fits any memory limit.
-        #[arg(long, value_name = "DIR")]
-        scratch: Option<PathBuf>,
-        /// Worker threads (default: one per core).
-        #[arg(long)]
-        threads: Option<usize>,
-        /// Finish an interrupted stitch of the same job: only the cells of
-        /// unfinished regions are redone; the output is byte-identical to an
-        /// uninterrupted run.
-        #[arg(long)]
-        resume: bool,
-        /// No progress bar.
-        #[arg(long)]
-        quiet: bool,
-        /// Print the summary as JSON (keys: out, shape, dtype, channels,
-        /// blend, reduce, cells, cells_added, regions, resumed_regions,
-        /// buffered, peak_accumulator_bytes, planned_peak_bytes,
-        /// chunk_writes (Zarr; else null), order, seconds, threads).
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        stitch: StitchArgs,
     },
     /// Draw one 2-D slice of the volume as an RGB PNG with the grid's cell
     /// borders, to look at before a long run or after a stitch.
@@ -261,6 +195,79 @@ pub struct PreviewArgs {
     /// The PNG file to write.
     #[arg(long, value_name = "FILE.png")]
     pub out: PathBuf,
+}
+
+/// The flags of `impart stitch` past the input and the grid.
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["predictions", "synthetic"])))]
+pub struct StitchArgs {
+    /// A directory of one .npy per cell, named as `fragment` names them
+    /// (cell_03_12_1.npy), shape (C, *cell) or (*cell), any numeric type,
+    /// C or Fortran order. Every file is checked before anything is
+    /// written.
+    #[arg(long)]
+    pub predictions: Option<PathBuf>,
+    /// Predict each cell with the built-in deterministic C-channel
+    /// predictor (see above), for benchmarks and demos.
+    #[arg(long, value_name = "C")]
+    pub synthetic: Option<usize>,
+    /// The output, by extension: .nii or .nii.gz (the source's affine,
+    /// channels last), .zarr (Zarr v3, zstd, channels first, each chunk
+    /// written once), .raw (C order, little-endian, channels first).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// How overlapping cells are blended: mean, gaussian (MONAI's
+    /// importance map), hann (TorchIO's), crop (the nearest cell's
+    /// centre wins; no blending).
+    #[arg(long, value_enum, default_value = "gaussian")]
+    pub blend: BlendArg,
+    /// Gaussian sigma as a share of the cell: one value, or one per
+    /// partitioned axis.
+    #[arg(long, value_delimiter = ',', default_value = "0.125")]
+    pub sigma_scale: Vec<f64>,
+    /// What is written: the blended channels (none), or their argmax
+    /// (u8 labels up to 256 classes, u16 up to 65536).
+    #[arg(long, value_enum, default_value = "none", conflicts_with = "threshold")]
+    pub reduce: ReduceArg,
+    /// Write a u8 mask: 1 where channel --channel is above T.
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
+    pub threshold: Option<f64>,
+    /// The channel --threshold compares.
+    #[arg(long, default_value_t = 0)]
+    pub channel: usize,
+    /// Element type of kept channels (--reduce none): f32 (default) or
+    /// any of u8 i8 u16 i16 u32 i32 u64 i64 f64 (cast as Rust's `as`:
+    /// floats to integers saturate).
+    #[arg(long)]
+    pub out_dtype: Option<String>,
+    /// Accumulate sums in f32 (default, as MONAI) or f64.
+    #[arg(long, value_enum, default_value = "f32")]
+    pub accumulate: AccumulateArg,
+    /// Zarr output: chunk extent per partitioned axis (default: the
+    /// step, at least 16).
+    #[arg(long, value_delimiter = ',')]
+    pub chunks: Option<Vec<usize>>,
+    /// Keep the accumulators in a sparse mapped scratch file in DIR, so
+    /// the stitch fits any memory limit.
+    #[arg(long, value_name = "DIR")]
+    pub scratch: Option<PathBuf>,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Finish an interrupted stitch of the same job: only the cells of
+    /// unfinished regions are redone; the output is byte-identical to an
+    /// uninterrupted run.
+    #[arg(long)]
+    pub resume: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Print the summary as JSON (keys: out, shape, dtype, channels,
+    /// blend, reduce, cells, cells_added, regions, resumed_regions,
+    /// buffered, peak_accumulator_bytes, planned_peak_bytes,
+    /// chunk_writes (Zarr; else null), order, seconds, threads).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// What `impart cache` does.

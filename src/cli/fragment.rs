@@ -1,14 +1,12 @@
 //! `impart fragment`: every selected cell to its own file, with a progress
 //! bar on a terminal and a summary line.
 
-use std::io::IsTerminal;
 use std::path::Path;
 
 use impart::fragment::{Format, FragmentEvent, FragmentOptions, ProgressHook};
 use impart::{AnyVolume, Partition, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::text::human_bytes;
+use super::text::{human_bytes, progress_bar};
 
 /// Writes every cell of `select` into `out` as `format`, resuming an
 /// interrupted run when `resume`. The progress bar goes to stderr when it is
@@ -23,17 +21,10 @@ pub fn run(
     quiet: bool,
 ) -> Result<()> {
     let format: Format = format.parse()?;
-    let bar = if quiet || !std::io::stderr().is_terminal() {
-        ProgressBar::hidden()
-    } else {
-        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-        if let Ok(style) = ProgressStyle::with_template(
-            "{elapsed_precise} [{wide_bar}] {pos}/{len} cells, {msg} (eta {eta})",
-        ) {
-            bar.set_style(style.progress_chars("=> "));
-        }
-        bar
-    };
+    let bar = progress_bar(
+        quiet,
+        "{elapsed_precise} [{wide_bar}] {pos}/{len} cells, {msg} (eta {eta})",
+    );
     let hook = {
         let bar = bar.clone();
         let bytes = std::sync::atomic::AtomicU64::new(0);

@@ -76,42 +76,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Stitch {
             input,
             grid,
-            predictions,
-            synthetic,
-            out,
-            blend,
-            sigma_scale,
-            reduce,
-            threshold,
-            channel,
-            out_dtype,
-            accumulate,
-            chunks,
-            scratch,
-            threads,
-            resume,
-            quiet,
-            json,
+            stitch,
         } => {
             let part = input::partition(input::open(&input)?, &grid)?;
-            let args = stitch::StitchArgs {
-                predictions,
-                synthetic,
-                out,
-                blend,
-                sigma_scale,
-                reduce,
-                threshold,
-                channel,
-                out_dtype,
-                accumulate,
-                chunks,
-                scratch,
-                resume,
-                quiet,
-                json,
-            };
-            with_threads(threads, || stitch::run(&part, &args))?
+            with_threads(stitch.threads, || stitch::run(&part, &stitch))?
         }
         Command::Preview {
             input,

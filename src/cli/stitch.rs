@@ -2,7 +2,6 @@
 //! the built-in synthetic predictor) blended back into one output, region
 //! by region, resumable.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -16,37 +15,16 @@ use impart::stitch::{
     Stitcher, SyntheticBuffers,
 };
 use impart::{AnyVolume, DType, Error, Partition, Region, Result, Volume};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ndarray::ArrayD;
 use ndarray_npy::ReadNpyExt;
 
-use super::args::{AccumulateArg, BlendArg, ReduceArg};
-use super::text::{human_bytes, print_json};
+use super::args::{AccumulateArg, BlendArg, ReduceArg, StitchArgs};
+use super::text::{human_bytes, print_json, progress_bar};
 
 thread_local! {
     /// A worker's cell and prediction buffers, reused from cell to cell.
     static BUFFERS: std::cell::RefCell<(Vec<f32>, SyntheticBuffers)> =
         std::cell::RefCell::new((Vec::new(), SyntheticBuffers::default()));
-}
-
-/// The flags of `impart stitch` past the input and the grid.
-#[derive(Debug)]
-pub struct StitchArgs {
-    pub predictions: Option<PathBuf>,
-    pub synthetic: Option<usize>,
-    pub out: PathBuf,
-    pub blend: BlendArg,
-    pub sigma_scale: Vec<f64>,
-    pub reduce: ReduceArg,
-    pub threshold: Option<f64>,
-    pub channel: usize,
-    pub out_dtype: Option<String>,
-    pub accumulate: AccumulateArg,
-    pub chunks: Option<Vec<usize>>,
-    pub scratch: Option<PathBuf>,
-    pub resume: bool,
-    pub quiet: bool,
-    pub json: bool,
 }
 
 /// Where predictions come from.
@@ -317,7 +295,7 @@ fn stitch_with<A: Accumulator>(
         .scratch(args.scratch.clone())
         .journal(journal_path(&args.out), job, resumed);
     let stitcher = Stitcher::<A>::new(grid, channels, &options, &sink)?;
-    let bar = progress_bar(args.quiet);
+    let bar = progress_bar(args.quiet, "{elapsed_precise} [{wide_bar}] {pos}/{len} cells (eta {eta})");
     let predict = |cell: &[usize]| -> Result<()> {
         match source {
             Source::Synthetic => BUFFERS.with(|b| {
@@ -398,19 +376,6 @@ fn stitch_with<A: Accumulator>(
         );
     }
     Ok(())
-}
-
-fn progress_bar(quiet: bool) -> ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("{elapsed_precise} [{wide_bar}] {pos}/{len} cells (eta {eta})")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
 }
 
 /// Checks every cell's prediction file before anything is written: there,

@@ -186,7 +186,8 @@ impl RawOutput {
             .and_then(|f| f.sync_all())
             .map_err(|e| Error::io(&self.tmp, e))
             .and_then(|()| complete(&self.tmp, &self.path));
-        if result.is_err() {
+        // a resumable output keeps its work for the next run
+        if result.is_err() && self.options.resumable.is_none() {
             let _ = std::fs::remove_file(&self.tmp);
         }
         result

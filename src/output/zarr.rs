@@ -125,19 +125,8 @@ impl ZarrOutput {
                             .eq(chunks.iter().copied())
                     });
                 if same {
-                    return Ok(ZarrOutput {
-                        path: path.to_path_buf(),
-                        tmp,
-                        name,
-                        shape: shape.to_vec(),
-                        dtype,
-                        array: Mutex::new(array),
-                        done: AtomicBool::new(false),
-                        chunks: chunks.to_vec(),
-                        chunk_writes: AtomicU64::new(0),
-                        resumable: true,
-                        resumed: true,
-                    });
+                    let resumed = (path.to_path_buf(), tmp, name, array);
+                    return Ok(ZarrOutput::new(resumed, shape, chunks, dtype, true, true));
                 }
             }
         }
@@ -171,8 +160,29 @@ impl ZarrOutput {
                 return Err(e);
             }
         };
-        Ok(ZarrOutput {
-            path: path.to_path_buf(),
+        let made = (path.to_path_buf(), tmp, name, array);
+        Ok(ZarrOutput::new(
+            made,
+            shape,
+            chunks,
+            dtype,
+            resumable.is_some(),
+            false,
+        ))
+    }
+
+    /// The output over an open array: (final path, temporary path, name,
+    /// array).
+    fn new(
+        (path, tmp, name, array): (PathBuf, PathBuf, String, Array<FilesystemStore>),
+        shape: &[usize],
+        chunks: &[usize],
+        dtype: DType,
+        resumable: bool,
+        resumed: bool,
+    ) -> Self {
+        ZarrOutput {
+            path,
             tmp,
             name,
             shape: shape.to_vec(),
@@ -181,9 +191,9 @@ impl ZarrOutput {
             done: AtomicBool::new(false),
             chunks: chunks.to_vec(),
             chunk_writes: AtomicU64::new(0),
-            resumable: resumable.is_some(),
-            resumed: false,
-        })
+            resumable,
+            resumed,
+        }
     }
 
     /// Whether a resumable output reopened an earlier run's chunks.

@@ -239,29 +239,7 @@ impl Lattice {
 
     /// Every cell of a box in plan order.
     pub(super) fn plan_of(&self, box_: &[Range<usize>]) -> Vec<Vec<usize>> {
-        let total: usize = box_.iter().map(|r| r.len()).product();
-        let mut out = Vec::with_capacity(total);
-        if total == 0 {
-            return out;
-        }
-        let mut index: Vec<usize> = box_.iter().map(|r| r.start).collect();
-        loop {
-            out.push(index.clone());
-            // odometer, innermost = last of the order
-            let mut k = self.order.len();
-            loop {
-                if k == 0 {
-                    return out;
-                }
-                k -= 1;
-                let a = self.order[k];
-                index[a] += 1;
-                if index[a] < box_[a].end {
-                    break;
-                }
-                index[a] = box_[a].start;
-            }
-        }
+        box_in_order(box_, &self.order)
     }
 
     /// The voxels cell `cell` contributes to inside `region` (volume
@@ -314,26 +292,33 @@ impl Lattice {
 
     /// Every region of a box of regions (C order).
     pub(super) fn plan_of_regions(&self, box_: &[Range<usize>]) -> Vec<Vec<usize>> {
-        let total: usize = box_.iter().map(|r| r.len()).product();
-        let mut out = Vec::with_capacity(total);
-        if total == 0 {
-            return out;
-        }
-        let mut index: Vec<usize> = box_.iter().map(|r| r.start).collect();
+        let c_order: Vec<usize> = (0..box_.len()).collect();
+        box_in_order(box_, &c_order)
+    }
+}
+
+/// Every index of a box, the axes varying in `order` (the last fastest).
+fn box_in_order(box_: &[Range<usize>], order: &[usize]) -> Vec<Vec<usize>> {
+    let total: usize = box_.iter().map(|r| r.len()).product();
+    let mut out = Vec::with_capacity(total);
+    if total == 0 {
+        return out;
+    }
+    let mut index: Vec<usize> = box_.iter().map(|r| r.start).collect();
+    loop {
+        out.push(index.clone());
+        let mut k = order.len();
         loop {
-            out.push(index.clone());
-            let mut a = box_.len();
-            loop {
-                if a == 0 {
-                    return out;
-                }
-                a -= 1;
-                index[a] += 1;
-                if index[a] < box_[a].end {
-                    break;
-                }
-                index[a] = box_[a].start;
+            if k == 0 {
+                return out;
             }
+            k -= 1;
+            let a = order[k];
+            index[a] += 1;
+            if index[a] < box_[a].end {
+                break;
+            }
+            index[a] = box_[a].start;
         }
     }
 }

@@ -340,7 +340,7 @@ impl<'s, A: Accumulator> Stitcher<'s, A> {
         } else {
             prediction
         };
-        if p.shape()[1..] != *cell_shape || p.shape()[0] != c {
+        if p.ndim() != cell_shape.len() + 1 || p.shape()[1..] != *cell_shape || p.shape()[0] != c {
             return Err(Error::InvalidArgument {
                 what: "prediction",
                 detail: format!(

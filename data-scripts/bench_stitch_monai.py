@@ -26,7 +26,12 @@ one window at a time, then argmax.
 Prints one JSON line: times (``load_s``, ``infer_s``, ``argmax_s``,
 ``wall_s`` their sum), peak RSS (``ru_maxrss`` of this process, MiB), RSS
 before inference, the window count, the versions. ``--labels`` saves the
-argmax labels (uint8, the input's shape) as ``.npy``.
+argmax labels (uint8, the input's shape) as ``.npy``. ``--ties-against
+OTHER.nii`` (after the timing and the peak RSS are taken) compares the labels
+with another tool's u8 labels and, at the voxels where they disagree only,
+reads MONAI's blended channels: the gap between the channel MONAI picked and
+the one the other tool picked (a near-tie when it is at most
+``--tie-tol``, default 1e-5), under ``"ties"`` in the JSON line.
 
 Memory: MONAI keeps the whole ``(C, *shape)`` float32 output plus the count
 map on the output device, so 384 x 384 x 256 needs about ``151 MB * (C + 2)``
@@ -133,7 +138,34 @@ def run_monai(vol, args):
     t1 = time.perf_counter()
     labels = torch.argmax(out[0], dim=0).to(torch.uint8).numpy()
     t2 = time.perf_counter()
+    if args.ties_against:
+        run_monai.out = out[0]
     return labels, windows, t1 - t0, t2 - t1
+
+
+def ties(out, labels, other_path, tol):
+    """Disagreements of labels with OTHER's u8 labels, and MONAI's gaps there."""
+    import nibabel as nib
+    import torch
+
+    other = np.asarray(nib.load(str(other_path)).dataobj)
+    other = other.reshape(labels.shape).astype(np.uint8)
+    idx = np.nonzero(labels != other)
+    n = int(idx[0].size)
+    res = {"against": str(other_path), "voxels": int(labels.size), "disagree": n,
+           "fraction": n / labels.size, "tol": tol}
+    if n:
+        t = tuple(torch.from_numpy(i.astype(np.int64)) for i in idx)
+        vals = out[(slice(None),) + t].numpy()  # (C, n): only the disagreeing voxels
+        cols = np.arange(n)
+        gap = np.abs(vals[labels[idx], cols] - vals[other[idx], cols]).astype(np.float64)
+        res.update(near_ties=int((gap <= tol).sum()), max_gap=float(gap.max()),
+                   median_gap=float(np.median(gap)),
+                   examples=[{"voxel": [int(i[k]) for i in idx], "monai": int(labels[idx][k]),
+                              "other": int(other[idx][k]), "gap": float(gap[k])} for k in range(min(n, 5))])
+    else:
+        res.update(near_ties=0, max_gap=0.0)
+    return res
 
 
 def run_patchly(vol, args):
@@ -171,6 +203,9 @@ def main():
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     p.add_argument("--impl", choices=["monai", "patchly"], default="monai")
     p.add_argument("--labels", default=None, help="save the argmax labels here (.npy, uint8)")
+    p.add_argument("--ties-against", default=None,
+                   help="MONAI only: compare with these u8 labels (.nii) and measure the gaps where they differ")
+    p.add_argument("--tie-tol", type=float, default=1e-5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--write-input", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -190,8 +225,12 @@ def main():
     before = rss_mib()
     run = run_monai if args.impl == "monai" else run_patchly
     labels, windows, infer_s, argmax_s = run(vol, args)
+    peak = peak_rss_mib()
     if args.labels:
         np.save(args.labels, labels)
+    tie_res = None
+    if args.ties_against and args.impl == "monai":
+        tie_res = ties(run_monai.out, labels, args.ties_against, args.tie_tol)
     versions = {"torch": torch.__version__, "numpy": np.__version__}
     if args.impl == "monai":
         import monai
@@ -216,8 +255,10 @@ def main():
         "argmax_s": round(argmax_s, 3),
         "wall_s": round(load_s + infer_s + argmax_s, 3),
         "rss_before_mib": round(before, 1),
-        "peak_rss_mib": round(peak_rss_mib(), 1),
+        "peak_rss_mib": round(peak, 1),
+        "peak_rss_after_checks_mib": round(peak_rss_mib(), 1),
         "labels": args.labels,
+        "ties": tie_res,
         "versions": versions,
     }))
     return 0

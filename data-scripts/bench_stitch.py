@@ -180,7 +180,8 @@ def cmd_report(a):
         else:
             lab_s = "—"
         rows.append("| {tool} | {th} | {c} | {lim} | {wall} | {rss} | {own} | {acc} | {plan} | {sp} | {fr} | {lab} |".format(
-            tool=r["tool"] + (" --scratch" if imp and "--scratch" in r["cmd"] else ""),
+            tool=r["tool"] + (" --scratch" if imp and "--scratch" in r["cmd"] else "")
+            + (" --no-mmap" if imp and "--no-mmap" in r["cmd"] else ""),
             th=r["threads"], c=r["classes"],
             lim=f"{r['limit'] / GiB:.0f} GiB cgroup" if r.get("limit") else "none",
             wall=f"{r['wall_s']:.2f}" if r["wall_s"] is not None else "—",

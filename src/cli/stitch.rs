@@ -295,7 +295,10 @@ fn stitch_with<A: Accumulator>(
         .scratch(args.scratch.clone())
         .journal(journal_path(&args.out), job, resumed);
     let stitcher = Stitcher::<A>::new(grid, channels, &options, &sink)?;
-    let bar = progress_bar(args.quiet, "{elapsed_precise} [{wide_bar}] {pos}/{len} cells (eta {eta})");
+    let bar = progress_bar(
+        args.quiet,
+        "{elapsed_precise} [{wide_bar}] {pos}/{len} cells (eta {eta})",
+    );
     let predict = |cell: &[usize]| -> Result<()> {
         match source {
             Source::Synthetic => BUFFERS.with(|b| {

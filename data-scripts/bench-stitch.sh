@@ -24,7 +24,7 @@
 #                target/bench-stitch; the first argument wins); ~1 GiB free
 #   IMPART_BIN   the impart binary (default target/release/impart; never built here)
 #   PY           Python with torch, monai, patchly, nibabel, numpy
-#                (default /work/venvs/monai/bin/python)
+#                (default python3; pip install -r data-scripts/requirements-stitch-monai.txt)
 #   OUT_DIR      where stitch.md / stitch.json go (default benches/results)
 #   LIMIT        the cgroup limit of the constrained run (default 2147483648 = 2 GiB)
 #   CGROUP       force the limit's method: v1, v2, systemd or none (default:
@@ -41,7 +41,7 @@ LTR="$REPO/data-scripts/larger_than_ram.py"   # cgroup probe + measure (shared)
 REPORT="$REPO/data-scripts/bench_stitch.py"
 
 DIR=${1:-${DIR:-target/bench-stitch}}
-PY=${PY:-/work/venvs/monai/bin/python}
+PY=${PY:-python3}
 OUT_DIR=${OUT_DIR:-benches/results}
 LIMIT=${LIMIT:-2147483648}
 MONAI100=${MONAI100:-0}

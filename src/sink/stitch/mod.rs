@@ -58,7 +58,8 @@
 //! `C · 4 bytes · (cell_a − step_a) · (product of the other extents)` plus
 //! one row of cells (`C · 4 · cell_a · cell_b · (product of the extents
 //! after b)`), plus the predictions in flight (threads · `C · 4 · cell
-//! voxels`). The default order puts outermost the axis whose overlap is the
+//! voxels`, and with several threads a few contributions waiting for
+//! their turn). The default order puts outermost the axis whose overlap is the
 //! smallest share of its extent, which makes that bound smallest;
 //! [`Stitcher::planned_peak_bytes`] gives the exact peak of the
 //! accumulators for the grid. [`Stitcher::run`] feeds the plan to the

@@ -224,6 +224,8 @@
     not(feature = "rayon"),
     doc = "[`Partition::par_map_cells`]: crate#features"
 )]
+#![cfg_attr(feature = "rayon", doc = "[`stitch`]: mod@crate::stitch")]
+#![cfg_attr(not(feature = "rayon"), doc = "[`stitch`]: crate#features")]
 #![cfg_attr(feature = "fragment", doc = "[`fragment`]: mod@crate::fragment")]
 #![cfg_attr(not(feature = "fragment"), doc = "[`fragment`]: crate#features")]
 // docs.rs (nightly, `--cfg docsrs`): a badge on every feature-gated item,

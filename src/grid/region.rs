@@ -45,6 +45,7 @@ impl Region {
 
     /// A region whose ends are known not to overflow (built from a grid's
     /// bounds inside a volume).
+    #[cfg_attr(not(feature = "rayon"), allow(dead_code))]
     pub(crate) fn from_parts(start: Vec<usize>, shape: Vec<usize>) -> Self {
         debug_assert_eq!(start.len(), shape.len());
         Region { start, shape }

@@ -370,3 +370,43 @@ fn wrong_shapes_twice_added_and_missing_cells_are_errors() {
     assert!(e.contains("waits for cell"), "{e}");
     assert!(s.add(&[9, 0], ok.view()).is_err());
 }
+
+#[test]
+fn a_failed_region_keeps_the_stitch_from_finishing() {
+    let grid = Grid::builder(&[40, 40])
+        .cell(&[8, 8])
+        .stride(0.5)
+        .build()
+        .unwrap();
+    let calls = AtomicU32::new(0);
+    let sink = |_: &Region, _: ndarray::ArrayViewD<'_, f32>| {
+        if calls.fetch_add(1, Ordering::Relaxed) == 2 {
+            Err(impart::Error::InvalidArgument {
+                what: "test",
+                detail: "the disk is full".into(),
+            })
+        } else {
+            Ok(())
+        }
+    };
+    let s = Stitcher::<f32>::new(&grid, 1, &StitchOptions::default(), &sink).unwrap();
+    let mut failed = false;
+    for index in s.plan() {
+        let r = grid.cell_region(&index).unwrap();
+        if s.add(&index, ArrayD::<f32>::zeros(IxDyn(r.shape())).view())
+            .is_err()
+        {
+            failed = true;
+            break;
+        }
+    }
+    assert!(failed);
+    let e = s.finish().unwrap_err().to_string();
+    assert!(e.contains("incomplete"), "{e}");
+    assert!(s.run(|_| Ok(()), &|_, _| {}).is_err());
+    // a Gaussian sigma that is not positive is refused up front
+    let bad = StitchOptions::new(Blend::Gaussian {
+        sigma_scale: vec![0.0],
+    });
+    assert!(Stitcher::<f32>::new(&grid, 1, &bad, &sink).is_err());
+}

@@ -254,9 +254,11 @@ pub struct StitchArgs {
     /// Worker threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Finish an interrupted stitch of the same job: only the cells of
-    /// unfinished regions are redone; the output is byte-identical to an
-    /// uninterrupted run.
+    /// Finish an interrupted stitch of the same job (the same input,
+    /// predictions, grid and flags): only the cells of unfinished regions
+    /// are redone; the output is byte-identical to an uninterrupted run. An
+    /// OUT that is already complete is left as it is (its flags are not
+    /// checked). A guard against a killed process, not a power loss.
     #[arg(long)]
     pub resume: bool,
     /// No progress bar.

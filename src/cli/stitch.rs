@@ -30,7 +30,9 @@ thread_local! {
 /// Where predictions come from.
 enum Source {
     Synthetic,
-    Files(PathBuf),
+    /// The directory, and what its files were when checked (count, bytes,
+    /// latest modification), for the job's description.
+    Files(PathBuf, String),
 }
 
 /// The output, by extension.
@@ -130,8 +132,8 @@ pub fn run(part: &Partition<AnyVolume>, args: &StitchArgs) -> Result<()> {
         }
         (_, Some(c)) => (Source::Synthetic, c),
         (Some(dir), None) => {
-            let c = check_predictions(part, dir)?;
-            (Source::Files(dir.clone()), c)
+            let (c, files) = check_predictions(part, dir)?;
+            (Source::Files(dir.clone(), files), c)
         }
         (None, None) => {
             return Err(Error::InvalidArgument {
@@ -205,6 +207,15 @@ fn stitch_with<A: Accumulator>(
             })?)
         }
     };
+    if kind == Kind::Nifti && part.axes().windows(2).any(|w| w[0] > w[1]) {
+        return Err(Error::InvalidArgument {
+            what: "--axes",
+            detail: format!(
+                "{:?}: a NIfTI output keeps the source's affine, so its partitioned axes must be in the source's order",
+                part.axes()
+            ),
+        });
+    }
     let axis = if kind == Kind::Nifti {
         ChannelAxis::Last
     } else {
@@ -271,7 +282,10 @@ fn stitch_with<A: Accumulator>(
     };
     let resumed = out.resumed();
     let job = serde_json::json!({
+        "impart": env!("CARGO_PKG_VERSION"),
         "input": part.volume().name(),
+        "input_file": file_stamp(Path::new(part.volume().name())),
+        "edge": format!("{:?}", grid.edge()),
         "grid": grid_json(part),
         "channels": channels,
         "blend": blend.name(),
@@ -282,8 +296,8 @@ fn stitch_with<A: Accumulator>(
         "blocks": format!("{blocks:?}"),
         "source": match source {
             Source::Synthetic => format!("synthetic {channels}"),
-            Source::Files(dir) => format!(
-                "predictions {}",
+            Source::Files(dir, files) => format!(
+                "predictions {} ({files})",
                 std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone()).display()
             ),
         },
@@ -307,7 +321,7 @@ fn stitch_with<A: Accumulator>(
                 let p = synthetic_into(values, part.axes(), channels, prediction);
                 stitcher.add(cell, p)
             }),
-            Source::Files(dir) => {
+            Source::Files(dir, _) => {
                 let path = dir.join(cell_file_name(grid.shape(), cell, Format::Npy));
                 let dtype = npy_dtype(&path)?;
                 impart::dispatch_dtype!(dtype, T => {
@@ -385,7 +399,7 @@ fn stitch_with<A: Accumulator>(
 /// a readable `.npy` of a supported type, shape `(C, *cell)` or `(*cell)`,
 /// the same C in all; a `grid.json` beside them must describe this grid.
 /// Returns C.
-fn check_predictions(part: &Partition<AnyVolume>, dir: &Path) -> Result<usize> {
+fn check_predictions(part: &Partition<AnyVolume>, dir: &Path) -> Result<(usize, String)> {
     let grid = part.grid();
     let grid_file = dir.join(impart::fragment::GRID);
     if let Ok(text) = std::fs::read_to_string(&grid_file) {
@@ -417,8 +431,14 @@ fn check_predictions(part: &Partition<AnyVolume>, dir: &Path) -> Result<usize> {
         }
     }
     let mut channels: Option<(usize, PathBuf)> = None;
+    let (mut files, mut bytes, mut latest) = (0u64, 0u64, 0u64);
     for cell in grid.cells() {
         let path = dir.join(cell_file_name(grid.shape(), &cell, Format::Npy));
+        if let Ok(m) = std::fs::metadata(&path) {
+            files += 1;
+            bytes += m.len();
+            latest = latest.max(mtime(&m));
+        }
         let (header, data_bytes) = npy_header(&path)?;
         let dtype = npy_dtype_of(&path, &header)?;
         // a truncated file (or one with bytes past its data) would fail only
@@ -472,7 +492,23 @@ fn check_predictions(part: &Partition<AnyVolume>, dir: &Path) -> Result<usize> {
             _ => {}
         }
     }
-    Ok(channels.map_or(1, |(c, _)| c))
+    let summary = format!("{files} files, {bytes} bytes, latest {latest}");
+    Ok((channels.map_or(1, |(c, _)| c), summary))
+}
+
+/// Seconds since the epoch of a file's last modification (0 if unknown).
+fn mtime(m: &std::fs::Metadata) -> u64 {
+    m.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A file's size and modification time, for the job's description (a
+/// changed input is another job).
+fn file_stamp(path: &Path) -> Option<String> {
+    let m = std::fs::metadata(path).ok()?;
+    Some(format!("{} bytes, modified {}", m.len(), mtime(&m)))
 }
 
 /// The header of a `.npy` file and the bytes after it.

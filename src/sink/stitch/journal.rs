@@ -5,7 +5,9 @@
 //! reached the output (a mapped file's pages, a Zarr chunk's file). A run
 //! killed at any moment leaves at worst a partial last line, which is
 //! ignored: that region is done again. A resumed run trusts the journal only
-//! if its first line describes the same job.
+//! if its first line describes the same job. It is a guard against a killed
+//! process, not a power loss: neither the journal nor the output is synced
+//! before a region is recorded.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -74,7 +76,8 @@ impl Journal {
                 .map_err(|e| Error::io(path, e))?
         } else {
             let mut f = File::create(path).map_err(|e| Error::io(path, e))?;
-            writeln!(f, "{job}").map_err(|e| Error::io(path, e))?;
+            f.write_all(format!("{job}\n").as_bytes())
+                .map_err(|e| Error::io(path, e))?;
             f
         };
         Ok((

@@ -261,10 +261,10 @@ impl Lattice {
     /// plan order, one at a time: regions are allocated at their first cell
     /// and freed after their last.
     pub(super) fn planned_peak_voxels(&self) -> u128 {
-        let mut remaining: Vec<u32> = (0..self.len())
+        let mut remaining: Vec<u64> = (0..self.len())
             .map(|id| {
                 let idx = self.unravel(id);
-                self.cells_of(&idx).iter().map(|r| r.len() as u32).product()
+                self.cells_of(&idx).iter().map(|r| r.len() as u64).product()
             })
             .collect();
         let mut live: u128 = 0;
@@ -356,21 +356,25 @@ fn contributing(
     interval: Range<usize>,
     extent: usize,
 ) -> Range<usize> {
-    let meets = |r: &Range<usize>| {
+    // both predicates are monotone along the cells (their parts ascend), so
+    // the cells that meet the interval are found by two binary searches
+    let before = |r: &Range<usize>| {
         if r.is_empty() {
-            interval.contains(&r.start) || (r.start == extent && interval.end == extent)
+            r.start < interval.start
         } else {
-            r.start < interval.end && interval.start < r.end
+            r.end <= interval.start
         }
     };
-    let first = contributes.iter().position(meets);
-    match first {
-        None => 0..0,
-        Some(f) => {
-            let n = contributes[f..].iter().take_while(|r| meets(r)).count();
-            f..f + n
+    let after = |r: &Range<usize>| {
+        if r.is_empty() {
+            r.start >= interval.end && !(r.start == extent && interval.end == extent)
+        } else {
+            r.start >= interval.end
         }
-    }
+    };
+    let lo = contributes.partition_point(before);
+    let hi = contributes.partition_point(|r| !after(r));
+    lo..hi.max(lo)
 }
 
 /// Grid axes ordered for the smallest accumulator: the outer axis is the

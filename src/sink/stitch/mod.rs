@@ -68,8 +68,11 @@
 //!
 //! With a scratch directory ([`StitchOptions::scratch`]) the accumulators
 //! live in a sparse mapped file instead: the kernel writes them back to
-//! disk under memory pressure, so any volume stitches within any memory
-//! limit; finished regions are punched out of the file.
+//! disk under memory pressure, so the volume's size no longer bounds the
+//! memory a stitch needs (what stays in memory: the predictions in flight,
+//! the contributions waiting for their turn and the working buffers of the
+//! few regions being finished); finished regions are punched out of the
+//! file.
 //!
 //! # Exactly the same result, whatever the order
 //!

@@ -56,12 +56,13 @@ impl<A: bytemuck::Pod> Scratch<A> {
             offsets.push(end);
         }
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let path = dir.join(format!(".impart-stitch-{}.scratch", std::process::id()));
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(format!(".impart-stitch-{}-{n}.scratch", std::process::id()));
         let file = OpenOptions::new()
             .read(true)
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .open(&path)
             .map_err(|e| Error::io(&path, e))?;
         let _ = std::fs::remove_file(&path);

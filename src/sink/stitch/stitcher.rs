@@ -197,9 +197,10 @@ impl<'s, A: Accumulator> Stitcher<'s, A> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] for no channels, a block shape or order
-    /// that does not fit the grid; [`Error::Io`] if the scratch file or
-    /// journal cannot be made or read.
+    /// [`Error::InvalidArgument`] for no channels, a Gaussian sigma that is
+    /// not positive (or not one per axis), a block shape or order that does
+    /// not fit the grid; [`Error::Io`] if the scratch file or journal cannot
+    /// be made or read.
     pub fn new(
         grid: &Grid,
         channels: usize,
@@ -213,6 +214,19 @@ impl<'s, A: Accumulator> Stitcher<'s, A> {
             });
         }
         let blend = options.blend.clone().unwrap_or_else(Blend::gaussian);
+        if let Blend::Gaussian { sigma_scale } = &blend {
+            if (sigma_scale.len() != 1 && sigma_scale.len() != grid.ndim())
+                || sigma_scale.iter().any(|s| !(s.is_finite() && *s > 0.0))
+            {
+                return Err(Error::InvalidArgument {
+                    what: "sigma_scale",
+                    detail: format!(
+                        "{sigma_scale:?}: one positive number, or one per grid axis ({})",
+                        grid.ndim()
+                    ),
+                });
+            }
+        }
         let crop = blend == Blend::Crop;
         let lattice = Lattice::new(grid, crop, &options.blocks, options.order.as_deref())?;
         let cw = CellWeights::new(&blend, grid.cell_shape());
@@ -321,7 +335,8 @@ impl<'s, A: Accumulator> Stitcher<'s, A> {
 
     /// Adds the prediction of one cell: shape `(C, *cell)` (or `(*cell)`
     /// for one channel), `cell` being the cell's shape in the grid (clipped
-    /// at the border under `Edge::Clip`, full under `Shift` and `Pad`), in
+    /// at the border under `Edge::Clip`, and under `Shift` where the cell is
+    /// larger than the volume; full otherwise and under `Pad`), in
     /// any memory layout and element type. The view is read, not kept.
     /// Regions whose last cell this is are normalized and handed to the
     /// sink before this returns. From any thread, in any order; the plan
@@ -465,6 +480,7 @@ impl<'s, A: Accumulator> Stitcher<'s, A> {
     where
         F: Fn(&[usize]) -> Result<()> + Sync,
     {
+        self.check_not_failed()?;
         let cells: Vec<Vec<usize>> = self.plan().into_iter().filter(|c| self.needed(c)).collect();
         let next = AtomicUsize::new(0);
         let done = AtomicUsize::new(0);
@@ -506,6 +522,7 @@ impl<'s, A: Accumulator> Stitcher<'s, A> {
     /// [`Error::InvalidArgument`] naming a region and a cell it still waits
     /// for; the sink's error.
     pub fn finish(&self) -> Result<StitchReport> {
+        self.check_not_failed()?;
         for id in 0..self.regions.len() {
             let r = self.lattice.unravel(id);
             let cells = self.lattice.cells_of(&r);
@@ -542,6 +559,19 @@ impl<'s, A: Accumulator> Stitcher<'s, A> {
             j.remove()?;
         }
         Ok(self.report())
+    }
+
+    /// An error if a region failed to be written: the output is
+    /// incomplete and must not be finished (a journal lets a new stitcher
+    /// resume it).
+    fn check_not_failed(&self) -> Result<()> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(Error::InvalidArgument {
+                what: "stitch",
+                detail: "a region failed to be written earlier; the output is incomplete (resume it with a new stitcher over the journal)".into(),
+            });
+        }
+        Ok(())
     }
 
     /// What the stitch has done so far.

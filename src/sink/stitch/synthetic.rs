@@ -10,8 +10,9 @@ use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 /// axes of the grid, in grid order (a partition's `axes()`), the other axes
 /// being carried. Then, exactly:
 ///
-/// - `v` is the voxel value; with carried axes, their mean (`f32` mean over
-///   them, as `ndarray`'s `mean_axis`);
+/// - `v` is the voxel value; with a carried axis, the `f32` mean over it
+///   (`ndarray`'s `mean_axis`: the sum in index order divided by the
+///   count); with several, the same over each in turn, highest axis first;
 /// - `x = v / (1 + |v|)` in `f32`;
 /// - `m` is the mean of `x` over the cell, summed in `f64` in C order of
 ///   the grid axes, divided by the voxel count, then rounded to `f32`;

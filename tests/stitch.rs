@@ -102,26 +102,16 @@ fn stitch(
     channels: usize,
     order: &[Vec<usize>],
     threads: usize,
-    options: StitchOptions,
 ) -> ArrayD<f32> {
-    let mut shape = vec![channels];
-    shape.extend_from_slice(grid.volume_shape());
-    let out = ArrayOutput::new(&shape, DType::F32).unwrap();
+    // (C, *volume), or the volume's shape for one channel (no channel axis)
+    let (out_shape, dtype) = Reduce::None
+        .output(grid.volume_shape(), channels, ChannelAxis::First, None)
+        .unwrap();
+    let out = ArrayOutput::new(&out_shape, dtype).unwrap();
     let sink = OutputSink::new(out, Reduce::None, channels, ChannelAxis::First).unwrap();
-    // a one-channel output has no channel axis
-    let sink = if channels == 1 {
-        let out = ArrayOutput::new(grid.volume_shape(), DType::F32).unwrap();
-        OutputSink::new(out, Reduce::None, 1, ChannelAxis::First).unwrap()
-    } else {
-        sink
-    };
     {
-        let options = options.blocks(Default::default());
-        let options = match blend {
-            Blend::Mean => options,
-            _ => options,
-        };
-        let s = Stitcher::<f32>::new(grid, channels, &with_blend(options, blend), &sink).unwrap();
+        let options = StitchOptions::new(blend.clone());
+        let s = Stitcher::<f32>::new(grid, channels, &options, &sink).unwrap();
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
@@ -134,17 +124,13 @@ fn stitch(
         });
         s.finish().unwrap();
     }
+    let mut shape = vec![channels];
+    shape.extend_from_slice(grid.volume_shape());
     sink.into_output()
         .into_array::<f32>()
         .unwrap()
         .into_shape_with_order(IxDyn(&shape))
         .unwrap()
-}
-
-fn with_blend(options: StitchOptions, blend: &Blend) -> StitchOptions {
-    // StitchOptions::new sets the blend; keep the other settings
-    let _ = options;
-    StitchOptions::new(blend.clone())
 }
 
 fn grid_strategy() -> impl Strategy<Value = (Grid, Blend, usize)> {
@@ -181,7 +167,7 @@ proptest! {
 
     #[test]
     fn matches_the_dense_reference((grid, blend, channels) in grid_strategy()) {
-        let got = stitch(&grid, &blend, channels, &plan(&grid), 1, StitchOptions::default());
+        let got = stitch(&grid, &blend, channels, &plan(&grid), 1);
         let want = dense_reference(&grid, &blend, channels);
         for (g, w) in got.iter().zip(want.iter()) {
             prop_assert!((f64::from(*g) - w).abs() <= 1e-4 * (1.0 + w.abs()), "{g} vs {w}");
@@ -198,7 +184,7 @@ proptest! {
         let s = Stitcher::<f32>::new(&grid, channels, &StitchOptions::new(blend.clone()), &|_: &Region, _: ndarray::ArrayViewD<'_, f32>| Ok(())).unwrap();
         let in_plan = s.plan();
         drop(s);
-        let reference = stitch(&grid, &blend, channels, &in_plan, 1, StitchOptions::default());
+        let reference = stitch(&grid, &blend, channels, &in_plan, 1);
         let mut shuffled = in_plan.clone();
         // Fisher-Yates with a small LCG
         let mut r = seed | 1;
@@ -206,7 +192,7 @@ proptest! {
             r = r.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             shuffled.swap(i, (r >> 33) as usize % (i + 1));
         }
-        let got = stitch(&grid, &blend, channels, &shuffled, threads, StitchOptions::default());
+        let got = stitch(&grid, &blend, channels, &shuffled, threads);
         prop_assert_eq!(
             got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
             reference.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
@@ -300,14 +286,7 @@ fn scratch_f64_and_regular_blocks_agree() {
         .build()
         .unwrap();
     let order = plan(&grid);
-    let heap = stitch(
-        &grid,
-        &Blend::gaussian(),
-        3,
-        &order,
-        2,
-        StitchOptions::default(),
-    );
+    let heap = stitch(&grid, &Blend::gaussian(), 3, &order, 2);
     // scratch
     let dir = tempfile::tempdir().unwrap();
     let out = ArrayOutput::new(&[3, 40, 33], DType::F32).unwrap();

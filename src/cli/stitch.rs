@@ -403,6 +403,8 @@ fn check_predictions(part: &Partition<AnyVolume>, dir: &Path) -> Result<(usize, 
     let grid = part.grid();
     let grid_file = dir.join(impart::fragment::GRID);
     if let Ok(text) = std::fs::read_to_string(&grid_file) {
+        // a malformed grid.json is refused with what is wrong in it
+        impart::fragment::GridDescription::parse(&text, &grid_file)?;
         let theirs: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| Error::InvalidArgument {
                 what: "--predictions",

@@ -89,6 +89,7 @@
 mod encode;
 mod plan;
 mod progress;
+mod read;
 
 use std::fmt;
 use std::fs;
@@ -102,6 +103,7 @@ use crate::selection::IntoSelection;
 use crate::volume::Volume;
 use plan::Plan;
 pub use progress::{FragmentEvent, ProgressHook};
+pub use read::{parse_manifest, read_manifest, Fragments, GridDescription, ManifestEntry};
 
 /// Name of the manifest in the output directory.
 pub const MANIFEST: &str = "manifest.jsonl";

@@ -336,6 +336,15 @@ impl FromStr for Selection {
             } else {
                 AxisIndex::Index(num(p)?.unwrap_or(0))
             };
+            // one spelling of the whole axis, however it was written
+            // (`: :`, `..`, ` : `): selections that select the same compare equal
+            let item = match item {
+                AxisIndex::Range {
+                    start: None,
+                    stop: None,
+                } => AxisIndex::Full,
+                other => other,
+            };
             items.push(item);
         }
         Ok(Selection { items })

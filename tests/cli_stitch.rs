@@ -19,7 +19,6 @@
 //! the kills need Unix signals.
 #![cfg(all(feature = "cli", feature = "fragment", unix, target_endian = "little"))]
 
-use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -30,6 +29,10 @@ use impart::{DType, Region, Volume};
 use ndarray::{ArrayD, Axis, IxDyn, ShapeBuilder};
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 use serde_json::Value;
+
+#[path = "common/kill.rs"]
+mod kill;
+use kill::{fresh, impart, listing, ok, remove, spawn_and_kill, text, tree, Counts};
 
 // ---------------------------------------------------------------------------
 // The volume, the grid and running the binary
@@ -88,27 +91,6 @@ fn stitch_args(vol: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
     v
 }
 
-fn impart<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_impart"))
-        .args(args)
-        .output()
-        .expect("run impart")
-}
-
-fn text(out: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Stdout of a run that must succeed.
-fn ok(out: &Output) -> String {
-    let (o, e) = text(out);
-    assert!(out.status.success(), "status {}: {e}{o}", out.status);
-    o
-}
-
 /// The JSON summary of a stitch that must succeed.
 fn ok_json(out: &Output) -> Value {
     let o = ok(out);
@@ -118,56 +100,6 @@ fn ok_json(out: &Output) -> Value {
 /// Runs a stitch that must succeed; its JSON summary.
 fn stitch(vol: &Path, out: &Path, extra: &[&str]) -> Value {
     ok_json(&impart(&stitch_args(vol, out, extra)))
-}
-
-/// Every file under `path` (the path itself if it is a file, keyed ""), by
-/// relative path, with its bytes.
-fn tree(path: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, path: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for entry in std::fs::read_dir(path).unwrap() {
-            let p = entry.unwrap().path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    if path.is_dir() {
-        walk(path, path, &mut out);
-    } else {
-        out.insert(String::new(), std::fs::read(path).unwrap());
-    }
-    out
-}
-
-/// Removes a file or a directory tree, if there.
-fn remove(path: &Path) {
-    if path.is_dir() {
-        std::fs::remove_dir_all(path).unwrap();
-    } else if path.exists() {
-        std::fs::remove_file(path).unwrap();
-    }
-}
-
-/// The names in `dir`, sorted (hidden ones included).
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
-/// A fresh empty directory `name` in `parent`.
-fn fresh(parent: &Path, name: &str) -> PathBuf {
-    let d = parent.join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 /// Every voxel of a volume opened by the library, as native-endian bytes
@@ -201,47 +133,6 @@ fn argmax(values: &[f32]) -> u8 {
 
 // ---------------------------------------------------------------------------
 // 1. Killed at many moments and resumed, for every output kind
-
-/// Spawns `args`, waits `delay`, SIGKILLs it; whether the kill ended it
-/// (it had not exited by itself: it was interrupted).
-fn spawn_and_kill(args: &[String], delay: Duration) -> bool {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_impart"))
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if !delay.is_zero() {
-        std::thread::sleep(delay);
-    }
-    let running = child.try_wait().unwrap().is_none();
-    child.kill().unwrap(); // SIGKILL; nothing if it has exited
-    let out = child.wait_with_output().unwrap();
-    let status = out.status;
-    let interrupted = status.signal() == Some(libc::SIGKILL);
-    assert!(
-        interrupted || status.success(),
-        "a run that was not killed failed: {status}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(running || !interrupted);
-    interrupted
-}
-
-#[derive(Debug, Default)]
-struct Counts {
-    /// Kills of a first run.
-    kills: usize,
-    /// ... of which landed before the run ended.
-    interrupted: usize,
-    /// Kills of a resumed run (every third iteration).
-    resume_kills: usize,
-    resume_interrupted: usize,
-    /// Final resumes that found regions done by a killed run.
-    resumed_some: usize,
-    /// Final resumes that found the output complete.
-    complete: usize,
-}
 
 /// An uninterrupted run into `ref/out.EXT`, then `kills` runs into their
 /// own directories, each killed after a delay spread over the reference
@@ -286,6 +177,16 @@ fn kill_and_resume(ext: &str, extra: &[&str], kills: usize) {
             if out.exists() {
                 assert!(tree(out) == reference, "{ext} #{i}: a partial output");
             }
+            // beside it, only its journal and temporary files
+            let own = format!(".{name}.");
+            for n in listing(&dir) {
+                assert!(
+                    n == name
+                        || (n.starts_with(&own)
+                            && (n.ends_with(".impart-tmp") || n.ends_with(".impart-journal"))),
+                    "{ext} #{i}: a killed run left {n}"
+                );
+            }
         };
         check_no_partial(&out);
         if i % 3 == 1 {
@@ -321,25 +222,8 @@ fn kill_and_resume(ext: &str, extra: &[&str], kills: usize) {
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
-    println!(
-        "{ext}: reference run {duration:.2?}; {} kills, {} mid-run; {} kills of resumed runs, {} mid-run; {} resumes reused regions of a killed run, {} found the output complete",
-        counts.kills,
-        counts.interrupted,
-        counts.resume_kills,
-        counts.resume_interrupted,
-        counts.resumed_some,
-        counts.complete
-    );
-    assert!(
-        counts.interrupted >= counts.kills / 4,
-        "{ext}: only {} of {} kills landed mid-run",
-        counts.interrupted,
-        counts.kills
-    );
-    assert!(
-        counts.resumed_some >= 1,
-        "{ext}: no kill left regions to resume"
-    );
+    counts.print(ext, duration, None);
+    counts.check(ext);
 }
 
 /// The workload of the kill tests: 3 channels, one thread (about 0.15 s

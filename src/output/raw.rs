@@ -76,7 +76,9 @@ impl RawOutputOptions {
     /// # Errors
     ///
     /// [`Error::InvalidLayout`] for an empty or oversized shape,
-    /// [`Error::Io`] if the file cannot be created, sized or mapped.
+    /// [`Error::Io`] if the file cannot be created, sized or mapped, or
+    /// (Linux) its file system has no room for it: its blocks are reserved
+    /// here, so a full disk is this error, not a crash on a later write.
     pub fn create(&self, path: impl AsRef<Path>) -> Result<RawOutput> {
         RawOutput::create(path.as_ref(), self)
     }
@@ -129,6 +131,8 @@ impl RawOutput {
             if !resumed {
                 file.set_len(total as u64).map_err(|e| Error::io(&tmp, e))?;
             }
+            // a reopened file too: a killed run may have sized it only
+            reserve(&file, &tmp, total as u64)?;
             // SAFETY: the file was created just above under a name unique to
             // this process and write (`io::temp_path`), with `create_new`, and
             // sized to `total` bytes, or (resumable) is this output's own
@@ -191,6 +195,43 @@ impl RawOutput {
             let _ = std::fs::remove_file(&self.tmp);
         }
         result
+    }
+}
+
+/// Reserves the disk blocks of the file's first `len` bytes (Linux), so a
+/// full file system is an [`Error::Io`] (`ENOSPC`, naming `path`) here
+/// rather than a SIGBUS, which kills the process, on a later write through
+/// the mapping. Where the file system cannot reserve blocks, the file
+/// stays sparse, as elsewhere.
+fn reserve(file: &File, path: &Path, len: u64) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::io::AsRawFd;
+        let Ok(len) = libc::off_t::try_from(len) else {
+            return Ok(());
+        };
+        if len == 0 {
+            return Ok(());
+        }
+        loop {
+            // SAFETY: fallocate on a descriptor this function borrows open
+            // (mode 0: allocate, keeping what the range holds); no memory
+            // is read or written.
+            if unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len) } == 0 {
+                return Ok(());
+            }
+            let e = std::io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => return Ok(()),
+                _ => return Err(Error::io(path, e)),
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (file, path, len);
+        Ok(())
     }
 }
 

@@ -104,6 +104,45 @@ impl<A: bytemuck::Pod> Scratch<A> {
         }
     }
 
+    /// Reserves the disk blocks of region `id`'s accumulator before it is
+    /// first written, so a full file system is an [`Error::Io`] naming the
+    /// scratch file (`ENOSPC`) rather than a SIGBUS, which kills the
+    /// process, on a write through the mapping. Where the file system
+    /// cannot reserve blocks, nothing is reserved.
+    ///
+    /// # Errors
+    ///
+    /// As above.
+    pub(super) fn reserve(&self, id: usize) -> Result<()> {
+        let start = self.offsets[id];
+        let len = self.offsets[id + 1] - start;
+        if len == 0 {
+            return Ok(());
+        }
+        loop {
+            // SAFETY: fallocate on our own descriptor, mode 0 (allocate,
+            // keeping what the range holds), with a range inside the file;
+            // no memory is read or written.
+            let r = unsafe {
+                libc::fallocate(
+                    self.file.as_raw_fd(),
+                    0,
+                    start as libc::off_t,
+                    len as libc::off_t,
+                )
+            };
+            if r == 0 {
+                return Ok(());
+            }
+            let e = std::io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => return Ok(()),
+                _ => return Err(Error::io(&self.path, e)),
+            }
+        }
+    }
+
     /// Gives the pages of region `id` back (a hole punched in the file:
     /// its disk blocks and page cache are freed, and it reads as zeros).
     /// Where the file system cannot punch holes the pages simply stay

@@ -101,7 +101,9 @@ impl StitchOptions {
     }
 
     /// Keep the accumulators in a sparse scratch file in `dir`, mapped,
-    /// instead of memory.
+    /// instead of memory. Each region's blocks are reserved when its
+    /// accumulator starts, so a full file system is an [`Error::Io`]
+    /// naming the scratch file (from [`add`](Stitcher::add)), not a crash.
     pub fn scratch(mut self, dir: Option<PathBuf>) -> Self {
         self.scratch = dir;
         self
@@ -345,7 +347,9 @@ impl<'s, A: Accumulator> Stitcher<'s, A> {
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] for a cell outside the grid, a prediction
-    /// of the wrong shape, or a cell added twice; the sink's error.
+    /// of the wrong shape, or a cell added twice; [`Error::Io`] naming the
+    /// scratch file if its file system has no room for a region's
+    /// accumulator; the sink's error.
     pub fn add<T: Element>(&self, cell: &[usize], prediction: ArrayViewD<'_, T>) -> Result<()> {
         let region = self.grid.cell_region(cell)?;
         let cell_shape = region.shape();
@@ -408,7 +412,7 @@ impl<'s, A: Accumulator> Stitcher<'s, A> {
             let rshape = rregion.shape().to_vec();
             let rvox: usize = rshape.iter().product();
             if st.acc.is_none() {
-                st.acc = Some(self.allocate(c * rvox)?);
+                st.acc = Some(self.allocate(id, c * rvox)?);
             }
             let mut acc_state = st.acc.take();
             {
@@ -520,7 +524,8 @@ impl<'s, A: Accumulator> Stitcher<'s, A> {
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] naming a region and a cell it still waits
-    /// for; the sink's error.
+    /// for; [`Error::Io`] naming the scratch file, as in
+    /// [`add`](Self::add); the sink's error.
     pub fn finish(&self) -> Result<StitchReport> {
         self.check_not_failed()?;
         for id in 0..self.regions.len() {
@@ -534,7 +539,7 @@ impl<'s, A: Accumulator> Stitcher<'s, A> {
                 st.done = true;
                 drop(st);
                 let region = self.lattice.region(&r);
-                let acc = self.allocate(self.channels * region.voxels().unwrap_or(0))?;
+                let acc = self.allocate(id, self.channels * region.voxels().unwrap_or(0))?;
                 self.finalize(id, &region, &cells, Some(acc))?;
                 continue;
             }
@@ -596,11 +601,14 @@ impl<'s, A: Accumulator> Stitcher<'s, A> {
         self.live.fetch_sub(bytes, Ordering::Relaxed);
     }
 
-    fn allocate(&self, len: usize) -> Result<Acc<A>> {
-        self.grow((len * std::mem::size_of::<A>()) as u64);
-        if self.scratch.is_some() {
+    /// The accumulator of region `id`, of `len` elements.
+    fn allocate(&self, id: usize, len: usize) -> Result<Acc<A>> {
+        if let Some(s) = &self.scratch {
+            s.reserve(id)?;
+            self.grow((len * std::mem::size_of::<A>()) as u64);
             return Ok(Acc::Scratch);
         }
+        self.grow((len * std::mem::size_of::<A>()) as u64);
         let reused = {
             let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
             pool.iter()

@@ -77,7 +77,10 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// A file shorter than its header and shape require.
+    /// A file shorter than its header and shape require: when it is
+    /// opened, or, for a file read with positioned reads
+    /// ([`RawOptions::mmap(false)`](crate::RawOptions::mmap)), when a read
+    /// finds it cut short after it was opened.
     #[error("{path}: file is truncated: the data needs bytes up to offset {needed} but the file has {actual} bytes")]
     Truncated {
         /// The file.
@@ -86,7 +89,7 @@ pub enum Error {
         /// where the format does not say more: a PNG that ends between
         /// chunks, a JPEG that ends inside its compressed data).
         needed: u64,
-        /// The file's length.
+        /// The file's length (when the short read happened, for a read).
         actual: u64,
     },
     /// A shape, offset or layout that cannot describe data.
@@ -95,6 +98,22 @@ pub enum Error {
         /// The volume's name.
         volume: String,
         /// What is wrong.
+        detail: String,
+    },
+    /// An input file that changed while a volume had it open: found by
+    /// [`Volume::check_unchanged`](crate::Volume::check_unchanged), which
+    /// every parallel walk calls when it ends. The volume's reads may mix
+    /// the file's old and new contents (or, for a file replaced by a
+    /// rename, come from a file no longer at the path), so nothing computed
+    /// from them should be trusted.
+    #[error("{path}: the file changed while it was open ({detail}); what was read from it may mix old and new contents")]
+    Changed {
+        /// The file.
+        path: PathBuf,
+        /// What changed: `size 4096 -> 2048 bytes`, `modification time
+        /// 1700000000.000000000 -> 1700000042.500000000` (seconds since
+        /// 1970), `replaced by another file (inode 12 -> 34)`, or `removed:
+        /// no file is at this path now`; several joined by `, `.
         detail: String,
     },
     /// A file header that is malformed or hostile.

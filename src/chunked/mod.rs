@@ -62,6 +62,19 @@ pub trait ChunkSource: Send + Sync {
         let _ = chunks;
     }
 
+    /// Whether the files the source reads are still the ones it opened;
+    /// what [`Volume::check_unchanged`](crate::Volume::check_unchanged)
+    /// of a chunked volume asks. Default: `Ok(())` (nothing stamped).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Changed`](crate::Error::Changed) naming a file that
+    /// changed, [`Error::Io`](crate::Error::Io) naming one that cannot be
+    /// looked at.
+    fn check_unchanged(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Short description of the backend (`"zarr"`, `"tiff"`, …).
     fn kind(&self) -> &'static str;
 }

@@ -335,11 +335,15 @@ fn read_slice<V: Volume>(
     }
     let plane = builder.build()?;
     let cell = plane.cell(&index)?;
-    if scaled {
+    let values = if scaled {
         cell.to_array_scaled::<f64>()
     } else {
         cell.to_array_as::<f64>()
-    }
+    }?;
+    // a slice of a file that changed since it was opened may mix its two
+    // versions: no picture then
+    plane.volume().check_unchanged()?;
+    Ok(values)
 }
 
 /// `slice` row by row: `(height, width, m, values)` with `m` values (the

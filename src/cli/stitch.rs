@@ -341,6 +341,9 @@ fn stitch_with<A: Accumulator>(
     };
     stitcher.run(predict, &progress)?;
     bar.finish_and_clear();
+    // before the output is completed (renamed into place): an input that
+    // changed while its cells were read leaves it unfinished
+    part.volume().check_unchanged()?;
     let report = stitcher.finish()?;
     let seconds = t0.elapsed().as_secs_f64();
     let chunk_writes = match sink.output() {

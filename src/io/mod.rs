@@ -2,12 +2,15 @@
 //! atomic writes under one temporary-name policy ([`atomic`](self) helpers),
 //! the one [`MemoryLimits`] type every budget comes from, and the decode
 //! [`cache`] for formats that cannot be mapped (`.nii.gz`, PNG/JPEG), kept
-//! under [`CacheLimits`] by least-recently-used eviction. Imports only the
-//! crate's error type.
+//! under [`CacheLimits`] by least-recently-used eviction, and the stamp
+//! (size, modification time, identity) by which a volume tells that an
+//! input file changed while it was open. Imports only the crate's error
+//! type.
 
 mod atomic;
 pub mod cache;
 mod limits;
+mod stamp;
 
 #[allow(unused_imports)]
 pub(crate) use atomic::{
@@ -16,3 +19,4 @@ pub(crate) use atomic::{
 };
 pub use cache::{CacheLimits, DecodeCache};
 pub use limits::MemoryLimits;
+pub(crate) use stamp::FileStamp;

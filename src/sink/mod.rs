@@ -88,7 +88,11 @@ pub trait CellSink<V: Volume>: Sync {
 ///
 /// # Errors
 ///
-/// A selection error, or the first error of the sink or of a read.
+/// A selection error, or the first error of the sink or of a read; after
+/// the last cell, [`Error::Changed`](crate::Error::Changed) if a file of
+/// the volume changed while it was open
+/// ([`Volume::check_unchanged`]), and then the sink's
+/// [`finish`](CellSink::finish) is not called.
 pub fn feed<V: Volume, S: CellSink<V>>(
     part: &Partition<V>,
     selection: impl IntoSelection,

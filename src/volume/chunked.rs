@@ -187,6 +187,10 @@ impl<S: ChunkSource> Volume for ChunkedVolume<S> {
         }))
     }
 
+    fn check_unchanged(&self) -> Result<()> {
+        self.source.check_unchanged()
+    }
+
     fn kind(&self) -> &'static str {
         self.source.kind()
     }

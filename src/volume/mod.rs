@@ -162,6 +162,72 @@ pub trait Volume: Send + Sync {
         let _ = hint;
     }
 
+    /// Checks that the files the volume reads are still the ones it
+    /// opened: each was stamped when the volume was opened (size,
+    /// modification time to the nanosecond, device and inode), and this
+    /// looks at each path again, one `stat` per file. Every parallel walk
+    /// ([`Partition::par_map_cells`] and the walks built on it:
+    /// `par_for_each_cell`, `sink::feed`, fragmentation; feature `rayon`)
+    /// calls it when its last cell is done and returns its
+    /// error instead of the walk's results, so an input that another
+    /// process changed under the walk makes the walk fail rather than
+    /// finish with data that mixes two versions of the file. Call it
+    /// yourself after reads that are not such a walk (the cells of
+    /// [`Partition::cells`](crate::Partition::cells) or `par_cells`,
+    /// single selections).
+    ///
+    /// What each change gives, for a file read through a mapping (the
+    /// default for raw, NIfTI and uncompressed TIFF) and with positioned
+    /// reads (`mmap(false)`, CLI `--no-mmap`):
+    ///
+    /// | change during a walk | mapped | positioned reads |
+    /// |---|---|---|
+    /// | truncated | a read past the new end raises `SIGBUS`, which kills the process (the `impart` program reports it and exits with status 135) | the read fails: [`Error::Truncated`] naming the file, its new size and the offset the read needed |
+    /// | rewritten in place (new bytes, new modification time) | the walk ends with [`Error::Changed`]: `modification time a -> b` (and `size a -> b bytes` if it changed) | the same |
+    /// | replaced by a rename (another file at the path) | reads go on in the file that was opened; the walk ends with [`Error::Changed`]: `replaced by another file (inode a -> b)` | the same |
+    /// | removed | as replaced, ending with [`Error::Changed`]: `removed: no file is at this path now` | the same |
+    /// | unchanged | `Ok(())` | `Ok(())` |
+    ///
+    /// What is stamped, per backend: raw, the file (the `fstat` of the
+    /// file as it is opened); NIfTI, the header and the data file (one for
+    /// a `.nii`), for a gzipped file the `.gz` source and not its
+    /// decompressed cache copy (which only this crate writes, atomically);
+    /// TIFF, the file; PNG and JPEG, the source file (its pixels are
+    /// decoded when the volume is opened, so a change after that changes
+    /// nothing that is read, but the volume no longer describes the file
+    /// at its path); Zarr, the array's metadata file (`zarr.json`, or
+    /// `.zarray` for v2). Zarr chunk files are not stamped: an array may
+    /// have millions, read one by one as a walk reaches them, so stamping
+    /// them when the array is opened would make opening cost as much as
+    /// listing the array; and a chunk rewritten before the walk reads it
+    /// leaves no trace in a stat taken afterwards. A writer that rewrites
+    /// an array's chunks in place during a walk is not detected; one that
+    /// recreates the array (new metadata) is. In-memory volumes have no
+    /// files: the default is `Ok(())`.
+    ///
+    /// A rewrite that keeps both the size and the modification time (a
+    /// tool that sets the time back, or a rewrite within one tick of a
+    /// coarse file-system clock of a file last written in the same tick)
+    /// is not detected: only hashing the contents would tell.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Changed`] naming the first file that changed and saying
+    /// what changed; [`Error::Io`] naming a file whose metadata cannot be
+    /// read for another reason than its absence.
+    ///
+    #[cfg_attr(
+        feature = "rayon",
+        doc = "[`Partition::par_map_cells`]: crate::Partition::par_map_cells"
+    )]
+    #[cfg_attr(
+        not(feature = "rayon"),
+        doc = "[`Partition::par_map_cells`]: crate#features"
+    )]
+    fn check_unchanged(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Short description of the backend (`"raw"`, `"memory"`, …).
     fn kind(&self) -> &'static str;
 }
@@ -195,6 +261,9 @@ macro_rules! forward_volume {
             }
             fn hint(&self, hint: AccessHint) {
                 (**self).hint(hint)
+            }
+            fn check_unchanged(&self) -> Result<()> {
+                (**self).check_unchanged()
             }
             fn kind(&self) -> &'static str {
                 (**self).kind()

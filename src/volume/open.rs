@@ -682,6 +682,9 @@ impl Volume for AnyVolume {
     fn hint(&self, hint: AccessHint) {
         each_backend!(self, v => v.hint(hint))
     }
+    fn check_unchanged(&self) -> Result<()> {
+        each_backend!(self, v => v.check_unchanged())
+    }
     fn kind(&self) -> &'static str {
         each_backend!(self, v => v.kind())
     }

@@ -9,6 +9,7 @@ use super::{checked_size, AccessHint, Layout, MemoryOrder, Volume};
 use crate::dtype::{ByteOrder, DType};
 use crate::error::{Error, Result};
 use crate::grid::Region;
+use crate::io::FileStamp;
 
 /// How to read a raw binary file: shape, element type, byte order, memory
 /// order and the offset of the first voxel.
@@ -125,9 +126,10 @@ impl RawOptions {
 
     /// Whether to memory-map the file (default `true`). With `false` the
     /// file is read with positioned reads (`pread`) on demand: no zero-copy
-    /// views, but a file that is truncated or rewritten while open gives an
-    /// I/O error instead of `SIGBUS`, and network file systems that map
-    /// poorly are read efficiently.
+    /// views, but a file that is truncated while open gives an
+    /// [`Error::Truncated`] instead of `SIGBUS`, and network file systems
+    /// that map poorly are read efficiently. A file rewritten while open is
+    /// caught either way by [`Volume::check_unchanged`].
     pub fn mmap(mut self, mmap: bool) -> Self {
         self.mmap = mmap;
         self
@@ -163,8 +165,17 @@ impl RawOptions {
 /// undefined behaviour); if it truncates the file, the next read of a page
 /// past the new end raises `SIGBUS` and the process dies. Do not modify or
 /// truncate a file while it is open here, or open it with
-/// `RawOptions::mmap(false)`, which reads with `pread` and reports such a
-/// file as an I/O error.
+/// `RawOptions::mmap(false)`, which reads with `pread` and reports a
+/// truncated file as an [`Error::Truncated`].
+///
+/// Opening stamps the file (size, modification time, device and inode,
+/// from the `fstat` of the file opened), and
+/// [`check_unchanged`](Volume::check_unchanged), which every parallel walk
+/// calls when it ends, compares the path against it: a file rewritten in
+/// place, replaced by a rename or removed while the volume was open is an
+/// [`Error::Changed`] then, mapped or not. A file replaced by a rename
+/// goes on being read from the file that was opened (its mapping or its
+/// descriptor).
 #[derive(Debug)]
 pub struct RawVolume {
     path: PathBuf,
@@ -172,6 +183,8 @@ pub struct RawVolume {
     options: RawOptions,
     strides: Vec<usize>,
     data: Data,
+    /// The file when it was opened.
+    stamp: FileStamp,
     /// Whether `MapAdvice::Auto` releases, decided at the first release.
     auto_release: std::sync::OnceLock<bool>,
 }
@@ -214,7 +227,9 @@ impl RawVolume {
             })?,
         };
         let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
-        let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
+        let meta = file.metadata().map_err(|e| Error::io(&path, e))?;
+        let stamp = FileStamp::from_metadata(&path, &meta);
+        let len = meta.len();
         let needed =
             options
                 .offset
@@ -263,6 +278,7 @@ impl RawVolume {
             name,
             options: options.clone(),
             data,
+            stamp,
             auto_release: std::sync::OnceLock::new(),
         })
     }
@@ -380,7 +396,7 @@ impl RawVolume {
                 .sum();
             let pos = self.options.offset + (file_el * size) as u64;
             read_at(file, &mut buf[buf_el * size..(buf_el + run) * size], pos)
-                .map_err(|e| Error::io(&self.path, e))?;
+                .map_err(|e| self.read_error(file, pos + (run * size) as u64, e))?;
             let mut k = 0;
             loop {
                 if k == outer.len() {
@@ -406,6 +422,23 @@ impl RawVolume {
                 k += 1;
             }
         }
+    }
+
+    /// The error of a positioned read that needed the file's bytes up to
+    /// `needed`: [`Error::Truncated`] with the file's length now when the
+    /// read ended early (the file was cut short after it was opened), the
+    /// I/O error otherwise.
+    fn read_error(&self, file: &File, needed: u64, e: std::io::Error) -> Error {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            if let Ok(meta) = file.metadata() {
+                return Error::Truncated {
+                    path: self.path.clone(),
+                    needed,
+                    actual: meta.len(),
+                };
+            }
+        }
+        Error::io(&self.path, e)
     }
 }
 
@@ -513,6 +546,10 @@ impl Volume for RawVolume {
         }
         #[cfg(not(unix))]
         let _ = hint;
+    }
+
+    fn check_unchanged(&self) -> Result<()> {
+        self.stamp.check()
     }
 
     fn kind(&self) -> &'static str {

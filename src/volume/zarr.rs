@@ -16,6 +16,15 @@
 //! beyond it the least recently used chunk is dropped and may be decoded
 //! again). Outside a walk nothing is cached.
 //!
+//! # Arrays that change while open
+//!
+//! Opening stamps the array's metadata file (`zarr.json`, or `.zarray`
+//! for v2) and [`Volume::check_unchanged`](crate::Volume::check_unchanged)
+//! compares it again: an array recreated while a walk reads it is an
+//! [`Error::Changed`]. Chunk files are not stamped (see there why), so
+//! chunks rewritten in place under an unchanged metadata file are not
+//! detected.
+//!
 //! # Refused arrays
 //!
 //! Data types other than `u8 … f64` (bool, float16, complex, strings, dates,
@@ -46,6 +55,7 @@ use super::ChunkedVolume;
 use crate::chunked::ChunkSource;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::io::FileStamp;
 
 /// Options for opening Zarr arrays.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +128,8 @@ pub struct ZarrChunks {
     /// The read unit: the chunk, or the sub-chunk of a sharded array.
     unit: Vec<usize>,
     sharded: Option<ArrayShardedReadableExtCache>,
+    /// The array's metadata file, stamped before it was read.
+    stamp: FileStamp,
 }
 
 impl std::fmt::Debug for ZarrChunks {
@@ -192,6 +204,14 @@ impl ZarrChunks {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "not a Zarr array directory"),
             ));
         }
+        // the metadata file zarrs reads (v3 first, as it looks), stamped
+        // before it is read; with neither, opening fails below
+        let meta = ["zarr.json", ".zarray"]
+            .iter()
+            .map(|m| path.join(m))
+            .find(|m| m.is_file())
+            .unwrap_or_else(|| path.join("zarr.json"));
+        let stamp = FileStamp::of(&meta);
         let store = FilesystemStore::new(store_path).map_err(|e| invalid(format!("store: {e}")))?;
         let array = Array::open(Arc::new(store), node).map_err(|e| match e {
             // types zarrs has no plugin for (strings, structured, bytes,
@@ -272,6 +292,7 @@ impl ZarrChunks {
             dtype,
             unit,
             sharded: cache_ext,
+            stamp: stamp?,
         };
         ChunkedVolume::new(source, options.cache_bytes)
     }
@@ -318,6 +339,11 @@ impl ChunkSource for ZarrChunks {
         };
         let raw = bytes.into_fixed().map_err(failed(&self.path, idx))?;
         Ok(raw.into_owned())
+    }
+
+    /// The array's metadata file.
+    fn check_unchanged(&self) -> Result<()> {
+        self.stamp.check()
     }
 
     fn kind(&self) -> &'static str {

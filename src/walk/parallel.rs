@@ -101,7 +101,11 @@ impl<V: Volume> Partition<V> {
     /// not parse or resolve against the grid; otherwise the first error of
     /// a cell's materialization, as
     /// [`read_into_vec`](Selected::read_into_vec) (the walk stops; cells in
-    /// flight finish).
+    /// flight finish); after the last cell,
+    /// [`Error::Changed`](crate::Error::Changed) if a file of the volume
+    /// changed while it was open (see
+    /// [`Volume::check_unchanged`], called once per walk: one `stat` per
+    /// file).
     pub fn par_map_cells<U, R, F>(&self, selection: impl IntoSelection, f: F) -> Result<Vec<R>>
     where
         U: Element,
@@ -134,7 +138,8 @@ impl<V: Volume> Partition<V> {
     /// the cells of `cells` whose C-order position passes `include`, visited
     /// in memory order in batches (see `walk::plan`), each handed to `f`
     /// with a buffer reused within its rayon job. Returns the results with
-    /// their C-order positions, in walk order.
+    /// their C-order positions, in walk order, once the volume's files are
+    /// found unchanged ([`Volume::check_unchanged`]).
     pub(crate) fn walk<U, R, F>(
         &self,
         cells: &CellBox,
@@ -172,6 +177,9 @@ impl<V: Volume> Partition<V> {
                     .collect::<Result<Vec<_>>>()?,
             );
         }
+        // results read from a file that changed under the walk may mix
+        // its two versions: an error, not a silent success
+        self.volume().check_unchanged()?;
         Ok(out)
     }
 }

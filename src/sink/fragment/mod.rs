@@ -71,6 +71,11 @@
 //! then holds exactly the bytes an uninterrupted run writes: every writer
 //! here is deterministic. Without resume, every selected cell is rewritten.
 //!
+//! An input file that changes while the cells are read (rewritten in
+//! place, replaced by a rename) fails the run after its last cell with
+//! [`Error::Changed`], before the manifest is written; see
+//! [`Volume::check_unchanged`].
+//!
 //! One run per directory at a time: two runs writing the same directory
 //! share temporary names.
 //!
@@ -333,7 +338,12 @@ impl FragmentOptions {
     /// temporary file or directory if an encoder (`npy`, image, Zarr)
     /// fails; a cell's materialization error ([`Error::TooLarge`], or the
     /// volume's read error; see
-    /// [`Selected::to_array_as`](crate::Selected::to_array_as)).
+    /// [`Selected::to_array_as`](crate::Selected::to_array_as));
+    /// [`Error::Changed`] after the last cell if the input file changed
+    /// while the cells were read ([`Volume::check_unchanged`]): the cells'
+    /// files stay, the manifest is not written, and a `resume(true)` run
+    /// would skip the cells already written, so fragment again without
+    /// resume (or into a fresh directory) once the input is settled.
     pub fn fragment<V: Volume>(
         &self,
         part: &Partition<V>,

@@ -26,6 +26,13 @@
 //! limits, the `IMPART_CACHE_MAX_BYTES` and `IMPART_CACHE_MAX_AGE`
 //! environment variables and [`NiftiOptions::cache_limits`].
 //!
+//! # Files that change while open
+//!
+//! Opening stamps the header file and the data file (one stamp for a
+//! `.nii`; for a gzipped file, the `.gz` source, not its cache copy) before
+//! reading them, and [`Volume::check_unchanged`] compares them again; see
+//! there for what each change gives.
+//!
 //! # Intensity scaling and world coordinates
 //!
 //! Views and plain materialization show stored values. `scl_slope` and
@@ -47,7 +54,7 @@ use std::path::{Path, PathBuf};
 
 mod files;
 
-use crate::io::{CacheLimits, DecodeCache};
+use crate::io::{CacheLimits, DecodeCache, FileStamp};
 use files::{cached, locate, read_prefix};
 
 use super::{AccessHint, Layout, MapAdvice, MemoryOrder, RawOptions, RawVolume, Volume};
@@ -159,6 +166,9 @@ pub struct NiftiVolume {
     data_path: PathBuf,
     cache: Option<PathBuf>,
     raw: RawVolume,
+    /// The header file and, for a pair, the data file, stamped before
+    /// they were read (the sources, for gzipped files).
+    stamps: Vec<FileStamp>,
 }
 
 impl NiftiVolume {
@@ -172,7 +182,18 @@ impl NiftiVolume {
     }
 
     fn open_with(path: &Path, options: &NiftiOptions) -> Result<Self> {
+        // stamped before anything is read from it
+        let mut stamps = vec![FileStamp::of(path)?];
         let files = locate(path)?;
+        // the other file of a pair
+        let other = if files.header == path {
+            &files.data
+        } else {
+            &files.header
+        };
+        if other != path {
+            stamps.push(FileStamp::of(other)?);
+        }
         let prefix = read_prefix(&files.header, files.header_gz, NIFTI2_HEADER_SIZE)?;
         let header = NiftiHeader::parse(&prefix, &files.header)?;
         let pair = files.header != files.data;
@@ -228,6 +249,7 @@ impl NiftiVolume {
             data_path: files.data,
             cache,
             raw,
+            stamps,
         })
     }
 
@@ -304,6 +326,12 @@ impl Volume for NiftiVolume {
 
     fn hint(&self, hint: AccessHint) {
         self.raw.hint(hint)
+    }
+
+    /// The header and data files (the `.gz` sources, not the cache copy
+    /// the voxels are mapped from).
+    fn check_unchanged(&self) -> Result<()> {
+        self.stamps.iter().try_for_each(FileStamp::check)
     }
 
     fn kind(&self) -> &'static str {

@@ -99,7 +99,7 @@ use super::{AccessHint, ArrayVolume, Layout, RawOptions, RawVolume, Volume};
 use crate::dtype::{ByteOrder, DType, Element};
 use crate::error::{Error, Result};
 use crate::grid::Region;
-use crate::io::{DecodeCache, MemoryLimits};
+use crate::io::{DecodeCache, FileStamp, MemoryLimits};
 
 /// The environment variable that sets the default
 /// [`ImageOptions::in_memory_max`]: a byte count as
@@ -119,6 +119,9 @@ pub struct ImageVolume {
     name: String,
     pixels: Pixels,
     storage: ImageStorage,
+    /// The source file, stamped before it was read (see
+    /// [`Volume::check_unchanged`]).
+    stamp: FileStamp,
     /// Removes a temporary cache file once `pixels` (its mapping, declared
     /// before it and so dropped first) is gone; `None` on Unix, where the
     /// file is removed as soon as it is mapped.
@@ -339,8 +342,14 @@ impl ImageOptions {
     /// Through a cache, as [`ImageVolume::open_cached_in`].
     pub fn open(&self, path: impl AsRef<Path>) -> Result<ImageVolume> {
         let path = path.as_ref();
+        // stamped before anything is read from it
+        let stamp = FileStamp::of(path)?;
+        self.open_stamped(path, stamp)
+    }
+
+    fn open_stamped(&self, path: &Path, stamp: FileStamp) -> Result<ImageVolume> {
         if let Some(cache) = &self.cache {
-            return self.open_through(path, cache);
+            return self.open_through(path, cache, stamp);
         }
         let decoder = Decoder::open(path)?;
         let shape = decoder.shape();
@@ -351,6 +360,7 @@ impl ImageOptions {
                 name: path.display().to_string(),
                 pixels: decoder.into_memory(path)?,
                 storage: ImageStorage::Memory,
+                stamp,
                 _temporary: None,
             });
         }
@@ -382,23 +392,30 @@ impl ImageOptions {
                 path: tmp,
                 in_memory_max,
             },
+            stamp,
             _temporary: guard,
         })
     }
 
-    fn open_through(&self, path: &Path, cache: &DecodeCache) -> Result<ImageVolume> {
+    fn open_through(
+        &self,
+        path: &Path,
+        cache: &DecodeCache,
+        stamp: FileStamp,
+    ) -> Result<ImageVolume> {
         let target = cache.target(path, CACHE_MAGIC, &cache_name(path))?;
-        let cached = |raw| ImageVolume {
+        let cached = |raw, stamp| ImageVolume {
             name: path.display().to_string(),
             pixels: Pixels::Mapped(raw),
             storage: ImageStorage::Cache {
                 path: target.clone(),
             },
+            stamp,
             _temporary: None,
         };
         if let Some(raw) = map_cache(&target)? {
             DecodeCache::touch(&target);
-            return Ok(cached(raw));
+            return Ok(cached(raw, stamp));
         }
         let decoder = Decoder::open(path)?;
         let shape = decoder.shape();
@@ -408,14 +425,14 @@ impl ImageOptions {
             decoder.into_file(&mut PixelFile::new(w, tmp, shape, true)?)
         })?;
         match map_cache(&target)? {
-            Some(raw) => Ok(cached(raw)),
+            Some(raw) => Ok(cached(raw, stamp)),
             // another process evicted the copy just written: decode again,
             // without the cache
             None if !target.exists() => ImageOptions {
                 cache: None,
                 ..self.clone()
             }
-            .open(path),
+            .open_stamped(path, stamp),
             None => Err(Error::InvalidHeader {
                 path: target.clone(),
                 detail: "the decode cache just written does not read back".into(),
@@ -747,6 +764,12 @@ impl Volume for ImageVolume {
 
     fn hint(&self, hint: AccessHint) {
         self.inner().hint(hint)
+    }
+
+    /// The source file (not a cache copy: the pixels were decoded from
+    /// the source when the volume was opened).
+    fn check_unchanged(&self) -> Result<()> {
+        self.stamp.check()
     }
 
     fn kind(&self) -> &'static str {

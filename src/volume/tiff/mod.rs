@@ -105,6 +105,7 @@ use crate::chunked::{WalkPlan, WalkSession};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::grid::Region;
+use crate::io::FileStamp;
 
 /// Options for opening TIFF files: which page or stack, which level of a
 /// pyramid, the budget of decoded tiles, and whether to map.
@@ -243,6 +244,8 @@ struct Info {
     compression: u16,
     geo: Option<GeoTiff>,
     affine: Option<[[f64; 4]; 4]>,
+    /// The file when it was opened.
+    stamp: FileStamp,
 }
 
 /// Where a resolution level is stored.
@@ -272,9 +275,9 @@ impl TiffVolume {
             path: path.to_path_buf(),
             detail,
         };
-        let file_len = std::fs::metadata(path)
-            .map_err(|e| Error::io(path, e))?
-            .len();
+        // stamped before anything is read from it
+        let stamp = FileStamp::of(path)?;
+        let file_len = stamp.len();
         let header = Header::read(path)?;
         let mut main = decoder_at(path, header, None, file_len, "page 0")?;
         let (pages, description, chain_error) = walk_pages(&mut main, path)?;
@@ -481,6 +484,7 @@ impl TiffVolume {
             compression: first.compression,
             geo,
             affine,
+            stamp,
         };
 
         // mapped when every plane is one evenly strided run, planes evenly
@@ -806,6 +810,10 @@ impl Volume for TiffVolume {
 
     fn hint(&self, hint: AccessHint) {
         self.inner().hint(hint)
+    }
+
+    fn check_unchanged(&self) -> Result<()> {
+        self.info.stamp.check()
     }
 
     fn kind(&self) -> &'static str {

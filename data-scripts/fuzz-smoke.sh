@@ -6,12 +6,17 @@
 # the first crash, hang or memory blow-up, with libFuzzer's report.
 #
 #   bash data-scripts/fuzz-smoke.sh [SECONDS]
+#
+# FUZZ_TARGET_DIR, if set, is cargo's target directory for the build (so a
+# campaign's binaries in fuzz/target are left alone).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-20}
 export RUSTC_BOOTSTRAP=1
 cd fuzz
-cargo fuzz build -O
+TD=()
+[ -n "${FUZZ_TARGET_DIR:-}" ] && TD=(--target-dir "$FUZZ_TARGET_DIR")
+cargo fuzz build -O "${TD[@]}"
 SCRATCH=$(mktemp -d)
 trap 'rm -rf "$SCRATCH"' EXIT
 for t in $(cargo fuzz list); do
@@ -20,11 +25,11 @@ for t in $(cargo fuzz list); do
     mkdir -p "corpus/$t" "$SCRATCH/$t" "$SCRATCH/artifacts/$t"
     start=$(date +%s)
     # replay: every input once (-runs=0 runs only the given corpora)
-    cargo fuzz run -O "$t" "${dirs[@]}" -- -runs=0 -rss_limit_mb=2048 -timeout=30 \
+    cargo fuzz run -O "${TD[@]}" "$t" "${dirs[@]}" -- -runs=0 -rss_limit_mb=2048 -timeout=30 \
         -artifact_prefix="$SCRATCH/artifacts/$t/" > "$SCRATCH/$t.replay.log" 2>&1 || {
         tail -n 60 "$SCRATCH/$t.replay.log"; echo "fuzz $t: an input of the committed corpus fails"; exit 1; }
     # fuzz: new inputs into the scratch corpus (listed first)
-    cargo fuzz run -O "$t" "$SCRATCH/$t" "${dirs[@]}" -- -max_total_time="$SECONDS_EACH" \
+    cargo fuzz run -O "${TD[@]}" "$t" "$SCRATCH/$t" "${dirs[@]}" -- -max_total_time="$SECONDS_EACH" \
         -rss_limit_mb=2048 -timeout=30 -max_len=16384 -print_final_stats=1 \
         -artifact_prefix="$SCRATCH/artifacts/$t/" > "$SCRATCH/$t.fuzz.log" 2>&1 || {
         tail -n 60 "$SCRATCH/$t.fuzz.log"; echo "fuzz $t: crashed within ${SECONDS_EACH} s"; exit 1; }

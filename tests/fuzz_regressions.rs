@@ -48,3 +48,29 @@ fn selection_whole_axis_has_one_spelling() {
         }]
     );
 }
+
+/// `grid_model`: a 4-axis grid of steps of 1/64 voxel over extents near
+/// 4096 has about 2^71 cells. The grid refuses it as `TooManyCells` (a
+/// typed error, as documented) rather than overflowing; the harness had
+/// assumed every such grid builds, and now expects this refusal exactly
+/// when the model's cell count overflows `usize`.
+#[test]
+fn grid_model_too_many_cells_is_a_typed_error() {
+    let data = input("grid_model", "too-many-cells");
+    assert!(!data.is_empty());
+    let grid = impart::Grid::builder(&[3851, 4096, 4096, 4096])
+        .cell(&[346, 256, 53, 136])
+        .step(1.0 / 64.0)
+        .build();
+    assert!(
+        matches!(grid, Err(impart::GridError::TooManyCells { .. })),
+        "{grid:?}"
+    );
+    // one axis fewer fits: 1 + (dim - cell) * 64 cells per axis
+    let grid = impart::Grid::builder(&[3851, 4096, 4096])
+        .cell(&[346, 256, 53])
+        .step(1.0 / 64.0)
+        .build()
+        .unwrap();
+    assert_eq!(grid.shape(), &[1 + 3505 * 64, 1 + 3840 * 64, 1 + 4043 * 64]);
+}

@@ -89,19 +89,22 @@ fuzz_target!(|input: Input| {
             .collect(),
         edge,
     };
-    let Ok(grid) = Grid::builder(&dims)
-        .cell(&cells)
-        .spacing(spec)
-        .edge(edge)
-        .build()
-    else {
-        // the model's grids (at most 4096 cells of at least 1/64 voxel
-        // steps per axis) always build
-        panic!("grid {dims:?} / {cells:?} / {steps:?} / {edge:?} does not build");
-    };
+    let built = Grid::builder(&dims).cell(&cells).spacing(spec).edge(edge).build();
     let shape = model.shape();
+    // the model's axes (at most 4096 voxels, steps of at least 1/64) always
+    // build, unless their cell count overflows usize
+    let Some(len) = shape.iter().try_fold(1usize, |n, &k| n.checked_mul(k)) else {
+        assert!(
+            matches!(built, Err(impart::GridError::TooManyCells { .. })),
+            "grid {dims:?} / {cells:?} / {steps:?}: {shape:?} cells overflow, but {built:?}"
+        );
+        return;
+    };
+    let grid = built.unwrap_or_else(|e| {
+        panic!("grid {dims:?} / {cells:?} / {steps:?} / {edge:?} does not build: {e}")
+    });
+    assert_eq!(grid.len(), len);
     assert_eq!(grid.shape(), shape.as_slice());
-    assert_eq!(grid.len(), shape.iter().product::<usize>());
 
     let ndim = shape.len();
     let pick = |k: usize| input.pick.get(k).copied().unwrap_or(0) as usize;

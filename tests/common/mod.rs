@@ -140,6 +140,7 @@ pub fn close(a: f64, b: f64) -> bool {
 
 /// Reads the manifest at `path` and checks its `format`; `how` says how to
 /// make the file when it is missing.
+#[allow(dead_code)]
 pub fn load_manifest(path: &Path, format: u64, how: &str) -> Value {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e} ({how})", path.display()));

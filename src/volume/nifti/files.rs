@@ -3,9 +3,10 @@
 //! decode cache for gzipped voxels.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
+use flate2::bufread::GzDecoder;
 use flate2::read::MultiGzDecoder;
 
 use crate::error::{Error, Result};
@@ -101,6 +102,30 @@ pub(super) fn read_prefix(path: &Path, gz: bool, n: usize) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// Decompresses the first `needed` bytes of the gzip members in `input`
+/// into `out`; returns how many there were. Each member that holds some
+/// of them is read to its end, so that its CRC-32 and length are checked
+/// (a corrupt stream is an error, never other values); the members after
+/// them, and anything after the last member, are not read.
+fn decompress(input: impl Read, needed: u64, out: &mut impl Write) -> std::io::Result<u64> {
+    let mut input = BufReader::with_capacity(1 << 20, input);
+    let mut copied = 0;
+    while copied < needed {
+        // another member follows (gzip's magic), or the stream has ended
+        if !input.fill_buf()?.starts_with(&[0x1f, 0x8b]) && copied > 0 {
+            break;
+        }
+        let mut member = GzDecoder::new(&mut input);
+        let n = std::io::copy(&mut (&mut member).take(needed - copied), out)?;
+        std::io::copy(&mut member, &mut std::io::sink())?;
+        copied += n;
+        if n == 0 && input.fill_buf()?.is_empty() {
+            break;
+        }
+    }
+    Ok(copied)
+}
+
 /// The decompressed copy of `source` (its first `needed` bytes) in
 /// `cache`, made atomically if it is not already there (then the cache is
 /// kept to its limits), or marked as used if it is. Returns the cache
@@ -124,9 +149,7 @@ pub(super) fn cached(
     }
     cache.write(&target, |writer, _| {
         let input = File::open(source).map_err(|e| Error::io(source, e))?;
-        let mut decoder =
-            MultiGzDecoder::new(BufReader::with_capacity(1 << 20, input)).take(needed);
-        let copied = std::io::copy(&mut decoder, writer).map_err(|e| Error::io(source, e))?;
+        let copied = decompress(input, needed, writer).map_err(|e| Error::io(source, e))?;
         if copied < needed {
             return Err(Error::Truncated {
                 path: source.to_path_buf(),
@@ -137,4 +160,58 @@ pub(super) fn cached(
         Ok(())
     })?;
     Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decompress;
+    use flate2::write::GzEncoder;
+    use flate2::Compression;
+    use std::io::Write;
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = GzEncoder::new(Vec::new(), Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn run(input: &[u8], needed: u64) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let n = decompress(input, needed, &mut out)?;
+        assert_eq!(n, out.len() as u64);
+        Ok(out)
+    }
+
+    #[test]
+    fn members_are_joined_and_each_is_checked() {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut two = gz(&data[..1234]);
+        two.extend(gz(&data[1234..]));
+        assert_eq!(run(&two, 5000).unwrap(), data);
+        // the first bytes only: the members after them are not read
+        assert_eq!(run(&two, 100).unwrap(), &data[..100]);
+        let mut bad_second = two.clone();
+        let n = bad_second.len();
+        bad_second[n - 8] ^= 1;
+        assert_eq!(run(&bad_second, 1234).unwrap(), &data[..1234]);
+        assert!(run(&bad_second, 1235).is_err());
+        // zeros after the last member are not read
+        let mut padded = two.clone();
+        padded.extend([0u8; 16]);
+        assert_eq!(run(&padded, 5000).unwrap(), data);
+        // a stream that ends early gives fewer bytes
+        assert_eq!(run(&gz(&data[..10]), 5000).unwrap(), &data[..10]);
+        // the CRC-32 and the length of a member that holds needed bytes
+        // are checked, even when only its first bytes are needed
+        let one = gz(&data);
+        for back in [8, 5, 4, 1] {
+            let mut bad = one.clone();
+            let n = bad.len();
+            bad[n - back] ^= 1;
+            assert!(run(&bad, 5000).is_err(), "byte {back} from the end");
+            assert!(run(&bad, 100).is_err(), "byte {back} from the end");
+        }
+        // not gzip at all
+        assert!(run(b"plain bytes, not gzip", 10).is_err());
+    }
 }

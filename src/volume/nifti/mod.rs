@@ -127,9 +127,11 @@ impl NiftiOptions {
     /// # Errors
     ///
     /// [`Error::Io`] naming the file if it cannot be opened, read or mapped
-    /// or, gzipped, does not decompress (for a pair, naming the given file
-    /// if its other half is missing), or naming the cache directory or file
-    /// if the decompressed copy cannot be written; [`Error::InvalidHeader`]
+    /// or, gzipped, does not decompress (a corrupt stream, or one whose
+    /// CRC-32 or length does not match its data; for a pair, naming the
+    /// given file if its other half is missing), or naming the cache
+    /// directory or file if the decompressed copy cannot be written;
+    /// [`Error::InvalidHeader`]
     /// for a header [`NiftiHeader::parse`] refuses (a file shorter than its
     /// header included) or a magic that does not match the files (a
     /// single-file magic on a pair, or the reverse);

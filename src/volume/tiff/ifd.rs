@@ -757,9 +757,22 @@ pub(super) fn walk_pages(
             path: path.to_path_buf(),
             detail: "the file has no image file directory".into(),
         })?;
+    // a description that is not text (or of a type the decoder does not
+    // know) is no description; one whose value lies past the end of the
+    // file (a truncated file) is an error, not a plain stack in place of
+    // the one its OME-XML or ImageJ header describes
     let description = match guarded(|| decoder.find_tag(Tag::ImageDescription)) {
-        Some(Ok(Some(v))) => v.into_string().ok(),
-        _ => None,
+        Some(Ok(v)) => v.and_then(|v| v.into_string().ok()),
+        Some(Err(e @ (TiffError::IoError(_) | TiffError::LimitsExceeded))) => {
+            return Err(tiff_error(path, "page 0", "ImageDescription", e))
+        }
+        Some(Err(_)) => None,
+        None => {
+            return Err(Error::InvalidHeader {
+                path: path.to_path_buf(),
+                detail: "page 0: the TIFF decoder failed on its ImageDescription".into(),
+            })
+        }
     };
     let mut pages = Vec::new();
     let mut seen = HashSet::new();

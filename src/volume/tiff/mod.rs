@@ -180,7 +180,9 @@ impl TiffOptions {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] naming `path` if it cannot be opened or read;
+    /// [`Error::Io`] naming `path` if it cannot be opened or read (the
+    /// first page's ImageDescription included: one past the end of a
+    /// truncated file is an error, not a stack without its axes);
     /// [`Error::InvalidHeader`] if it is not a TIFF file, its directories
     /// are malformed, loop or point past its end, a chunk lies past its
     /// end, or the page does not exist; [`Error::InvalidArgument`] for a

@@ -63,9 +63,13 @@ run)
     ;;
 minimize)
     for t in "${TARGETS[@]}"; do
-        rm -rf "fuzz/corpus/$t.new"
-        mkdir -p "fuzz/corpus/$t.new"
-        "$BIN/$t" -merge=1 -max_len=$(max_len "$t") "fuzz/corpus/$t.new" "$WORK/corpus/$t" > "$WORK/logs/$t.cmin.log" 2>&1
+        rm -rf "fuzz/corpus/$t.new" "$WORK/snapshot/$t"
+        mkdir -p "fuzz/corpus/$t.new" "$WORK/snapshot"
+        # a snapshot: a running fuzzer replaces files of its corpus as it goes
+        mkdir -p "$WORK/snapshot/$t"
+        cp "$WORK/corpus/$t"/* "$WORK/snapshot/$t/" 2>/dev/null || true
+        "$BIN/$t" -merge=1 -max_len=$(max_len "$t") "fuzz/corpus/$t.new" "$WORK/snapshot/$t" > "$WORK/logs/$t.cmin.log" 2>&1
+        rm -rf "$WORK/snapshot/$t"
         rm -rf "fuzz/corpus/$t"
         mv "fuzz/corpus/$t.new" "fuzz/corpus/$t"
         echo "$t: $(ls fuzz/corpus/$t | wc -l) inputs, $(du -sk fuzz/corpus/$t | cut -f1) KiB"

@@ -20,7 +20,9 @@
 //! read, not inputs of [`impart::open`]), `*.expected` (the values a
 //! fixture must read, raw bytes without a format), `*.npy` (expected
 //! outputs of `impart stitch`, read by its tests through `ndarray-npy`;
-//! `impart::open` reads no `.npy`). Any other file fails
+//! `impart::open` reads no `.npy`), and everything under `tests/data/fuzz/`
+//! (inputs of the fuzz targets in their own layouts, replayed by
+//! `tests/fuzz_regressions.rs` and CI's fuzz smoke). Any other file fails
 //! [`every_fixture_is_classified`], so it gets a rule here.
 //!
 //! The reference is the intact fixture as impart reads it (every block of
@@ -312,7 +314,12 @@ fn discover() -> Found {
             continue;
         }
         let ends = |s: &str| name.ends_with(s);
-        if ends(".json") || ends(".md") {
+        if f.starts_with(data_dir().join("fuzz")) {
+            skipped.push((
+                f.clone(),
+                "a fuzz target's input (tests/fuzz_regressions.rs), in that target's layout",
+            ));
+        } else if ends(".json") || ends(".md") {
             skipped.push((f.clone(), "a manifest or notes, read by the tests"));
         } else if ends(".expected") {
             skipped.push((f.clone(), "expected values, raw bytes without a format"));

@@ -58,10 +58,15 @@ pub fn fresh_dir(name: &str) -> PathBuf {
 /// last voxel and a box in the middle, each shrunk to at most
 /// [`MAX_READ_BYTES`] of elements of `size` bytes.
 pub fn probe_regions(shape: &[usize], size: usize) -> Vec<Region> {
+    probe_regions_within(shape, size, MAX_READ_BYTES)
+}
+
+/// [`probe_regions`] with at most `bytes` per region.
+pub fn probe_regions_within(shape: &[usize], size: usize, bytes: usize) -> Vec<Region> {
     if shape.is_empty() || shape.contains(&0) {
         return Vec::new();
     }
-    let budget = (MAX_READ_BYTES / size.max(1)).max(1);
+    let budget = (bytes / size.max(1)).max(1);
     // extents from the last (fastest in C order) axis outward
     let mut extent = vec![1usize; shape.len()];
     let mut left = budget;

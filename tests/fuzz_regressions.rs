@@ -74,3 +74,36 @@ fn grid_model_too_many_cells_is_a_typed_error() {
         .unwrap();
     assert_eq!(grid.shape(), &[1 + 3505 * 64, 1 + 3840 * 64, 1 + 4043 * 64]);
 }
+
+/// `zarr_metadata`: a v2 array of dtype `"<U000…0709551615"` (a string of
+/// 709,551,615 UTF-32 characters per element) made the fuzzer run out of
+/// memory: zarrs builds an array's fill value at open, 2.8 GB of it here,
+/// before impart could refuse the type. impart now reads the metadata's
+/// type first and refuses every type it does not read (strings, bytes,
+/// structured, v3 types with a configuration) as `UnsupportedDType`
+/// naming the key, without zarrs allocating anything.
+#[cfg(feature = "zarr")]
+#[test]
+fn zarr_huge_string_dtype_is_refused_before_zarrs_opens_it() {
+    let data = input("zarr_metadata", "huge-string-dtype");
+    // the target's layout: selector byte (odd: v2 .zarray), the metadata
+    assert_eq!(data[0] % 2, 1);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".zarray"), &data[1..]).unwrap();
+    let e = impart::ZarrVolume::open(dir.path()).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, impart::Error::UnsupportedDType { .. }), "{msg}");
+    assert!(msg.contains("Zarr dtype \"<U0000"), "{msg}");
+
+    // the v3 form: a fixed-length type of a huge length
+    let dir = tempfile::tempdir().unwrap();
+    let meta = r#"{"zarr_format":3,"node_type":"array","shape":[4],"data_type":{"name":"fixed_length_utf32","configuration":{"length_bytes":4000000000}},"chunk_grid":{"name":"regular","configuration":{"chunk_shape":[2]}},"chunk_key_encoding":{"name":"default"},"fill_value":"","codecs":[{"name":"bytes"}]}"#;
+    std::fs::write(dir.path().join("zarr.json"), meta).unwrap();
+    let e = impart::ZarrVolume::open(dir.path()).unwrap_err();
+    assert!(matches!(e, impart::Error::UnsupportedDType { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("Zarr data_type {") && msg.contains("fixed_length_utf32"),
+        "{msg}"
+    );
+}

@@ -212,6 +212,7 @@ impl ZarrChunks {
             .find(|m| m.is_file())
             .unwrap_or_else(|| path.join("zarr.json"));
         let stamp = FileStamp::of(&meta);
+        refuse_unsupported_type(&meta)?;
         let store = FilesystemStore::new(store_path).map_err(|e| invalid(format!("store: {e}")))?;
         let array = Array::open(Arc::new(store), node).map_err(|e| match e {
             // types zarrs has no plugin for (strings, structured, bytes,
@@ -348,5 +349,52 @@ impl ChunkSource for ZarrChunks {
 
     fn kind(&self) -> &'static str {
         "zarr"
+    }
+}
+
+/// Refuses an array whose metadata names a data type this crate does not
+/// read (anything but 8- to 64-bit integers and 32- and 64-bit floats)
+/// before `zarrs` opens it: `zarrs` builds the fill value of any type it
+/// knows at open, so a hostile string type (`"<U709551615"`, found by the
+/// `zarr_metadata` fuzz target, or a v3 `fixed_length_utf32` of a huge
+/// length) would allocate gigabytes before the type could be refused.
+/// Metadata that is not JSON, or has no type key, is left to `zarrs` to
+/// report.
+fn refuse_unsupported_type(meta: &Path) -> Result<()> {
+    let Ok(text) = std::fs::read(meta) else {
+        return Ok(());
+    };
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&text) else {
+        return Ok(());
+    };
+    let v2 = meta.file_name().is_some_and(|n| n == ".zarray");
+    let key = if v2 { "dtype" } else { "data_type" };
+    let Some(data_type) = value.get(key) else {
+        return Ok(());
+    };
+    let supported = match data_type.as_str() {
+        Some(name) if v2 => {
+            // NumPy's type string: an optional byte order, kind, size
+            let code = name.strip_prefix(['<', '>', '|']).unwrap_or(name);
+            matches!(
+                code,
+                "u1" | "i1" | "u2" | "i2" | "u4" | "i4" | "u8" | "i8" | "f4" | "f8"
+            )
+        }
+        Some(name) => crate::format::zarr::dtype_from_name(name).is_some(),
+        // a structured v2 type, or a v3 type with a configuration
+        None => false,
+    };
+    if supported {
+        Ok(())
+    } else {
+        let mut shown: String = data_type.to_string().chars().take(200).collect();
+        if shown.len() < data_type.to_string().len() {
+            shown.push_str("...");
+        }
+        Err(Error::UnsupportedDType {
+            path: meta.parent().unwrap_or(meta).to_path_buf(),
+            name: format!("Zarr {key} {shown}"),
+        })
     }
 }

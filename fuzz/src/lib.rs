@@ -13,7 +13,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use impart::{Region, Volume};
+use impart::{ImageOptions, Region, Volume};
 
 /// At most this many bytes are read from a volume per region.
 pub const MAX_READ_BYTES: usize = 1 << 16;
@@ -148,4 +148,22 @@ pub fn assert_same_reads<A: Volume + ?Sized, B: Volume + ?Sized>(a: &A, b: &B) {
 /// The bytes after a one-byte selector: `(selector, rest)`.
 pub fn split_selector(data: &[u8]) -> Option<(u8, &[u8])> {
     data.split_first().map(|(&s, rest)| (s, rest))
+}
+
+/// The PNG and JPEG targets' check: the image at `path` decoded into memory
+/// and into a mapped temporary file (the path of images above the
+/// in-memory limit) both open, or neither, with the same pixels.
+pub fn image_target(path: &Path) {
+    let memory = ImageOptions::new().in_memory_max(u64::MAX).open(path);
+    let mapped = ImageOptions::new().in_memory_max(0).temp_dir(scratch()).open(path);
+    match (memory, mapped) {
+        (Ok(a), Ok(b)) => {
+            assert_same_reads(&a, &b);
+            read_some(&a);
+        }
+        (Err(_), Err(_)) => {}
+        (Ok(_), Err(e)) | (Err(e), Ok(_)) => {
+            panic!("decodes in memory or to a file, but not both: {e}")
+        }
+    }
 }

@@ -76,19 +76,46 @@ minimize)
     done
     ;;
 table)
-    echo "| target | executions | time (s) | exec/s | coverage (edges) | features | corpus (minimized) | crashes |"
-    echo "|---|---|---|---|---|---|---|---|"
-    for t in "${TARGETS[@]}"; do
-        log=$WORK/logs/$t.log
-        [ -f "$log" ] || continue
-        runs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo "?")
-        rate=$(grep -o 'stat::average_exec_per_sec: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo "?")
-        secs=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | tail -1 | grep -o 'in [0-9]*' | grep -o '[0-9]*' || echo "?")
-        cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo "?")
-        ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo "?")
-        corp=$(ls "fuzz/corpus/$t" 2>/dev/null | wc -l)
-        crashes=$(ls "$WORK/artifacts/$t" 2>/dev/null | wc -l)
-        echo "| $t | $runs | $secs | $rate | $cov | $ft | $corp | $crashes |"
-    done
+    # every run of a target counts: $t.log and the $t.run*.log of runs that
+    # stopped on a find (fixed, then restarted from the same corpus); a run
+    # still going counts its last status line
+    python3 - "$WORK" "${TARGETS[@]}" <<'PY'
+import re, sys
+from pathlib import Path
+work = Path(sys.argv[1])
+print("| target | executions | runs | time (s) | coverage (edges) | features | corpus (minimized) | finds |")
+print("|---|---|---|---|---|---|---|---|")
+for t in sys.argv[2:]:
+    logs = sorted((work / "logs").glob(f"{t}.run*.log")) + [work / "logs" / f"{t}.log"]
+    execs, secs, cov, ft, runs = 0, 0, "?", "?", 0
+    for log in logs:
+        if not log.exists():
+            continue
+        text = log.read_text(errors="replace")
+        runs += 1
+        m = re.findall(r"stat::number_of_executed_units: (\d+)", text)
+        if m:
+            execs += int(m[-1])
+        else:
+            m = re.findall(r"^#(\d+)\s", text, re.M)
+            execs += int(m[-1]) if m else 0
+        m = re.findall(r"Done \d+ runs in (\d+) second", text)
+        if m:
+            secs += int(m[-1])
+        else:
+            r = re.findall(r"exec/s: (\d+)", text)
+            n = re.findall(r"^#(\d+)\s", text, re.M)
+            if r and n and int(r[-1]):
+                secs += int(n[-1]) // int(r[-1])
+        c = re.findall(r"cov: (\d+) ft: (\d+)", text)
+        if c:
+            cov, ft = c[-1]
+    corpus = Path("fuzz/corpus") / t
+    size = len(list(corpus.iterdir())) if corpus.is_dir() else 0
+    finds = work / "artifacts" / t
+    nfinds = len(list(finds.iterdir())) if finds.is_dir() else 0
+    if runs:
+        print(f"| {t} | {execs:,} | {runs} | {secs:,} | {cov} | {ft} | {size} | {nfinds} |")
+PY
     ;;
 esac

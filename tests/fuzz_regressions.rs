@@ -107,3 +107,26 @@ fn zarr_huge_string_dtype_is_refused_before_zarrs_opens_it() {
         "{msg}"
     );
 }
+
+/// `png`: a PLTE chunk of 59 bytes (not a whole number of RGB entries)
+/// made the `png` crate (0.18.1) panic with a slice index out of range
+/// while expanding the palette, in the middle of impart's decode. impart's
+/// chunk scan now refuses such a palette first (the PNG spec's rule:
+/// 1 to 256 entries of 3 bytes) as `InvalidHeader` naming the file.
+#[cfg(feature = "image")]
+#[test]
+fn png_palette_of_a_partial_entry_is_refused() {
+    let data = input("png", "plte-not-multiple-of-3");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.png");
+    std::fs::write(&path, &data).unwrap();
+    for options in [
+        impart::ImageOptions::new().in_memory_max(u64::MAX),
+        impart::ImageOptions::new().in_memory_max(0).temp_dir(dir.path()),
+    ] {
+        let e = options.open(&path).unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, impart::Error::InvalidHeader { .. }), "{msg}");
+        assert!(msg.contains("x.png") && msg.contains("PLTE chunk at offset 33 holds 59 bytes"), "{msg}");
+    }
+}

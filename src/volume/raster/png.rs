@@ -290,6 +290,17 @@ fn scan_chunks(path: &Path, file: &File, len: u64) -> Result<(u64, bool)> {
         match kind {
             b"IDAT" => idat += u64::from(length),
             b"IEND" => return Ok((idat, true)),
+            // the spec's rule, checked here because the png crate (0.18.1)
+            // panics expanding a palette whose length is not a multiple of
+            // 3 (found by the `png` fuzz target)
+            b"PLTE" if length % 3 != 0 || length > 768 || length == 0 => {
+                return Err(Error::InvalidHeader {
+                    path: path.to_path_buf(),
+                    detail: format!(
+                        "PLTE chunk at offset {pos} holds {length} bytes, not 1 to 256 RGB entries of 3 bytes"
+                    ),
+                })
+            }
             _ => {}
         }
         pos = end;

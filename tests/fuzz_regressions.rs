@@ -95,6 +95,18 @@ fn zarr_huge_string_dtype_is_refused_before_zarrs_opens_it() {
     assert!(matches!(e, impart::Error::UnsupportedDType { .. }), "{msg}");
     assert!(msg.contains("Zarr dtype \"<U0000"), "{msg}");
 
+    // the same in metadata with a byte that is not UTF-8 elsewhere (the
+    // target's second find: the check had skipped what it could not parse
+    // as UTF-8, while zarrs reads it)
+    let data = input("zarr_metadata", "huge-string-dtype-not-utf8");
+    assert!(std::str::from_utf8(&data[1..]).is_err());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".zarray"), &data[1..]).unwrap();
+    let e = impart::ZarrVolume::open(dir.path()).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, impart::Error::UnsupportedDType { .. }), "{msg}");
+    assert!(msg.contains("Zarr dtype \"<U0000"), "{msg}");
+
     // the v3 form: a fixed-length type of a huge length
     let dir = tempfile::tempdir().unwrap();
     let meta = r#"{"zarr_format":3,"node_type":"array","shape":[4],"data_type":{"name":"fixed_length_utf32","configuration":{"length_bytes":4000000000}},"chunk_grid":{"name":"regular","configuration":{"chunk_shape":[2]}},"chunk_key_encoding":{"name":"default"},"fill_value":"","codecs":[{"name":"bytes"}]}"#;
@@ -122,11 +134,16 @@ fn png_palette_of_a_partial_entry_is_refused() {
     std::fs::write(&path, &data).unwrap();
     for options in [
         impart::ImageOptions::new().in_memory_max(u64::MAX),
-        impart::ImageOptions::new().in_memory_max(0).temp_dir(dir.path()),
+        impart::ImageOptions::new()
+            .in_memory_max(0)
+            .temp_dir(dir.path()),
     ] {
         let e = options.open(&path).unwrap_err();
         let msg = e.to_string();
         assert!(matches!(e, impart::Error::InvalidHeader { .. }), "{msg}");
-        assert!(msg.contains("x.png") && msg.contains("PLTE chunk at offset 33 holds 59 bytes"), "{msg}");
+        assert!(
+            msg.contains("x.png") && msg.contains("PLTE chunk at offset 33 holds 59 bytes"),
+            "{msg}"
+        );
     }
 }

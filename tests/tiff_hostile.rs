@@ -233,3 +233,201 @@ fn an_imagej_stack_claiming_more_planes_than_the_file_holds_is_refused() {
         .expect("read");
     assert_eq!(all, (0..64u8).collect::<Vec<_>>());
 }
+
+/// A tiled, deflate-compressed u16 TIFF of `w` x `h` pixels of `samples`
+/// (1 or 2) samples, planar or not, in tiles of `tw` x `th`, whose pixel
+/// `(y, x)` holds `value(y, x, sample)`. Each tile stores its `th` rows of
+/// `tw` pixels, padding included, as writers do; with `whole` false only
+/// the rows inside the image (all a reader needs: a tile gigabytes tall
+/// over a small image cannot be stored whole).
+#[allow(clippy::too_many_arguments)]
+fn tiled_u16(
+    (w, h): (u32, u32),
+    samples: u32,
+    planar: bool,
+    (tw, th): (u32, u32),
+    whole: bool,
+    value: impl Fn(u32, u32, u32) -> u16,
+) -> Tiff {
+    use std::io::Write;
+    let planes = if planar { samples } else { 1 };
+    let per_pixel = samples / planes;
+    let (down, across) = (h.div_ceil(th), w.div_ceil(tw));
+    let mut stored = Vec::new();
+    for p in 0..planes {
+        for ty in 0..down {
+            for tx in 0..across {
+                let rows = if whole { th } else { th.min(h - ty * th) };
+                let mut tile = vec![0u8; (rows * tw * per_pixel * 2) as usize];
+                for r in 0..rows.min(h - ty * th) {
+                    for c in 0..tw.min(w - tx * tw) {
+                        for k in 0..per_pixel {
+                            let v = value(ty * th + r, tx * tw + c, p + k);
+                            let at = (((r * tw + c) * per_pixel + k) * 2) as usize;
+                            tile[at..at + 2].copy_from_slice(&v.to_le_bytes());
+                        }
+                    }
+                }
+                let mut z =
+                    flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+                z.write_all(&tile).unwrap();
+                stored.push(z.finish().unwrap());
+            }
+        }
+    }
+    let n = stored.len() as u32;
+    // the directory (11 entries) at 8, then the tables (if more than one
+    // tile), then the tiles
+    let tables = 8 + 2 + 11 * 12 + 4;
+    let mut at = tables + if n > 1 { 8 * n } else { 0 };
+    let mut offsets = Vec::new();
+    for s in &stored {
+        offsets.push(at);
+        at += s.len() as u32;
+    }
+    let counts: Vec<u32> = stored.iter().map(|s| s.len() as u32).collect();
+    let (offset_value, count_value) = if n == 1 {
+        (offsets[0], counts[0])
+    } else {
+        (tables, tables + 4 * n)
+    };
+    let mut tiff = Tiff::new().ifd(
+        &[
+            (256, 4, 1, w),
+            (257, 4, 1, h),
+            // BitsPerSample: one SHORT per sample, inline
+            (
+                258,
+                3,
+                samples,
+                if samples == 1 { 16 } else { 16 | (16 << 16) },
+            ),
+            (259, 3, 1, 8),
+            (262, 3, 1, 1),
+            (277, 3, 1, samples),
+            (284, 3, 1, if planar { 2 } else { 1 }),
+            (322, 4, 1, tw),
+            (323, 4, 1, th),
+            (324, 4, n, offset_value),
+            (325, 4, n, count_value),
+        ],
+        0,
+    );
+    if n > 1 {
+        for v in offsets.iter().chain(&counts) {
+            tiff.bytes.extend(v.to_le_bytes());
+        }
+    }
+    for s in &stored {
+        tiff.bytes.extend(s);
+    }
+    tiff
+}
+
+/// Every pixel of `path` as u16, read as one region.
+fn read_all_u16(path: &std::path::Path) -> impart::Result<Vec<u16>> {
+    let v = TiffOptions::new().open(path)?;
+    let region = impart::Region::new(vec![0; v.shape().len()], v.shape().to_vec())?;
+    let mut out = vec![0u8; v.shape().iter().product::<usize>() * 2];
+    v.read_region(&region, &mut out)?;
+    Ok(out
+        .chunks_exact(2)
+        .map(|b| u16::from_ne_bytes([b[0], b[1]]))
+        .collect())
+}
+
+fn pixel(y: u32, x: u32, s: u32) -> u16 {
+    (y * 1000 + x * 7 + s * 30000) as u16
+}
+
+fn pixels(w: u32, h: u32, samples: u32) -> Vec<u16> {
+    (0..h)
+        .flat_map(|y| (0..w).flat_map(move |x| (0..samples).map(move |s| pixel(y, x, s))))
+        .collect()
+}
+
+/// Tiles far larger than the image along one axis or both (valid TIFF:
+/// tile sizes need only be multiples of 16), stored whole with their
+/// padding: the chunk is cut to the image where it is alone along an
+/// axis, and the pixels are right, for chunky images (whose decoder gives
+/// the image's part of a tile) and a planar one (whose decoder gives the
+/// second sample's tiles whole, padding included).
+#[test]
+fn tiles_far_larger_than_the_image_read_their_pixels() {
+    let dir = tempfile::tempdir().unwrap();
+    for (size, tile) in [((30, 20), (65536, 32)), ((40, 20), (16, 65536))] {
+        for (samples, planar) in [(1u32, false), (2, false), (2, true)] {
+            let name = format!("tile-{tile:?}-{samples}-{planar}.tif");
+            let path = tiled_u16(size, samples, planar, tile, true, pixel).write(dir.path(), &name);
+            let v = TiffOptions::new().open(&path).unwrap();
+            // `info`'s tile is the file's
+            let per_pixel = if planar { 1 } else { samples as usize };
+            assert_eq!(
+                v.chunk_shape(),
+                &[tile.1 as usize, tile.0 as usize, per_pixel],
+                "{name}"
+            );
+            let got = read_all_u16(&path).unwrap();
+            assert_eq!(got, pixels(size.0, size.1, samples), "{name}");
+        }
+    }
+}
+
+/// The `tiff` fuzz target's find, replaying its corpus under
+/// AddressSanitizer: an image tiled 16 pixels wide and hundreds of
+/// millions of rows tall made the chunk decoder allocate each tile with
+/// its padding (tens of gigabytes: lazily zeroed pages that cost nothing
+/// where the kernel overcommits, "cannot be allocated" where it does not,
+/// an abort under the sanitizer), though the image is 53 x 37. A chunk
+/// alone along an axis is now cut to the image. This rebuilds the find's
+/// geometry (the fuzzed input itself was not kept) with tiles that hold
+/// only the image's rows, and reads it in a child process limited to
+/// 4 GiB of address space, where the old 29 GB allocation fails.
+#[test]
+fn a_tile_gigabytes_tall_over_a_small_image_is_not_allocated_whole() {
+    use std::os::unix::process::CommandExt;
+    const LIMIT: u64 = 4 << 30;
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--exact", "huge_tile_child", "--nocapture"])
+        .args(["--test-threads", "1"])
+        .env("IMPART_TEST_HUGE_TILE_CHILD", "1")
+        .env("RAYON_NUM_THREADS", "2");
+    // SAFETY: the closure runs in the forked child before exec; it calls
+    // only setrlimit(2), which is async-signal-safe, and allocates
+    // nothing.
+    unsafe {
+        command.pre_exec(|| {
+            let rl = libc::rlimit {
+                rlim_cur: LIMIT as libc::rlim_t,
+                rlim_max: LIMIT as libc::rlim_t,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &rl) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = command.output().expect("run the child test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("huge tile: read"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The child of the test above (does nothing unless run by it).
+#[test]
+fn huge_tile_child() {
+    if std::env::var_os("IMPART_TEST_HUGE_TILE_CHILD").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (size, tile) = ((53, 37), (16, 905_969_680));
+    let path = tiled_u16(size, 1, false, tile, false, pixel).write(dir.path(), "x.tif");
+    let v = TiffOptions::new().open(&path).unwrap();
+    assert_eq!(v.chunk_shape(), &[905_969_680, 16, 1]);
+    assert_eq!(read_all_u16(&path).unwrap(), pixels(53, 37, 1));
+    println!("huge tile: read");
+}

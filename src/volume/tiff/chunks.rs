@@ -26,6 +26,9 @@ pub struct TiffChunks {
     name: String,
     shape: Vec<usize>,
     chunk: Vec<usize>,
+    /// The tile's or strip's rows and columns as the file stores them
+    /// (`chunk` is cut to the image along an axis the image does not fill).
+    stored_hw: (usize, usize),
     dtype: DType,
     /// JPEG-compressed YCbCr, which the decoder leaves as YCbCr.
     ycbcr_jpeg: bool,
@@ -88,10 +91,19 @@ impl TiffChunks {
             to_usize(first.width, "width")?,
             to_usize(first.samples, "samples per pixel")?,
         ]);
-        let mut chunk = vec![1; lead.len()];
-        chunk.extend([
+        let stored_hw = (
             to_usize(first.chunk_h, "chunk height")?,
             to_usize(first.chunk_w, "chunk width")?,
+        );
+        // a tile larger than the image along an axis (one chunk along it)
+        // is cut to the image there: its padding is never read, so it is
+        // neither allocated nor counted against the budget (a 16x16 image
+        // may declare 2^20-pixel tiles)
+        let (h, w) = (shape[lead.len()], shape[lead.len() + 1]);
+        let mut chunk = vec![1; lead.len()];
+        chunk.extend([
+            stored_hw.0.min(h.max(1)),
+            stored_hw.1.min(w.max(1)),
             to_usize(first.chunk_samples(), "samples per chunk")?,
         ]);
         let name = path.display().to_string();
@@ -103,6 +115,7 @@ impl TiffChunks {
             name,
             shape,
             chunk,
+            stored_hw,
             dtype,
             ycbcr_jpeg: first.compression == 7
                 && first.samples == 3
@@ -213,9 +226,10 @@ impl ChunkSource for TiffChunks {
             // planar image past the first plane is decoded whole
             let (w, h) = decoder.chunk_data_dimensions(chunk_index);
             let (w, h) = (w as usize, h as usize);
-            if w < dw || h < dh || w > cw || h > ch {
+            let (sh, sw) = self.stored_hw;
+            if w < dw || h < dh || w > sw || h > sh {
                 return Ok(Err(format!(
-                    "the decoder gives {w}x{h} pixels for a chunk of {dw}x{dh} (at most {cw}x{ch})"
+                    "the decoder gives {w}x{h} pixels for a chunk of {dw}x{dh} (at most {sw}x{sh})"
                 )));
             }
             let data_bytes = h * w * cs * size;
@@ -226,13 +240,15 @@ impl ChunkSource for TiffChunks {
                     self.dtype
                 )));
             }
-            // one buffer of the full chunk, zeroed by the allocator (pages
-            // the decoder does not write stay untouched); the data is
-            // decoded into its front and spread to full rows below
-            let Some(mut buf) = try_zeroed(ch * full_row) else {
+            // one buffer of the full chunk (or of what the decoder gives,
+            // if that is more: a whole tile with its padding), zeroed by
+            // the allocator (pages the decoder does not write stay
+            // untouched); the data is decoded into its front and spread to
+            // full rows below
+            let len = (ch * full_row).max(data_bytes);
+            let Some(mut buf) = try_zeroed(len) else {
                 return Ok(Err(format!(
-                    "{} bytes for the chunk cannot be allocated",
-                    ch * full_row
+                    "{len} bytes for the chunk cannot be allocated"
                 )));
             };
             decoder.read_chunk_bytes(chunk_index, &mut buf[..data_bytes])?;
@@ -256,20 +272,29 @@ impl ChunkSource for TiffChunks {
         if self.ycbcr_jpeg {
             ycbcr_to_rgb(&mut data[..h * src_row]);
         }
-        if dw < cw {
+        let row = dw * cs * size;
+        if src_row < full_row {
             // rows of `w` pixels to rows of `cw`, last first (a row only
             // moves forward), and the fill value, 0, past the right edge
-            // (also over the padding a whole decoded tile brings)
-            let row = dw * cs * size;
             for y in (0..dh).rev() {
+                data.copy_within(y * src_row..y * src_row + row, y * full_row);
+                data[y * full_row + row..(y + 1) * full_row].fill(0);
+            }
+        } else if dw < cw || src_row > full_row {
+            // rows of `w` pixels (a whole decoded tile, padding included)
+            // to rows of `cw`, first first (a row only moves back), and 0
+            // past the right edge
+            for y in 0..dh {
                 data.copy_within(y * src_row..y * src_row + row, y * full_row);
                 data[y * full_row + row..(y + 1) * full_row].fill(0);
             }
         }
         // and below the bottom edge, where a whole decoded tile brings its
         // padding rows (past them the buffer is still the allocator's zeros)
-        let written = (h * src_row).max(dh * full_row);
+        let written = (h * src_row).max(dh * full_row).min(ch * full_row);
         data[dh * full_row..written].fill(0);
+        data.truncate(ch * full_row);
+        data.shrink_to_fit();
         Ok(data)
     }
 

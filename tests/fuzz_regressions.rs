@@ -147,3 +147,26 @@ fn png_palette_of_a_partial_entry_is_refused() {
         );
     }
 }
+
+/// `zarr_metadata`: a v3 array of shape `[9, 40, 7]` whose
+/// `sharding_indexed` codec gives its inner chunks a `chunk_shape` of one
+/// axis. zarrs (0.23.14) opens such an array and panics when it builds the
+/// grid of inner chunks ("the subchunk grid dimensionality is already
+/// confirmed to match"), which impart did at open. impart now checks the
+/// inner chunk shape's rank first: `InvalidHeader` naming the array.
+#[cfg(feature = "zarr")]
+#[test]
+fn zarr_sharding_inner_chunks_of_another_rank_are_refused() {
+    let data = input("zarr_metadata", "sharding-inner-chunk-of-another-rank");
+    // the target's layout: selector byte (even: v3 zarr.json), the metadata
+    assert_eq!(data[0] % 2, 0);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("zarr.json"), &data[1..]).unwrap();
+    let e = impart::ZarrVolume::open(dir.path()).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, impart::Error::InvalidHeader { .. }), "{msg}");
+    assert!(
+        msg.contains("the sharding codec's chunk_shape is of rank 1, the array of rank 3"),
+        "{msg}"
+    );
+}

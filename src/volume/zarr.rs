@@ -265,6 +265,21 @@ impl ZarrChunks {
                 usize::try_from(n).map_err(|_| invalid(format!("chunk extent {n} is too large")))
             })
             .collect::<Result<_>>()?;
+        // zarrs checks the inner chunk shape of a sharding codec against
+        // the array's rank only when it builds the grid of inner chunks,
+        // with a panic (zarrs 0.23.14)
+        if unit.len() != shape.len() {
+            return Err(invalid(format!(
+                "the {} is of rank {}, the array of rank {}",
+                if sharded {
+                    "sharding codec's chunk_shape"
+                } else {
+                    "chunk shape"
+                },
+                unit.len(),
+                shape.len()
+            )));
+        }
         // A regular grid: every chunk has the first one's shape.
         if !sharded {
             let last: Vec<u64> = array

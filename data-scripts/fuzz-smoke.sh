@@ -13,13 +13,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-20}
 export RUSTC_BOOTSTRAP=1
-# A huge allocation that fails is an error impart reports (the TIFF chunk
-# buffer is calloc'ed, lazily zeroed pages); AddressSanitizer would abort
-# instead, and libFuzzer would flag any single malloc above -rss_limit_mb
-# even when its pages are never touched. Memory really used is still
-# bounded by -rss_limit_mb.
-export ASAN_OPTIONS=${ASAN_OPTIONS:-allocator_may_return_null=1}
-LIMITS=(-rss_limit_mb=2048 -malloc_limit_mb=65536 -timeout=30)
+# libFuzzer's limits: a single allocation above -rss_limit_mb (its
+# -malloc_limit_mb default), memory in use above it, or an input running
+# over -timeout seconds is a failure.
+LIMITS=(-rss_limit_mb=2048 -timeout=30)
 cd fuzz
 TD=()
 [ -n "${FUZZ_TARGET_DIR:-}" ] && TD=(--target-dir "$FUZZ_TARGET_DIR")

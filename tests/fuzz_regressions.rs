@@ -170,3 +170,33 @@ fn zarr_sharding_inner_chunks_of_another_rank_are_refused() {
         "{msg}"
     );
 }
+
+/// `tiff`, replaying the corpus under AddressSanitizer: a 345-byte file
+/// claiming a 1,031,976,210 x 37 RGB image in one WebP-compressed strip.
+/// impart allocated the strip's 114 GB (lazily zeroed pages, or "cannot be
+/// allocated" where the kernel refuses; an abort under the sanitizer)
+/// before the decoder could find the WebP data short. WebP decodes to at
+/// most 16384 x 16384 RGBA pixels, and zstd to at most 32768 times its
+/// size, so such a chunk is now refused before any allocation, as the
+/// other bounded codecs' were.
+#[cfg(feature = "tiff")]
+#[test]
+fn tiff_webp_strip_larger_than_webp_can_decode_is_refused_before_allocating() {
+    use impart::Volume;
+    let data = input("tiff", "webp-strip-of-114-gb");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.tif");
+    std::fs::write(&path, &data).unwrap();
+    let v = impart::TiffOptions::new().open(&path).unwrap();
+    assert_eq!(v.shape(), &[37, 1_031_976_210, 3]);
+    assert_eq!(v.compression(), (50001, "WebP"));
+    let region = impart::Region::new(vec![0; 3], vec![1, 1, 3]).unwrap();
+    let mut out = [0u8; 3];
+    let e = v.read_region(&region, &mut out).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, impart::Error::Decode { .. }), "{msg}");
+    assert!(
+        msg.contains("stored bytes decode to at most 1073741824, not the 114549359310"),
+        "{msg}"
+    );
+}

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use tiff::TiffError;
 
-use super::ifd::{decoder_at, guarded, max_expansion, Header, Ifd, TiffDecoder};
+use super::ifd::{decoder_at, guarded, max_expansion, max_jpeg_side, Header, Ifd, TiffDecoder};
 use crate::chunked::ChunkSource;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -230,6 +230,11 @@ impl ChunkSource for TiffChunks {
             if w < dw || h < dh || w > sw || h > sh {
                 return Ok(Err(format!(
                     "the decoder gives {w}x{h} pixels for a chunk of {dw}x{dh} (at most {sw}x{sh})"
+                )));
+            }
+            if let Some(side) = max_jpeg_side(self.compression).filter(|&m| w > m || h > m) {
+                return Ok(Err(format!(
+                    "a JPEG-compressed chunk of {w}x{h} pixels (a JPEG frame has at most {side} on a side)"
                 )));
             }
             let data_bytes = h * w * cs * size;

@@ -377,17 +377,29 @@ fn file_limits(file_len: u64) -> Limits {
 
 /// The most bytes `n` compressed bytes can decode to, for the codecs with a
 /// bound (none; PackBits, 2 bytes for a run of 128; deflate, 1032:1; TIFF's
-/// LZW, codes of at least 9 bits for strings of at most 4094 bytes), with a
-/// little slack for headers; `None` for the others (zstd, JPEG, WebP),
-/// whose buffers rely on the allocator's untouched zero pages.
+/// LZW, codes of at least 9 bits for strings of at most 4094 bytes; zstd,
+/// blocks of at most 128 KiB of at least 4 bytes each (an RLE block); WebP,
+/// one image of at most 16384 x 16384 RGBA pixels, whatever its size), with
+/// a little slack for headers; `None` for JPEG, whose progressive scans
+/// code runs of up to 32767 empty blocks in one symbol (its chunks are
+/// bounded by the 65535-pixel sides of its frame instead, in
+/// [`max_jpeg_side`]) and for codecs impart does not read.
 pub(super) fn max_expansion(compression: u16, n: u64) -> Option<u64> {
     match compression {
         1 => Some(n),
         32773 => Some(n.saturating_mul(64).saturating_add(128)),
         8 | 32946 => Some(n.saturating_mul(1032).saturating_add(1024)),
         5 => Some(n.saturating_mul(4096).saturating_add(4096)),
+        50000 | 34926 => Some(n.saturating_mul(32768).saturating_add(128 << 10)),
+        50001 | 34927 => Some(16384 * 16384 * 4),
         _ => None,
     }
+}
+
+/// The longest side, in pixels, of a JPEG-compressed tile or strip (a
+/// JPEG frame's sides are 16-bit numbers); `None` for other codecs.
+pub(super) fn max_jpeg_side(compression: u16) -> Option<usize> {
+    (compression == 7).then_some(65535)
 }
 
 /// Runs `f`, a call into the `tiff` crate, turning a panic inside it into

@@ -277,21 +277,20 @@ impl ChunkSource for TiffChunks {
         if self.ycbcr_jpeg {
             ycbcr_to_rgb(&mut data[..h * src_row]);
         }
-        let row = dw * cs * size;
-        if src_row < full_row {
-            // rows of `w` pixels to rows of `cw`, last first (a row only
-            // moves forward), and the fill value, 0, past the right edge
-            for y in (0..dh).rev() {
+        if src_row != full_row || dw < cw {
+            // rows of `w` pixels to rows of `cw` (in the order that moves
+            // no row over one not yet moved: last first when rows grow),
+            // and the fill value, 0, past the right edge (also over the
+            // padding a whole decoded tile brings)
+            let row = dw * cs * size;
+            let mut spread = |y: usize| {
                 data.copy_within(y * src_row..y * src_row + row, y * full_row);
                 data[y * full_row + row..(y + 1) * full_row].fill(0);
-            }
-        } else if dw < cw || src_row > full_row {
-            // rows of `w` pixels (a whole decoded tile, padding included)
-            // to rows of `cw`, first first (a row only moves back), and 0
-            // past the right edge
-            for y in 0..dh {
-                data.copy_within(y * src_row..y * src_row + row, y * full_row);
-                data[y * full_row + row..(y + 1) * full_row].fill(0);
+            };
+            if src_row < full_row {
+                (0..dh).rev().for_each(&mut spread);
+            } else {
+                (0..dh).for_each(&mut spread);
             }
         }
         // and below the bottom edge, where a whole decoded tile brings its

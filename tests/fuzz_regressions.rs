@@ -200,3 +200,83 @@ fn tiff_webp_strip_larger_than_webp_can_decode_is_refused_before_allocating() {
         "{msg}"
     );
 }
+
+/// `jpeg`: a 142-byte file whose SOI marker is followed by stray bytes
+/// (`FF D8 49 49 ...`), then a progressive frame of 65470 x 55250 pixels.
+/// impart took a JPEG to start `FF D8 FF`, so this file went to the
+/// `image` crate instead (which guessed JPEG from the name `x.jpg`), and
+/// its lenient decoder allocated 7 GB of coefficients for 27 s before
+/// failing: the fuzzer's out-of-memory. A file starting with SOI now goes
+/// through impart's JPEG checks, which refuse it at once: it has no
+/// end-of-image marker, and with one its frame has more 8x8 blocks than
+/// the file has bits. And the `image` fallback never decodes
+/// a PNG or JPEG it recognised by the file's name alone.
+#[cfg(feature = "image")]
+#[test]
+fn jpeg_stray_bytes_after_soi_get_the_jpeg_header_checks() {
+    let data = input("jpeg", "stray-bytes-after-soi-claim-3-gigapixels");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.jpg");
+    std::fs::write(&path, &data).unwrap();
+    // the file has no end-of-image marker
+    let e = impart::ImageVolume::open(&path).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, impart::Error::Truncated { .. }), "{msg}");
+    assert!(msg.contains("x.jpg") && msg.contains("142 bytes"), "{msg}");
+    // with one, the frame is refused
+    let mut ended = data.clone();
+    ended.extend_from_slice(&[0xFF, 0xD9]);
+    std::fs::write(&path, &ended).unwrap();
+    let e = impart::ImageVolume::open(&path).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, impart::Error::InvalidHeader { .. }), "{msg}");
+    assert!(
+        msg.contains("x.jpg") && msg.contains("claims 65470 x 55250 pixels"),
+        "{msg}"
+    );
+    // named like a JPEG or PNG without its signature: refused by name
+    for (name, what) in [("y.jpg", "FF D8"), ("y.png", "PNG signature")] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, b"neither signature: the name alone").unwrap();
+        let e = impart::ImageVolume::open(&path).unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, impart::Error::InvalidHeader { .. }), "{msg}");
+        assert!(msg.contains(name) && msg.contains(what), "{msg}");
+    }
+}
+
+/// The other side of the fix above: a valid JPEG with stray bytes between
+/// SOI and its first marker (which lenient decoders skip) reads the very
+/// pixels of the same file without them, baseline and progressive.
+#[cfg(feature = "image")]
+#[test]
+fn jpeg_stray_bytes_after_soi_are_skipped_as_a_lenient_decoder_does() {
+    use impart::{Region, Volume};
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "jpeg_rgb_420.jpg",
+        "jpeg_rgb_progressive.jpg",
+        "jpeg_gray.jpg",
+    ] {
+        let good: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "data", "images", name]
+            .iter()
+            .collect();
+        let bytes = std::fs::read(&good).unwrap();
+        assert_eq!(&bytes[..3], &[0xFF, 0xD8, 0xFF], "{name}");
+        let mut stray = bytes[..2].to_vec();
+        stray.extend_from_slice(b"II*\0 stray");
+        stray.extend_from_slice(&bytes[2..]);
+        let path = dir.path().join(name);
+        std::fs::write(&path, &stray).unwrap();
+        let read = |p: &Path| {
+            let v = impart::ImageVolume::open(p).unwrap();
+            let region = Region::new(vec![0; v.shape().len()], v.shape().to_vec()).unwrap();
+            let mut out = vec![0u8; region.voxels().unwrap() * v.dtype().size()];
+            v.read_region(&region, &mut out).unwrap();
+            (v.shape().to_vec(), out)
+        };
+        let (shape, pixels) = read(&good);
+        assert!(pixels.iter().any(|&b| b != 0), "{name}");
+        assert_eq!(read(&path), (shape, pixels), "{name}");
+    }
+}

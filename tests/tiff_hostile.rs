@@ -198,6 +198,30 @@ fn directory_loops_end_the_stack_with_an_error_and_pages_before_still_open() {
     let _ = outcome("self", &path, TiffOptions::new().page(0));
 }
 
+/// A first directory past the end of the file (the header is all there
+/// is), or cut inside its entries: an invalid header that says the file
+/// ends inside it, not the bare I/O error "failed to fill whole buffer".
+#[test]
+fn a_directory_past_the_end_of_the_file_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let whole = Tiff::new().ifd(&gray(4, 4, 4, 8 + 114, 16), 0).pad(16);
+    let whole = std::fs::read(whole.write(dir.path(), "whole.tif")).expect("read");
+    for (name, bytes) in [
+        ("header-only.tif", whole[..8].to_vec()),
+        ("cut-entries.tif", whole[..40].to_vec()),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes).expect("write");
+        let err = outcome(name, &path, TiffOptions::new()).expect_err("cut");
+        let msg = err.to_string();
+        assert!(matches!(err, Error::InvalidHeader { .. }), "{msg}");
+        assert!(
+            msg.contains(name) && msg.contains("page 0") && msg.contains("ends inside it"),
+            "{msg}"
+        );
+    }
+}
+
 #[test]
 fn an_imagej_stack_claiming_more_planes_than_the_file_holds_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -33,10 +33,12 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::io::MemoryLimits;
 
-/// Whether `magic` (the file's first bytes) starts like a JPEG (SOI and a
-/// marker).
+/// Whether `magic` (the file's first bytes) starts like a JPEG: the SOI
+/// marker. What follows it need not be a marker: lenient decoders
+/// (`zune-jpeg`, libjpeg with a warning) skip stray bytes up to the next
+/// one, so such a file is a JPEG and goes through this module's checks.
 pub(super) fn is_jpeg(magic: &[u8]) -> bool {
-    magic.starts_with(&[0xFF, 0xD8, 0xFF])
+    magic.starts_with(&[0xFF, 0xD8])
 }
 
 /// A JPEG whose header has been read, ready to decode.

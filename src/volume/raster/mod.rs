@@ -539,11 +539,28 @@ fn decode_with_image(path: &Path) -> Result<Decoder> {
         .map_err(|e| Error::io(path, e))?
         .with_guessed_format()
         .map_err(|e| Error::io(path, e))?;
-    if reader.format().is_none() {
-        return Err(Error::InvalidHeader {
-            path: path.to_path_buf(),
-            detail: "not a PNG, JPEG or TIFF image (unknown first bytes)".into(),
-        });
+    match reader.format() {
+        None => {
+            return Err(Error::InvalidHeader {
+                path: path.to_path_buf(),
+                detail: "not a PNG, JPEG or TIFF image (unknown first bytes)".into(),
+            })
+        }
+        // guessed from the file's name alone (the first bytes were not
+        // PNG's signature or JPEG's SOI): never decoded without this
+        // module's checks of PNG and JPEG headers
+        Some(format @ (::image::ImageFormat::Png | ::image::ImageFormat::Jpeg)) => {
+            let (name, start) = if format == ::image::ImageFormat::Png {
+                ("PNG", "the PNG signature")
+            } else {
+                ("JPEG", "the start-of-image marker FF D8")
+            };
+            return Err(Error::InvalidHeader {
+                path: path.to_path_buf(),
+                detail: format!("named like a {name} image, but its first bytes are not {start}"),
+            });
+        }
+        Some(_) => {}
     }
     let budget = MemoryLimits::detect().decode_bytes();
     let mut limits = ::image::Limits::default();
@@ -587,6 +604,12 @@ fn decode_with_image(path: &Path) -> Result<Decoder> {
 fn image_error(path: &Path, e: ::image::ImageError, budget: u64) -> Error {
     use ::image::ImageError as E;
     match e {
+        E::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Error::InvalidHeader {
+            path: path.to_path_buf(),
+            detail: "the file ends inside the image (it was truncated, or an offset in its \
+                     header points past its end)"
+                .into(),
+        },
         E::IoError(e) => Error::io(path, e),
         E::Unsupported(u) => Error::Unsupported {
             path: path.to_path_buf(),

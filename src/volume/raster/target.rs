@@ -252,8 +252,9 @@ pub(super) fn read_mapped<R>(input: &Mmap, read: impl FnOnce() -> R) -> R {
 }
 
 /// Runs `work` while a helper thread calls `madvise(MADV_DONTNEED)` on
-/// each of `ranges` (address, length) every [`RELEASE_EVERY_MS`] (Linux;
-/// elsewhere it only runs `work`).
+/// each of `ranges` (address, length) every [`RELEASE_EVERY_MS`] (Linux,
+/// when the ranges add up to at least [`RELEASE_ABOVE`]; otherwise it only
+/// runs `work`).
 ///
 /// # Safety
 ///
@@ -263,6 +264,12 @@ unsafe fn releasing<R>(ranges: [Option<(usize, usize)>; 2], work: impl FnOnce() 
     #[cfg(target_os = "linux")]
     {
         use std::sync::mpsc;
+        let mapped: usize = ranges.iter().flatten().map(|&(_, len)| len).sum();
+        if mapped < RELEASE_ABOVE {
+            // resident memory is bounded by the mappings' size already: a
+            // helper thread would cost more than it saves
+            return work();
+        }
         use std::time::Duration;
         std::thread::scope(|scope| {
             let (done, wait) = mpsc::channel::<()>();
@@ -305,12 +312,12 @@ unsafe fn releasing<R>(ranges: [Option<(usize, usize)>; 2], work: impl FnOnce() 
 }
 
 /// Drops the pages of `map` (a read-only shared mapping of a file) before
-/// byte `upto` from this process's resident set (Linux; elsewhere
-/// nothing): a reader that has gone past them keeps resident memory
+/// byte `upto` from this process's resident set (Linux, mappings of at
+/// least [`RELEASE_ABOVE`]; elsewhere nothing): a reader that has gone past them keeps resident memory
 /// bounded. They stay in the page cache; a later read faults them back.
 pub(super) fn release_read(map: &Mmap, upto: usize) {
     let len = upto.min(map.len());
-    if len > 0 {
+    if len > 0 && map.len() >= RELEASE_ABOVE {
         // SAFETY: `map.as_ptr()..+len` lies inside one live mapping made
         // by memmap2 (page-aligned start, as madvise needs; it stays
         // mapped while `map` is borrowed here). It is a shared file
@@ -325,6 +332,11 @@ pub(super) fn release_read(map: &Mmap, upto: usize) {
         }
     }
 }
+
+/// Mappings smaller than this (together) are not released: their pages
+/// are little resident memory, and releasing them costs a thread and a
+/// TLB flush per image (opening many small JPEG tiles, say).
+const RELEASE_ABOVE: usize = 32 << 20;
 
 /// How often [`fill_mapped`] releases pages: a decoder writes some tens of
 /// MB in this time.

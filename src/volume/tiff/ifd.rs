@@ -414,6 +414,17 @@ pub(super) fn guarded<T>(
 /// (`"page 3"`, `"SubIFD 1 of page 0"`), as this crate's error.
 pub(super) fn tiff_error(path: &Path, label: &str, what: &str, e: TiffError) -> Error {
     match e {
+        // a read past the end of the file: a pointer or a count in the
+        // directory is wrong, or the file was cut
+        TiffError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Error::InvalidHeader {
+                path: path.to_path_buf(),
+                detail: format!(
+                    "{label}, {what}: the file ends inside it (it was truncated, or an \
+                     offset in the header points past its end)"
+                ),
+            }
+        }
         TiffError::IoError(io) => Error::io(path, io),
         TiffError::UnsupportedError(u) => Error::Unsupported {
             path: path.to_path_buf(),

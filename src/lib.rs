@@ -275,6 +275,8 @@ pub use volume::{GeoTiff, RasterType, TiffLevel, TiffOptions, TiffVolume};
 pub use volume::{ImageOptions, ImageStorage, ImageVolume};
 #[cfg(feature = "nifti")]
 pub use volume::{NiftiHeader, NiftiOptions, NiftiVolume};
+#[cfg(feature = "remote")]
+pub use volume::{RemoteOptions, RemoteStats, RemoteStore};
 #[cfg(feature = "zarr")]
 pub use volume::{ZarrOptions, ZarrVolume};
 

@@ -280,3 +280,88 @@ fn jpeg_stray_bytes_after_soi_are_skipped_as_a_lenient_decoder_does() {
         assert_eq!(read(&path), (shape, pixels), "{name}");
     }
 }
+
+/// `jpeg`: a damaged baseline stream on which zune-jpeg 0.5.15 panics in
+/// its AVX2 4x4 IDCT (`Option::unwrap()` on `None`, `idct/avx2.rs:376`).
+/// impart catches the decoder's panic: opening the file is a `Decode`
+/// error naming it, in memory and through a mapped decode file alike.
+#[cfg(feature = "image")]
+#[test]
+fn jpeg_decoder_panic_is_a_decode_error() {
+    let data = input("jpeg", "zune-idct-4x4-panic");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.jpg");
+    std::fs::write(&path, &data).unwrap();
+    for in_memory_max in [u64::MAX, 0] {
+        let e = impart::ImageOptions::new()
+            .in_memory_max(in_memory_max)
+            .temp_dir(dir.path())
+            .open(&path)
+            .unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, impart::Error::Decode { .. }), "{msg}");
+        assert!(msg.contains("x.jpg") && msg.contains("zune-jpeg"), "{msg}");
+    }
+}
+
+/// `zarr_chunk`: a 23-byte first chunk of `v2_u16_le_zstd_c_dot` (a zstd
+/// frame whose header claims 2,271,784,537,032,008,250 decoded bytes).
+/// zarrs 0.23.14 sizes its decode buffer by that claim, and the failed
+/// allocation aborted the process. impart bounds every zstd frame it hands
+/// to zarrs by what a chunk of the array can hold: reading the chunk is a
+/// `Decode` error naming the chunk; the other chunks (missing: the fill
+/// value) still read.
+#[cfg(feature = "zarr")]
+#[test]
+fn zarr_zstd_frame_claiming_more_than_a_chunk_is_refused_before_decoding() {
+    use impart::{Region, Volume, ZarrVolume};
+    let data = input("zarr_chunk", "zstd-frame-claims-2-exabytes");
+    // the target's input: a selector byte (0: the first array), the chunk
+    assert_eq!(data[0], 0);
+    let fixture: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "tests/data/zarr/v2_u16_le_zstd_c_dot",
+    ]
+    .iter()
+    .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let array = dir.path().join("a.zarr");
+    std::fs::create_dir(&array).unwrap();
+    std::fs::copy(fixture.join(".zarray"), array.join(".zarray")).unwrap();
+    let volume = ZarrVolume::open(&array).unwrap();
+    let zeros = vec![0u64; volume.shape().len()];
+    let key = volume.array().chunk_key(&zeros);
+    std::fs::write(array.join(key.as_str()), &data[1..]).unwrap();
+    let chunk = volume.chunk_shape().to_vec();
+    let first = Region::new(vec![0; chunk.len()], chunk.clone()).unwrap();
+    let mut out = vec![0u8; first.voxels().unwrap() * 2];
+    let e = volume.read_region(&first, &mut out).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        matches!(e, impart::Error::Decode { ref chunk, .. } if chunk == &zeros),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("zstd frame claiming 2271784537032008250"),
+        "{msg}"
+    );
+    // the last chunk is missing: the fill value
+    let shape = volume.shape().to_vec();
+    let last = Region::new(
+        shape
+            .iter()
+            .zip(&chunk)
+            .map(|(&n, &c)| (n - 1) / c * c)
+            .collect(),
+        shape
+            .iter()
+            .zip(&chunk)
+            .map(|(&n, &c)| n - (n - 1) / c * c)
+            .collect(),
+    )
+    .unwrap();
+    if last.start() != first.start() {
+        let mut out = vec![0u8; last.voxels().unwrap() * 2];
+        volume.read_region(&last, &mut out).unwrap();
+    }
+}

@@ -23,6 +23,7 @@ pub const MAX_READ_BYTES: usize = 1 << 16;
 pub fn scratch() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
+        allow_caught_panics();
         let base = Path::new("/dev/shm");
         let base = if base.is_dir() {
             base.to_path_buf()
@@ -33,6 +34,15 @@ pub fn scratch() -> &'static Path {
         fs::create_dir_all(&dir).expect("the fuzz scratch directory can be created");
         dir
     })
+}
+
+/// Replaces libFuzzer's panic hook (which aborts at once, before any
+/// unwinding) with one that prints only: impart catches the panics of some
+/// third-party decoders (zune-jpeg, the `tiff` crate) and returns a typed
+/// error, which is correct behaviour, not a crash. A panic that is not
+/// caught still reaches `fuzz_target!`'s own guard, which aborts.
+fn allow_caught_panics() {
+    std::panic::set_hook(Box::new(|info| eprintln!("panic (caught or not): {info}")));
 }
 
 /// Writes `bytes` to `name` in the scratch directory (creating parent

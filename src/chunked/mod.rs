@@ -62,6 +62,10 @@ pub trait ChunkSource: Send + Sync {
         let _ = chunks;
     }
 
+    /// A walk has ended: a source that fetched ahead may drop what it
+    /// fetched and no read took. Default: nothing.
+    fn walk_ended(&self) {}
+
     /// Whether the files the source reads are still the ones it opened;
     /// what [`Volume::check_unchanged`](crate::Volume::check_unchanged)
     /// of a chunked volume asks. Default: `Ok(())` (nothing stamped).

@@ -185,6 +185,25 @@ fn zarr_facts(volume: &ZarrVolume) -> Vec<Fact> {
             .map(|v| v.to_string())
             .unwrap_or_default(),
     ));
+    #[cfg(feature = "remote")]
+    if let Some(remote) = volume.remote() {
+        let stats = remote.stats();
+        facts.push(("url", json!(remote.url()), "url", remote.url().to_string()));
+        facts.push((
+            "fetched",
+            json!({"gets": stats.gets, "heads": stats.heads, "bytes": stats.bytes,
+                   "missing": stats.missing}),
+            "fetched",
+            format!(
+                "{} GET{} ({} bytes), {} HEAD, {} not found",
+                stats.gets,
+                if stats.gets == 1 { "" } else { "s" },
+                stats.bytes,
+                stats.heads,
+                stats.missing
+            ),
+        ));
+    }
     facts
 }
 

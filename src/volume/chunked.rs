@@ -197,10 +197,16 @@ impl<S: ChunkSource> Volume for ChunkedVolume<S> {
 }
 
 /// One walk's reads over a chunked volume, with a cache of its own.
-struct ChunkWalk<'a, S> {
+struct ChunkWalk<'a, S: ChunkSource> {
     volume: &'a ChunkedVolume<S>,
     cache: Mutex<ChunkCache<Vec<u64>, Vec<u8>>>,
     batches: Vec<Vec<Region>>,
+}
+
+impl<S: ChunkSource> Drop for ChunkWalk<'_, S> {
+    fn drop(&mut self) {
+        self.volume.source.walk_ended();
+    }
 }
 
 impl<S: ChunkSource> ChunkWalk<'_, S> {

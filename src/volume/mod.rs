@@ -65,8 +65,10 @@ pub use raster::{ImageOptions, ImageStorage, ImageVolume};
 pub use raw::{MapAdvice, RawOptions, RawVolume};
 #[cfg(feature = "tiff")]
 pub use tiff::{GeoTiff, RasterType, TiffChunks, TiffLevel, TiffOptions, TiffVolume};
+#[cfg(feature = "remote")]
+pub use zarr::remote::{RemoteOptions, RemoteStats, RemoteStore};
 #[cfg(feature = "zarr")]
-pub use zarr::{ZarrChunks, ZarrOptions, ZarrVolume};
+pub use zarr::{is_remote, ZarrChunks, ZarrOptions, ZarrVolume};
 
 use std::ops::Range;
 

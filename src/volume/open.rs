@@ -84,6 +84,7 @@ impl VolumeFormat {
         let path = path.as_ref();
         Self::from_name(path)
             .or_else(|| is_zarr_dir(path).then_some(Self::Zarr))
+            .or_else(|| is_remote_path(path).then_some(Self::Zarr))
             .ok_or_else(|| Error::UnknownFormat {
                 path: path.to_path_buf(),
             })
@@ -151,6 +152,15 @@ fn has_suffix(path: &Path, suffixes: &[&str]) -> bool {
         .map(|n| n.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
     suffixes.iter().any(|ext| name.ends_with(ext))
+}
+
+/// `s3://…` and `http(s)://…`: a remote Zarr array (feature `remote`).
+pub(crate) fn is_remote_path(path: &Path) -> bool {
+    path.to_str().is_some_and(|p| {
+        ["s3://", "http://", "https://"].iter().any(|s| {
+            p.len() > s.len() && p.is_char_boundary(s.len()) && p[..s.len()].eq_ignore_ascii_case(s)
+        })
+    })
 }
 
 fn is_zarr_dir(path: &Path) -> bool {
@@ -474,6 +484,7 @@ impl OpenOptions {
         match &self.zarr_array {
             Some(array) => options.open_in(path, array),
             // a group is only looked at once opening it as an array failed
+            None if is_remote_path(path) => options.open(path),
             None => options.open(path).map_err(|e| match group_arrays(path) {
                 Some(arrays) => Error::ZarrGroup {
                     path: path.to_path_buf(),

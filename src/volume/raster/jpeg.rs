@@ -203,12 +203,28 @@ impl JpegImage {
     }
 
     /// Decodes into `pixels` (exactly the image's bytes).
+    /// Decodes into `pixels`. A panic inside `zune-jpeg` is caught and
+    /// becomes a [`Error::Decode`]: 0.5.15 panics in its AVX2 4x4 IDCT on
+    /// some damaged streams (`tests/data/fuzz/jpeg/zune-idct-4x4-panic`,
+    /// found by the `jpeg` fuzz target).
     fn decode(&self, pixels: &mut [u8]) -> Result<()> {
-        let mut decoder =
-            JpegDecoder::new_with_options(ZCursor::new(&self.input[..]), options(self.out));
-        decoder
-            .decode_into(pixels)
-            .map_err(|e| data_error(&self.path, e))
+        let decode = || {
+            let mut decoder =
+                JpegDecoder::new_with_options(ZCursor::new(&self.input[..]), options(self.out));
+            decoder.decode_into(pixels)
+        };
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode)) {
+            Ok(result) => result.map_err(|e| data_error(&self.path, e)),
+            Err(panic) => Err(Error::Decode {
+                path: self.path.clone(),
+                chunk: Vec::new(),
+                detail: format!(
+                    "the JPEG decoder (zune-jpeg) failed on this data: it panicked ({})",
+                    panic_text(&*panic)
+                ),
+                source: None,
+            }),
+        }
     }
 
     /// Decodes the whole image into memory.
@@ -234,6 +250,15 @@ impl JpegImage {
         fill_mapped(&mut map, Some(&self.input), |pixels| self.decode(pixels))?;
         out.unmap(map)
     }
+}
+
+/// The message of a caught panic.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message")
 }
 
 /// The options `image` 0.25 decodes with, writing `out`.

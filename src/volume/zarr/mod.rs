@@ -1,4 +1,5 @@
-//! Zarr v2 and v3 arrays on a filesystem store, through `zarrs`.
+//! Zarr v2 and v3 arrays on a filesystem or over a network (`s3://`,
+//! `http(s)://`; feature `remote`, [`remote`]), through `zarrs`.
 //!
 //! Compressed chunks cannot be mapped, so a Zarr volume has no zero-copy
 //! view ([`Volume::layout`](crate::Volume::layout) is `None`); a region is read by decoding just
@@ -19,7 +20,8 @@
 //! # Arrays that change while open
 //!
 //! Opening stamps the array's metadata file (`zarr.json`, or `.zarray`
-//! for v2) and [`Volume::check_unchanged`](crate::Volume::check_unchanged)
+//! for v2; for a remote array, its entity tag or modification time) and
+//! [`Volume::check_unchanged`](crate::Volume::check_unchanged)
 //! compares it again: an array recreated while a walk reads it is an
 //! [`Error::Changed`]. Chunk files are not stamped (see there why), so
 //! chunks rewritten in place under an unchanged metadata file are not
@@ -41,14 +43,22 @@
     doc = "[`Partition::par_map_cells`]: crate#features"
 )]
 
+mod bounded;
+#[cfg(feature = "remote")]
+pub mod remote;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use zarrs::array::{
-    Array, ArrayBytes, ArrayCreateError, ArrayShardedExt, ArrayShardedReadableExt,
+    Array, ArrayBytes, ArrayCreateError, ArrayError, ArrayShardedExt, ArrayShardedReadableExt,
     ArrayShardedReadableExtCache,
 };
 use zarrs::filesystem::FilesystemStore;
+use zarrs::storage::{ReadableStorageTraits, StorageError};
+
+#[cfg(feature = "remote")]
+use remote::{RemoteOptions, RemoteStore};
 
 use super::checked_size;
 use super::ChunkedVolume;
@@ -61,12 +71,16 @@ use crate::io::FileStamp;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZarrOptions {
     cache_bytes: usize,
+    #[cfg(feature = "remote")]
+    remote: RemoteOptions,
 }
 
 impl Default for ZarrOptions {
     fn default() -> Self {
         ZarrOptions {
             cache_bytes: crate::io::MemoryLimits::detect().chunk_cache_bytes(),
+            #[cfg(feature = "remote")]
+            remote: RemoteOptions::default(),
         }
     }
 }
@@ -85,12 +99,21 @@ impl ZarrOptions {
         self
     }
 
-    /// Opens the array at `path` (a directory holding `zarr.json` or
-    /// `.zarray`).
+    /// How remote stores are reached (retries, timeouts, prefetch).
+    #[cfg(feature = "remote")]
+    pub fn remote(mut self, options: RemoteOptions) -> Self {
+        self.remote = options;
+        self
+    }
+
+    /// Opens the array at `path`: a directory holding `zarr.json` or
+    /// `.zarray`, or (feature `remote`) the URL of one, `s3://bucket/key`
+    /// or `http(s)://host/path` (see [`remote`]).
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] naming `path` if it is not a directory;
+    /// [`Error::Io`] naming `path` if it is not a directory (for a URL: no
+    /// metadata object there, permission denied, the network);
     /// [`Error::InvalidHeader`] naming it if the store or the array's
     /// metadata cannot be opened or read, an extent does not fit in memory
     /// addresses, or the chunk grid is not regular;
@@ -100,7 +123,7 @@ impl ZarrOptions {
     /// shape has too many bytes to address.
     pub fn open(&self, path: impl AsRef<Path>) -> Result<ZarrVolume> {
         let path = path.as_ref();
-        ZarrChunks::open_impl(path, path, "/", self)
+        ZarrChunks::open_impl(path, path, "", self)
     }
 
     /// Opens the array at `array` (like `"group/array"`) inside the store or
@@ -111,8 +134,12 @@ impl ZarrOptions {
     /// As [`open`](Self::open), for the array's directory inside `store`.
     pub fn open_in(&self, store: impl AsRef<Path>, array: &str) -> Result<ZarrVolume> {
         let store = store.as_ref();
-        let node = format!("/{}", array.trim_matches('/'));
-        ZarrChunks::open_impl(&store.join(array.trim_matches('/')), store, &node, self)
+        let node = array.trim_matches('/');
+        let path = match store.to_str().filter(|s| is_remote(s)) {
+            Some(url) => PathBuf::from(format!("{}/{node}", url.trim_end_matches('/'))),
+            None => store.join(node),
+        };
+        ZarrChunks::open_impl(&path, store, node, self)
     }
 }
 
@@ -122,14 +149,27 @@ impl ZarrOptions {
 pub struct ZarrChunks {
     path: PathBuf,
     name: String,
-    array: Array<FilesystemStore>,
+    array: Array<dyn ReadableStorageTraits>,
     shape: Vec<usize>,
     dtype: DType,
     /// The read unit: the chunk, or the sub-chunk of a sharded array.
     unit: Vec<usize>,
     sharded: Option<ArrayShardedReadableExtCache>,
-    /// The array's metadata file, stamped before it was read.
-    stamp: FileStamp,
+    /// The array's metadata, stamped before it was read.
+    stamp: Stamp,
+    /// The store, for a remote array (prefetch, request counts).
+    #[cfg(feature = "remote")]
+    remote: Option<Arc<RemoteStore>>,
+}
+
+/// What an open array's metadata was when it was read.
+enum Stamp {
+    File(FileStamp),
+    #[cfg(feature = "remote")]
+    Remote {
+        key: String,
+        version: Option<String>,
+    },
 }
 
 impl std::fmt::Debug for ZarrChunks {
@@ -177,8 +217,15 @@ impl ChunkedVolume<ZarrChunks> {
     }
 
     /// The `zarrs` array, for metadata (codecs, fill value, version).
-    pub fn array(&self) -> &Array<FilesystemStore> {
+    pub fn array(&self) -> &Array<dyn ReadableStorageTraits> {
         &self.source().array
+    }
+
+    /// The store of a remote array (its URL and what it has fetched so
+    /// far); `None` for an array on a filesystem.
+    #[cfg(feature = "remote")]
+    pub fn remote(&self) -> Option<&RemoteStore> {
+        self.source().remote.as_deref()
     }
 
     /// Whether the array is sharded (reads then decode sub-chunks).
@@ -198,23 +245,26 @@ impl ZarrChunks {
             path: path.to_path_buf(),
             detail,
         };
-        if !path.is_dir() {
-            return Err(Error::io(
-                path,
-                std::io::Error::new(std::io::ErrorKind::NotFound, "not a Zarr array directory"),
-            ));
+        let prefix = if node.is_empty() {
+            String::new()
+        } else {
+            format!("{node}/")
+        };
+        let opened = match store_path.to_str().filter(|s| is_remote(s)) {
+            Some(url) => Self::open_remote(path, url, &prefix, options)?,
+            None => Self::open_local(path, store_path, &prefix)?,
+        };
+        let Opened {
+            store,
+            stamp,
+            meta,
+            #[cfg(feature = "remote")]
+            remote,
+        } = opened;
+        if let Some((bytes, v2)) = &meta {
+            refuse_unsupported_type(path, bytes, *v2)?;
         }
-        // the metadata file zarrs reads (v3 first, as it looks), stamped
-        // before it is read; with neither, opening fails below
-        let meta = ["zarr.json", ".zarray"]
-            .iter()
-            .map(|m| path.join(m))
-            .find(|m| m.is_file())
-            .unwrap_or_else(|| path.join("zarr.json"));
-        let stamp = FileStamp::of(&meta);
-        refuse_unsupported_type(&meta)?;
-        let store = FilesystemStore::new(store_path).map_err(|e| invalid(format!("store: {e}")))?;
-        let array = Array::open(Arc::new(store), node).map_err(|e| match e {
+        let array = Array::open(store, &format!("/{node}")).map_err(|e| match e {
             // types zarrs has no plugin for (strings, structured, bytes,
             // some dates), or whose fill value it cannot hold
             ArrayCreateError::DataTypeCreateError(_)
@@ -223,6 +273,9 @@ impl ZarrChunks {
                 path: path.to_path_buf(),
                 name: e.to_string(),
             },
+            ArrayCreateError::StorageError(StorageError::IOError(io)) => {
+                Error::io(path, std::io::Error::new(io.kind(), io))
+            }
             e => invalid(format!("cannot open array: {e}")),
         })?;
         let data_type = array.data_type();
@@ -299,6 +352,26 @@ impl ZarrChunks {
             }
         }
         checked_size(&name, &unit, dtype)?;
+        // zstd frames bounded by what a chunk (a shard) can hold before
+        // zarrs sizes its buffer by them (see `bounded`)
+        let mentions_zstd = serde_json::to_string(array.metadata())
+            .map(|m| m.contains("zstd"))
+            .unwrap_or(true);
+        let array = if mentions_zstd {
+            let grid_chunk: u64 = array
+                .chunk_shape(&vec![0; shape.len()])
+                .map(|s| s.iter().map(|n| n.get()).product())
+                .unwrap_or(u64::MAX);
+            let limit =
+                bounded::ZstdBounded::limit_for(grid_chunk.saturating_mul(dtype.size() as u64));
+            let inner = array.storage();
+            array.with_storage::<dyn ReadableStorageTraits>(Arc::new(bounded::ZstdBounded {
+                inner,
+                limit,
+            }))
+        } else {
+            array
+        };
         let cache_ext = sharded.then(|| ArrayShardedReadableExtCache::new(&array));
         let source = ZarrChunks {
             path: path.to_path_buf(),
@@ -309,8 +382,120 @@ impl ZarrChunks {
             unit,
             sharded: cache_ext,
             stamp: stamp?,
+            #[cfg(feature = "remote")]
+            remote,
         };
         ChunkedVolume::new(source, options.cache_bytes)
+    }
+}
+
+impl ZarrChunks {
+    /// A filesystem store: the metadata file stamped before it is read.
+    fn open_local(path: &Path, store_path: &Path, prefix: &str) -> Result<Opened> {
+        let invalid = |detail: String| Error::InvalidHeader {
+            path: path.to_path_buf(),
+            detail,
+        };
+        if !path.is_dir() {
+            return Err(Error::io(
+                path,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "not a Zarr array directory"),
+            ));
+        }
+        let _ = prefix;
+        // the metadata file zarrs reads (v3 first, as it looks), stamped
+        // before it is read; with neither, opening fails in zarrs
+        let meta = ["zarr.json", ".zarray"]
+            .iter()
+            .map(|m| path.join(m))
+            .find(|m| m.is_file())
+            .unwrap_or_else(|| path.join("zarr.json"));
+        // an error here is given after zarrs's own (no metadata at all)
+        let stamp = FileStamp::of(&meta).map(Stamp::File);
+        let v2 = meta.file_name().is_some_and(|n| n == ".zarray");
+        let bytes = std::fs::read(&meta).ok();
+        let store = FilesystemStore::new(store_path).map_err(|e| invalid(format!("store: {e}")))?;
+        Ok(Opened {
+            store: Arc::new(store),
+            stamp,
+            meta: bytes.map(|b| (b, v2)),
+            #[cfg(feature = "remote")]
+            remote: None,
+        })
+    }
+
+    /// A remote store: the metadata object's version (entity tag) taken
+    /// before it is read; no metadata object at all is a not-found error
+    /// naming the URL.
+    #[cfg(feature = "remote")]
+    fn open_remote(path: &Path, url: &str, prefix: &str, options: &ZarrOptions) -> Result<Opened> {
+        let store = Arc::new(RemoteStore::open(url, &options.remote)?);
+        let mut found = None;
+        for name in ["zarr.json", ".zarray"] {
+            let key = format!("{prefix}{name}");
+            if let Some((bytes, version)) = store.get_object(&key)? {
+                found = Some((key, version, bytes.to_vec(), name == ".zarray"));
+                break;
+            }
+        }
+        let Some((key, version, bytes, v2)) = found else {
+            return Err(Error::io(
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("no zarr.json or .zarray at {}", store.key_url(prefix)),
+                ),
+            ));
+        };
+        Ok(Opened {
+            store: store.clone(),
+            stamp: Ok(Stamp::Remote { key, version }),
+            meta: Some((bytes, v2)),
+            remote: Some(store),
+        })
+    }
+
+    #[cfg(not(feature = "remote"))]
+    fn open_remote(path: &Path, _: &str, _: &str, _: &ZarrOptions) -> Result<Opened> {
+        Err(Error::FormatNotEnabled {
+            path: path.to_path_buf(),
+            format: "remote zarr",
+            feature: "remote",
+        })
+    }
+}
+
+/// A store opened, before `zarrs` opens the array in it.
+struct Opened {
+    store: Arc<dyn ReadableStorageTraits>,
+    stamp: Result<Stamp>,
+    /// The metadata's bytes, and whether they are v2's `.zarray`.
+    meta: Option<(Vec<u8>, bool)>,
+    #[cfg(feature = "remote")]
+    remote: Option<Arc<RemoteStore>>,
+}
+
+/// Whether `text` names a remote store (`s3://`, `http://`, `https://`),
+/// opened with feature `remote`.
+pub fn is_remote(text: &str) -> bool {
+    crate::volume::open::is_remote_path(Path::new(text))
+}
+
+/// The storage error inside a `zarrs` error, as an I/O error keeping it as
+/// the cause: a failed fetch is [`Error::Io`], not a decode error. A store
+/// value that ends early (a truncated shard, a short answer) is the
+/// chunk's data at fault: left to the caller's [`Error::Decode`].
+fn storage_cause(e: &ArrayError) -> Option<std::io::Error> {
+    let storage = match e {
+        ArrayError::StorageError(s) => s,
+        ArrayError::CodecError(zarrs::array::CodecError::StorageError(s)) => s,
+        _ => return None,
+    };
+    match storage {
+        StorageError::IOError(io) if io.kind() != std::io::ErrorKind::UnexpectedEof => {
+            Some(std::io::Error::new(io.kind(), io.clone()))
+        }
+        _ => None,
     }
 }
 
@@ -332,15 +517,15 @@ impl ChunkSource for ZarrChunks {
     }
 
     fn decode(&self, idx: &[u64]) -> Result<Vec<u8>> {
-        fn failed<'a, E: std::error::Error + Send + Sync + 'static>(
-            path: &'a Path,
-            idx: &'a [u64],
-        ) -> impl FnOnce(E) -> Error + 'a {
-            move |e| Error::Decode {
-                path: path.to_path_buf(),
-                chunk: idx.to_vec(),
-                detail: e.to_string(),
-                source: Some(Box::new(e)),
+        fn failed<'a>(path: &'a Path, idx: &'a [u64]) -> impl FnOnce(ArrayError) -> Error + 'a {
+            move |e| match storage_cause(&e) {
+                Some(io) => Error::io(path, io),
+                None => Error::Decode {
+                    path: path.to_path_buf(),
+                    chunk: idx.to_vec(),
+                    detail: e.to_string(),
+                    source: Some(Box::new(e)),
+                },
             }
         }
         let bytes: ArrayBytes<'static> = match &self.sharded {
@@ -353,13 +538,55 @@ impl ChunkSource for ZarrChunks {
                 .retrieve_chunk(idx)
                 .map_err(failed(&self.path, idx))?,
         };
-        let raw = bytes.into_fixed().map_err(failed(&self.path, idx))?;
+        let raw = bytes.into_fixed().map_err(|e| Error::Decode {
+            path: self.path.clone(),
+            chunk: idx.to_vec(),
+            detail: e.to_string(),
+            source: Some(Box::new(e)),
+        })?;
         Ok(raw.into_owned())
     }
 
-    /// The array's metadata file.
+    /// Chunks of a remote array that is not sharded: fetched ahead on the
+    /// I/O threads ([`RemoteStore::prefetch`]).
+    fn prefetch(&self, chunks: &[Vec<u64>]) {
+        #[cfg(feature = "remote")]
+        if let (Some(remote), None) = (&self.remote, &self.sharded) {
+            remote.prefetch(chunks.iter().map(|c| self.array.chunk_key(c).to_string()));
+        }
+        let _ = chunks;
+    }
+
+    fn walk_ended(&self) {
+        #[cfg(feature = "remote")]
+        if let Some(remote) = &self.remote {
+            remote.forget_prefetched();
+        }
+    }
+
+    /// The array's metadata file (or object).
     fn check_unchanged(&self) -> Result<()> {
-        self.stamp.check()
+        match &self.stamp {
+            Stamp::File(stamp) => stamp.check(),
+            #[cfg(feature = "remote")]
+            Stamp::Remote { key, version } => {
+                let Some(remote) = &self.remote else {
+                    return Ok(());
+                };
+                let now = remote.version_of(key)?;
+                if version.is_some() && &now != version {
+                    return Err(Error::Changed {
+                        path: remote.key_url(key).into(),
+                        detail: format!(
+                            "its version was {} when it was opened, it is {} now",
+                            version.as_deref().unwrap_or("none"),
+                            now.as_deref().unwrap_or("gone")
+                        ),
+                    });
+                }
+                Ok(())
+            }
+        }
     }
 
     fn kind(&self) -> &'static str {
@@ -375,17 +602,13 @@ impl ChunkSource for ZarrChunks {
 /// length) would allocate gigabytes before the type could be refused.
 /// Metadata that is not JSON, or has no type key, is left to `zarrs` to
 /// report.
-fn refuse_unsupported_type(meta: &Path) -> Result<()> {
-    let Ok(text) = std::fs::read(meta) else {
-        return Ok(());
-    };
+fn refuse_unsupported_type(path: &Path, text: &[u8], v2: bool) -> Result<()> {
     // lossily: zarrs reads metadata whose strings hold bytes that are not
     // UTF-8 (a second find of the fuzz target), so this check must too
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(&String::from_utf8_lossy(&text))
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(&String::from_utf8_lossy(text))
     else {
         return Ok(());
     };
-    let v2 = meta.file_name().is_some_and(|n| n == ".zarray");
     let key = if v2 { "dtype" } else { "data_type" };
     let Some(data_type) = value.get(key) else {
         return Ok(());
@@ -411,7 +634,7 @@ fn refuse_unsupported_type(meta: &Path) -> Result<()> {
             shown.push_str("...");
         }
         Err(Error::UnsupportedDType {
-            path: meta.parent().unwrap_or(meta).to_path_buf(),
+            path: path.to_path_buf(),
             name: format!("Zarr {key} {shown}"),
         })
     }

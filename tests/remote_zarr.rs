@@ -1,0 +1,480 @@
+//! Zarr arrays read over a network from real servers on loopback: every
+//! committed zarr-python fixture (`tests/data/zarr`) served by Python's
+//! `http.server` and by `s3s-fs` (an S3 server over a directory) reads
+//! exactly as the local array does, cell for cell; what fails locally
+//! fails remotely; missing objects, refused credentials and a server that
+//! goes away give errors naming the URL.
+//!
+//! The HTTP tests start `python3 -m http.server` themselves (Python 3 is
+//! on every machine this project supports). The S3 tests need the
+//! `s3s-fs` binary (`cargo install s3s-fs --features binary`; `.ci/run`
+//! installs it), found through `IMPART_S3S_FS` or on `PATH`: without it they
+//! are listed as ignored, and fail saying so when run with
+//! `--include-ignored`.
+#![cfg(feature = "remote")]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use impart::{Partition, RemoteOptions, Volume, ZarrOptions, ZarrVolume};
+use ndarray::ArrayD;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/zarr")
+}
+
+/// A server process, killed when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free loopback port (bound and released; the server binds it next).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn wait_for_port(port: u16, what: &str, child: &mut Child) {
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited before it listened: {status}");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{what} did not listen on port {port} within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `python3 -m http.server` serving `dir` on loopback.
+fn http_server(dir: &Path) -> Server {
+    let port = free_port();
+    let mut child = Command::new("python3")
+        .args(["-m", "http.server", "--bind", "127.0.0.1"])
+        .arg(port.to_string())
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 -m http.server starts (Python 3 is needed)");
+    wait_for_port(port, "python3 -m http.server", &mut child);
+    Server { child, port }
+}
+
+fn s3s_fs() -> PathBuf {
+    if let Some(p) = std::env::var_os("IMPART_S3S_FS") {
+        return PathBuf::from(p);
+    }
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(Path::new(&home).join(".cargo/bin"));
+    }
+    dirs.into_iter()
+        .map(|d| d.join("s3s-fs"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "needs the s3s-fs binary: cargo install s3s-fs --features binary \
+                 (or IMPART_S3S_FS=/path/to/s3s-fs)"
+            )
+        })
+}
+
+const ACCESS: &str = "impart-test";
+const SECRET: &str = "impart-test-secret";
+
+/// `s3s-fs` serving `root` (each directory in it a bucket), with a key.
+fn s3_server(root: &Path) -> Server {
+    let port = free_port();
+    let mut child = Command::new(s3s_fs())
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--access-key", ACCESS, "--secret-key", SECRET])
+        .arg(root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("s3s-fs starts");
+    wait_for_port(port, "s3s-fs", &mut child);
+    Server { child, port }
+}
+
+/// The environment of an S3 client of `server`, as a user sets it.
+fn set_s3_env(server: &Server) {
+    // the variables are read when a store is opened; the tests that set
+    // them run one at a time (S3_LOCK)
+    std::env::set_var(
+        "AWS_ENDPOINT_URL",
+        format!("http://127.0.0.1:{}", server.port),
+    );
+    std::env::set_var("AWS_ACCESS_KEY_ID", ACCESS);
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", SECRET);
+    std::env::set_var("AWS_REGION", "us-east-1");
+    std::env::set_var("AWS_ALLOW_HTTP", "true");
+}
+
+static S3_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The arrays among the fixtures (directories with Zarr metadata), and for
+/// groups the arrays inside them.
+fn arrays() -> Vec<String> {
+    let mut out = Vec::new();
+    let root = fixtures();
+    let mut entries: Vec<_> = std::fs::read_dir(&root)
+        .expect("fixtures")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    entries.sort();
+    for dir in entries {
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        if dir.join("zarr.json").is_file() || dir.join(".zarray").is_file() {
+            out.push(name.clone());
+        }
+        if let Ok(inner) = std::fs::read_dir(&dir) {
+            let mut inner: Vec<_> = inner.flatten().map(|e| e.path()).collect();
+            inner.sort();
+            for p in inner {
+                if p.is_dir() && (p.join("zarr.json").is_file() || p.join(".zarray").is_file()) {
+                    out.push(format!(
+                        "{name}/{}",
+                        p.file_name().unwrap().to_string_lossy()
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every cell of a stride-0.5 grid of half-size cells, as f64, and the
+/// whole array.
+fn read_cells(volume: ZarrVolume) -> impart::Result<Vec<ArrayD<f64>>> {
+    let cell: Vec<usize> = volume.shape().iter().map(|&n| n.div_ceil(2)).collect();
+    let part = Partition::builder(volume).cell(&cell).stride(0.5).build()?;
+    let mut out = vec![part.select("...")?.to_array_as::<f64>()?];
+    for sel in part.cells("...")? {
+        out.push(sel.to_array_as::<f64>()?);
+    }
+    Ok(out)
+}
+
+fn same_bits(a: &[ArrayD<f64>], b: &[ArrayD<f64>]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.shape() == y.shape()
+                && x.iter()
+                    .zip(y.iter())
+                    .all(|(p, q)| p.to_bits() == q.to_bits())
+        })
+}
+
+/// Each fixture opened at `url(name)` reads as the local one; an array that
+/// does not open or read locally does not remotely either. Returns how
+/// many arrays were compared.
+fn compare_all(url: impl Fn(&str) -> String, options: &ZarrOptions) -> usize {
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for name in arrays() {
+        let local = ZarrVolume::open(fixtures().join(&name)).and_then(read_cells);
+        let remote = options.open(url(&name)).and_then(read_cells);
+        match (local, remote) {
+            (Ok(a), Ok(b)) => {
+                compared += 1;
+                if !same_bits(&a, &b) {
+                    failures.push(format!(
+                        "{name}: the remote read differs from the local one"
+                    ));
+                }
+            }
+            (Err(_), Err(_)) => {}
+            (Ok(_), Err(e)) => failures.push(format!("{name}: local reads, remote fails: {e}")),
+            (Err(e), Ok(_)) => failures.push(format!("{name}: local fails ({e}), remote reads")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    compared
+}
+
+#[test]
+fn every_fixture_over_http_reads_as_the_local_array() {
+    let server = http_server(&fixtures());
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let n = compare_all(|name| format!("{base}/{name}"), &ZarrOptions::new());
+    assert!(n >= 20, "only {n} arrays compared");
+    // without prefetch, the same
+    let options = ZarrOptions::new().remote(RemoteOptions::new().prefetch(0));
+    assert_eq!(compare_all(|name| format!("{base}/{name}"), &options), n);
+}
+
+#[test]
+fn a_walk_over_http_fetches_each_chunk_once() {
+    let server = http_server(&fixtures());
+    let url = format!("http://127.0.0.1:{}/v3_u16_zstd_3d", server.port);
+    let local = ZarrVolume::open(fixtures().join("v3_u16_zstd_3d")).expect("local");
+    let volume = ZarrVolume::open(&url).expect("remote");
+    let opened = volume.remote().expect("a remote array").stats();
+    let cell: Vec<usize> = volume.shape().iter().map(|&n| n.div_ceil(3)).collect();
+    let part = Partition::builder(volume)
+        .cell(&cell)
+        .stride(0.5)
+        .build()
+        .expect("grid");
+    let sums = part
+        .par_map_cells::<u16, _, _>("...", |_, v| v.iter().map(|&x| x as u64).sum::<u64>())
+        .expect("walk");
+    let lpart = Partition::builder(local)
+        .cell(&cell)
+        .stride(0.5)
+        .build()
+        .expect("grid");
+    let lsums = lpart
+        .par_map_cells::<u16, _, _>("...", |_, v| v.iter().map(|&x| x as u64).sum::<u64>())
+        .expect("walk");
+    assert_eq!(sums, lsums);
+    let stats = part.volume().remote().expect("remote").stats();
+    let chunks = part.volume().decoded_chunks() as u64;
+    assert!(chunks > 1);
+    // every chunk fetched once: one GET per chunk file present, one
+    // lookup per missing chunk
+    let fetched = stats.gets - opened.gets + stats.missing - opened.missing;
+    assert_eq!(fetched, chunks, "{stats:?} after {opened:?}");
+}
+
+#[test]
+fn missing_arrays_and_servers_give_errors_naming_the_url() {
+    let server = http_server(&fixtures());
+    let url = format!("http://127.0.0.1:{}/no_such_array", server.port);
+    let e = ZarrVolume::open(&url).expect_err("no array there");
+    let text = e.to_string();
+    assert!(text.contains("no_such_array"), "{text}");
+    assert!(text.contains("no zarr.json or .zarray"), "{text}");
+    assert!(
+        matches!(e, impart::Error::Io { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+    );
+    // nobody listening: an I/O error after bounded retries
+    let port = free_port();
+    let options = ZarrOptions::new().remote(RemoteOptions::new().retries(1));
+    let e = options
+        .open(format!("http://127.0.0.1:{port}/v3_u16_zstd_3d"))
+        .expect_err("no server");
+    assert!(matches!(e, impart::Error::Io { .. }), "{e}");
+    assert!(e.to_string().contains(&port.to_string()), "{e}");
+}
+
+/// A proxy in front of `upstream` that answers 503 to every `every`-th
+/// request and cuts the connection on every `every`-th + 1 (the client
+/// retries both), forwarding the others; counts what it did.
+struct FaultyProxy {
+    port: u16,
+    requests: Arc<AtomicUsize>,
+    faults: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for FaultyProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn faulty_proxy(upstream: u16, every: usize) -> FaultyProxy {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let faults = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (r, f, s) = (requests.clone(), faults.clone(), stop.clone());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            if s.load(Ordering::SeqCst) {
+                break;
+            }
+            let Ok(conn) = conn else { continue };
+            let (r, f) = (r.clone(), f.clone());
+            std::thread::spawn(move || proxy_connection(conn, upstream, every, &r, &f));
+        }
+    });
+    FaultyProxy {
+        port,
+        requests,
+        faults,
+        stop,
+    }
+}
+
+/// Serves the requests of one client connection, one at a time (HTTP/1.1
+/// keep-alive), each over a fresh upstream connection.
+fn proxy_connection(
+    client: TcpStream,
+    upstream: u16,
+    every: usize,
+    requests: &AtomicUsize,
+    faults: &AtomicUsize,
+) {
+    let mut reader = BufReader::new(client.try_clone().expect("clone"));
+    let mut client = client;
+    loop {
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let end = line == "\r\n";
+            head.push(line);
+            if end {
+                break;
+            }
+        }
+        let n = requests.fetch_add(1, Ordering::SeqCst) + 1;
+        if n % every == 0 {
+            faults.fetch_add(1, Ordering::SeqCst);
+            let _ = client.write_all(
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+            return;
+        }
+        if n % every == 1 && n > 1 {
+            faults.fetch_add(1, Ordering::SeqCst);
+            // a reset: the connection closes with the request unanswered
+            let _ = client.shutdown(std::net::Shutdown::Both);
+            return;
+        }
+        // forward, asking the upstream to close so its answer ends at EOF
+        let mut up = TcpStream::connect(("127.0.0.1", upstream)).expect("upstream");
+        for line in &head {
+            let lower = line.to_ascii_lowercase();
+            if lower.starts_with("connection:") {
+                continue;
+            }
+            if line == "\r\n" {
+                up.write_all(b"Connection: close\r\n\r\n").expect("forward");
+            } else {
+                up.write_all(line.as_bytes()).expect("forward");
+            }
+        }
+        let mut answer = Vec::new();
+        if up.read_to_end(&mut answer).is_err() {
+            return;
+        }
+        // http.server answers HTTP/1.0 with Content-Length: pass it on,
+        // keeping our side of the connection open for the next request
+        if client.write_all(&answer).is_err() {
+            return;
+        }
+        if !answer
+            .windows(16)
+            .any(|w| w.eq_ignore_ascii_case(b"content-length: "))
+        {
+            return;
+        }
+    }
+}
+
+#[test]
+fn retries_through_503s_and_resets_give_the_same_values() {
+    let server = http_server(&fixtures());
+    let proxy = faulty_proxy(server.port, 5);
+    let base = format!("http://127.0.0.1:{}", proxy.port);
+    let names = [
+        "v3_u16_zstd_3d",
+        "v2_u16_le_zstd_c_dot",
+        "v3_u16_sharded_2d",
+    ];
+    for name in names {
+        let local = ZarrVolume::open(fixtures().join(name)).and_then(read_cells);
+        let Ok(local) = local else {
+            panic!("{name}: the fixture does not read locally");
+        };
+        let remote = ZarrVolume::open(format!("{base}/{name}"))
+            .and_then(read_cells)
+            .unwrap_or_else(|e| panic!("{name} through the faulty proxy: {e}"));
+        assert!(same_bits(&local, &remote), "{name}: values differ");
+    }
+    let faults = proxy.faults.load(Ordering::SeqCst);
+    let requests = proxy.requests.load(Ordering::SeqCst);
+    assert!(faults >= 4, "{faults} faults in {requests} requests");
+}
+
+#[test]
+#[ignore = "needs s3s-fs: cargo install s3s-fs --features binary (CI installs it), then --include-ignored"]
+fn every_fixture_over_s3_reads_as_the_local_array() {
+    let _guard = S3_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let root = tempfile::tempdir().expect("tempdir");
+    let bucket = root.path().join("fixtures");
+    copy_dir(&fixtures(), &bucket);
+    let server = s3_server(root.path());
+    set_s3_env(&server);
+    let n = compare_all(|name| format!("s3://fixtures/{name}"), &ZarrOptions::new());
+    assert!(n >= 20, "only {n} arrays compared");
+    // a bucket prefix as the store, the array inside it
+    let vol = ZarrOptions::new()
+        .open_in("s3://fixtures", "v3_u16_zstd_3d")
+        .expect("open_in");
+    let local = ZarrVolume::open(fixtures().join("v3_u16_zstd_3d")).expect("local");
+    assert!(same_bits(
+        &read_cells(vol).expect("read"),
+        &read_cells(local).expect("read")
+    ));
+}
+
+#[test]
+#[ignore = "needs s3s-fs: cargo install s3s-fs --features binary (CI installs it), then --include-ignored"]
+fn s3_with_wrong_credentials_is_permission_denied_naming_the_url() {
+    let _guard = S3_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let root = tempfile::tempdir().expect("tempdir");
+    copy_dir(
+        &fixtures().join("v3_u16_zstd_3d"),
+        &root.path().join("bucket/a"),
+    );
+    let server = s3_server(root.path());
+    set_s3_env(&server);
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "not-the-secret");
+    let e = ZarrVolume::open("s3://bucket/a").expect_err("wrong secret");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", SECRET);
+    let text = e.to_string();
+    assert!(text.contains("s3://bucket/a"), "{text}");
+    assert!(
+        matches!(e, impart::Error::Io { ref source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied),
+        "{e:?}"
+    );
+    // the right secret opens it
+    ZarrVolume::open("s3://bucket/a").expect("right secret");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read_dir").flatten() {
+        let p = e.path();
+        let q = to.join(e.file_name());
+        if p.is_dir() {
+            copy_dir(&p, &q);
+        } else {
+            std::fs::copy(&p, &q).expect("copy");
+        }
+    }
+}

@@ -387,24 +387,22 @@ impl RemoteStore {
         }
     }
 
-    /// Notes that `key` was fetched on demand, so a prefetch skips it.
-    fn mark_done(&self, key: &str) {
-        if self.options.prefetch == 0 {
-            return;
-        }
-        let (lock, _) = &*self.ahead;
-        if let Ok(mut ahead) = lock.lock() {
-            ahead.slots.entry(key.to_string()).or_insert(Slot::Done);
-        }
-    }
-
     /// The result of a prefetch of `key`, waiting for it if it is in
-    /// flight; `None` if `key` was not prefetched.
+    /// flight; `None` if `key` was not prefetched (then noted as fetched
+    /// on demand, so a later prefetch skips it).
     fn take_prefetched(&self, key: &str) -> Option<std::result::Result<MaybeBytes, StorageError>> {
         let (lock, ready) = &*self.ahead;
         let mut ahead = lock.lock().ok()?;
         loop {
-            match ahead.slots.get(key)? {
+            let Some(slot) = ahead.slots.get(key) else {
+                // fetched on demand by the caller: noted under the same
+                // lock, so no prefetch starts a second fetch of it
+                if self.options.prefetch > 0 {
+                    ahead.slots.insert(key.to_string(), Slot::Done);
+                }
+                return None;
+            };
+            match slot {
                 Slot::Done => return None,
                 Slot::Pending => ahead = ready.wait(ahead).ok()?,
                 Slot::Ready(_) => {
@@ -671,7 +669,6 @@ impl ReadableStorageTraits for RemoteStore {
         if let Some(result) = self.take_prefetched(key.as_str()) {
             return result;
         }
-        self.mark_done(key.as_str());
         self.block_on_fetch(key, None)
     }
 

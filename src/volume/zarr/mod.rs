@@ -252,7 +252,7 @@ impl ZarrChunks {
         };
         let opened = match store_path.to_str().filter(|s| is_remote(s)) {
             Some(url) => Self::open_remote(path, url, &prefix, options)?,
-            None => Self::open_local(path, store_path, &prefix)?,
+            None => Self::open_local(path, store_path)?,
         };
         let Opened {
             store,
@@ -391,7 +391,7 @@ impl ZarrChunks {
 
 impl ZarrChunks {
     /// A filesystem store: the metadata file stamped before it is read.
-    fn open_local(path: &Path, store_path: &Path, prefix: &str) -> Result<Opened> {
+    fn open_local(path: &Path, store_path: &Path) -> Result<Opened> {
         let invalid = |detail: String| Error::InvalidHeader {
             path: path.to_path_buf(),
             detail,
@@ -402,7 +402,6 @@ impl ZarrChunks {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "not a Zarr array directory"),
             ));
         }
-        let _ = prefix;
         // the metadata file zarrs reads (v3 first, as it looks), stamped
         // before it is read; with neither, opening fails in zarrs
         let meta = ["zarr.json", ".zarray"]
@@ -517,33 +516,24 @@ impl ChunkSource for ZarrChunks {
     }
 
     fn decode(&self, idx: &[u64]) -> Result<Vec<u8>> {
-        fn failed<'a>(path: &'a Path, idx: &'a [u64]) -> impl FnOnce(ArrayError) -> Error + 'a {
-            move |e| match storage_cause(&e) {
-                Some(io) => Error::io(path, io),
-                None => Error::Decode {
-                    path: path.to_path_buf(),
-                    chunk: idx.to_vec(),
-                    detail: e.to_string(),
-                    source: Some(Box::new(e)),
-                },
-            }
-        }
+        let undecodable = |e: Box<dyn std::error::Error + Send + Sync>| Error::Decode {
+            path: self.path.clone(),
+            chunk: idx.to_vec(),
+            detail: e.to_string(),
+            source: Some(e),
+        };
+        let failed = |e: ArrayError| match storage_cause(&e) {
+            Some(io) => Error::io(&self.path, io),
+            None => undecodable(Box::new(e)),
+        };
         let bytes: ArrayBytes<'static> = match &self.sharded {
             Some(cache) => self
                 .array
                 .retrieve_subchunk_opt(cache, idx, &zarrs::array::CodecOptions::default())
-                .map_err(failed(&self.path, idx))?,
-            None => self
-                .array
-                .retrieve_chunk(idx)
-                .map_err(failed(&self.path, idx))?,
+                .map_err(failed)?,
+            None => self.array.retrieve_chunk(idx).map_err(failed)?,
         };
-        let raw = bytes.into_fixed().map_err(|e| Error::Decode {
-            path: self.path.clone(),
-            chunk: idx.to_vec(),
-            detail: e.to_string(),
-            source: Some(Box::new(e)),
-        })?;
+        let raw = bytes.into_fixed().map_err(|e| undecodable(Box::new(e)))?;
         Ok(raw.into_owned())
     }
 

@@ -266,8 +266,8 @@ pub use sink::fragment;
 #[cfg(feature = "rayon")]
 pub use sink::stitch;
 pub use volume::{
-    open, AccessHint, AnyVolume, ArrayVolume, ChunkedVolume, MapAdvice, OpenOptions, RawOptions,
-    RawVolume, Volume, VolumeFormat,
+    open, AccessHint, AnyVolume, ArrayVolume, AxisTransform, ChunkedVolume, MapAdvice, OpenOptions,
+    RawOptions, RawVolume, Volume, VolumeFormat,
 };
 #[cfg(feature = "tiff")]
 pub use volume::{GeoTiff, RasterType, TiffLevel, TiffOptions, TiffVolume};
@@ -275,10 +275,10 @@ pub use volume::{GeoTiff, RasterType, TiffLevel, TiffOptions, TiffVolume};
 pub use volume::{ImageOptions, ImageStorage, ImageVolume};
 #[cfg(feature = "nifti")]
 pub use volume::{NiftiHeader, NiftiOptions, NiftiVolume};
+#[cfg(feature = "zarr")]
+pub use volume::{OmeAxis, OmeImage, OmeLevel, ZarrOptions, ZarrVolume};
 #[cfg(feature = "remote")]
 pub use volume::{RemoteOptions, RemoteStats, RemoteStore};
-#[cfg(feature = "zarr")]
-pub use volume::{ZarrOptions, ZarrVolume};
 
 /// The README's examples, run as doctests. They use the backends of the
 /// default features, so they run when those are on.

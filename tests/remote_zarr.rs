@@ -478,3 +478,60 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The OME-Zarr fixtures (`tests/data/ome_zarr`).
+fn ome_fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/ome_zarr")
+}
+
+/// Every level of every OME-Zarr fixture at `url(name)` has the local
+/// image's metadata and voxels; the number of levels compared.
+fn compare_ome(url: impl Fn(&str) -> String) -> usize {
+    let mut n = 0;
+    for name in [
+        "v04_czyx.ome.zarr",
+        "v04_czyx.ome.zarr/labels/cells",
+        "v05_tczyx.ome.zarr",
+        "v05_tczyx.ome.zarr/labels/nuclei",
+        "v05_handmade.ome.zarr",
+    ] {
+        for level in 0.. {
+            let options = ZarrOptions::new().level(level);
+            let Ok(local) = options.open(ome_fixtures().join(name)) else {
+                break;
+            };
+            let remote = options
+                .open(url(name))
+                .unwrap_or_else(|e| panic!("{name} level {level}: {e}"));
+            assert_eq!(remote.ome(), local.ome(), "{name} level {level}");
+            assert_eq!(remote.axis_transform(), local.axis_transform());
+            assert!(
+                same_bits(
+                    &read_cells(remote).expect("remote read"),
+                    &read_cells(local).expect("local read")
+                ),
+                "{name} level {level}"
+            );
+            n += 1;
+        }
+    }
+    n
+}
+
+#[test]
+fn ome_zarr_images_over_http_read_as_the_local_ones() {
+    let server = http_server(&ome_fixtures());
+    let base = format!("http://127.0.0.1:{}", server.port);
+    assert_eq!(compare_ome(|name| format!("{base}/{name}")), 11);
+}
+
+#[test]
+#[ignore = "needs s3s-fs: cargo install s3s-fs --features binary (CI installs it), then --include-ignored"]
+fn ome_zarr_images_over_s3_read_as_the_local_ones() {
+    let _guard = S3_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let root = tempfile::tempdir().expect("tempdir");
+    copy_dir(&ome_fixtures(), &root.path().join("images"));
+    let server = s3_server(root.path());
+    set_s3_env(&server);
+    assert_eq!(compare_ome(|name| format!("s3://images/{name}")), 11);
+}

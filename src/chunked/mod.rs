@@ -66,6 +66,13 @@ pub trait ChunkSource: Send + Sync {
     /// fetched and no read took. Default: nothing.
     fn walk_ended(&self) {}
 
+    /// The voxel-to-world map of each axis, if the source has one
+    /// ([`Volume::axis_transform`](crate::Volume::axis_transform) of a
+    /// chunked volume). Default: `None`.
+    fn axis_transform(&self) -> Option<&crate::volume::AxisTransform> {
+        None
+    }
+
     /// Whether the files the source reads are still the ones it opened;
     /// what [`Volume::check_unchanged`](crate::Volume::check_unchanged)
     /// of a chunked volume asks. Default: `Ok(())` (nothing stamped).

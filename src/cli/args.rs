@@ -359,7 +359,8 @@ pub enum PadModeArg {
 pub struct InputArgs {
     /// The volume: a raw file (with --shape and --dtype), NIfTI (.nii,
     /// .nii.gz, .hdr/.img), a Zarr v2 or v3 array directory (or a group,
-    /// with --array), a TIFF or BigTIFF (read tile by tile; a page with
+    /// with --array; an OME-Zarr image group opens as its --level), a
+    /// TIFF or BigTIFF (read tile by tile; a page with
     /// --page), or a PNG or JPEG image.
     pub path: PathBuf,
     /// Raw files: extent per axis, comma-separated (e.g. 512,512,512).
@@ -385,8 +386,8 @@ pub struct InputArgs {
     /// shape and type as a stack (axes from OME-XML or ImageJ metadata).
     #[arg(long)]
     pub page: Option<usize>,
-    /// TIFF: the resolution level of a pyramid (0 = full resolution;
-    /// `impart info` lists them).
+    /// TIFF and OME-Zarr: the resolution level of a pyramid or multiscale
+    /// image (0 = full resolution; `impart info` lists them).
     #[arg(long, default_value_t = 0)]
     pub level: usize,
     /// Where gzipped NIfTI files are decompressed to (default: the system

@@ -2,7 +2,7 @@
 //! and the facts of its format (a NIfTI header, Zarr codecs, …).
 
 use impart::{
-    dispatch_dtype, AnyVolume, ImageStorage, ImageVolume, NiftiVolume, RawVolume, Result,
+    dispatch_dtype, AnyVolume, ImageStorage, ImageVolume, NiftiVolume, OmeImage, RawVolume, Result,
     TiffVolume, Volume, ZarrVolume,
 };
 use serde_json::{json, Value};
@@ -11,8 +11,8 @@ use super::args::InputArgs;
 use super::input::open;
 use super::text::{human_bytes, join, print_json};
 
-/// One fact of a format: JSON key, JSON value, human label (empty: JSON
-/// only), human text.
+/// One fact of a format: JSON key (empty: text only), JSON value, human
+/// label (empty: JSON only), human text.
 type Fact = (&'static str, Value, &'static str, String);
 
 /// Prints what `info` knows of the input, as text or one JSON object.
@@ -43,7 +43,7 @@ pub fn run(input: &InputArgs, json_out: bool) -> Result<()> {
         obj.insert("mapped".into(), json!(mapped));
         obj.insert("zero_copy".into(), json!(zero_copy));
         obj.insert("zero_copy_obstacle".into(), json!(reason));
-        for (k, v, _, _) in &facts {
+        for (k, v, _, _) in facts.iter().filter(|f| !f.0.is_empty()) {
             obj.insert((*k).into(), v.clone());
         }
         print_json(&Value::Object(obj));
@@ -185,6 +185,9 @@ fn zarr_facts(volume: &ZarrVolume) -> Vec<Fact> {
             .map(|v| v.to_string())
             .unwrap_or_default(),
     ));
+    if let (Some(image), Some(level)) = (volume.ome(), volume.ome_level()) {
+        facts.extend(ome_facts(image, level));
+    }
     #[cfg(feature = "remote")]
     if let Some(remote) = volume.remote() {
         let stats = remote.stats();
@@ -201,6 +204,92 @@ fn zarr_facts(volume: &ZarrVolume) -> Vec<Fact> {
                 stats.bytes,
                 stats.heads,
                 stats.missing
+            ),
+        ));
+    }
+    facts
+}
+
+/// An OME-Zarr image's levels, axes and labels.
+fn ome_facts(image: &OmeImage, level: usize) -> Vec<Fact> {
+    let axes: Vec<Value> = image
+        .axes
+        .iter()
+        .map(|a| json!({"name": a.name, "type": a.kind, "unit": a.unit}))
+        .collect();
+    let axes_text = join(
+        &image
+            .axes
+            .iter()
+            .map(|a| match (&a.kind, &a.unit) {
+                (Some(k), Some(u)) => format!("{} ({k}, {u})", a.name),
+                (Some(k), None) => format!("{} ({k})", a.name),
+                (None, Some(u)) => format!("{} ({u})", a.name),
+                (None, None) => a.name.clone(),
+            })
+            .collect::<Vec<_>>(),
+        ", ",
+    );
+    let levels: Vec<Value> = image
+        .levels
+        .iter()
+        .enumerate()
+        .map(|(k, l)| {
+            json!({"level": k, "path": l.path, "shape": l.shape,
+                   "scale": l.transform.scale, "translation": l.transform.translation})
+        })
+        .collect();
+    let levels_text = image
+        .levels
+        .iter()
+        .enumerate()
+        .map(|(k, l)| {
+            format!(
+                "{k}{} {:<6} {:<20} scale {}, origin {}",
+                if k == level { "*" } else { " " },
+                l.path,
+                l.shape.as_ref().map_or("?".to_string(), |s| join(s, " x ")),
+                join(&l.transform.scale, ", "),
+                join(&l.transform.translation, ", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n            ");
+    let mut kind = format!("OME-Zarr {}", image.version);
+    if image.is_label {
+        kind.push_str(", a label image");
+        if let Some(source) = &image.label_source {
+            kind.push_str(&format!(" of {source}"));
+        }
+    }
+    if let Some(name) = &image.name {
+        kind.push_str(&format!(" ({name:?})"));
+    }
+    let mut facts = vec![
+        (
+            "ome",
+            json!({"version": image.version, "name": image.name, "axes": axes,
+                   "labels": image.labels, "image_label": image.is_label,
+                   "label_source": image.label_source}),
+            "image",
+            kind,
+        ),
+        ("", Value::Null, "axes", axes_text),
+        ("level", json!(level), "", String::new()),
+        ("levels", json!(levels), "levels", levels_text),
+    ];
+    if !image.labels.is_empty() {
+        facts.push((
+            "",
+            Value::Null,
+            "labels",
+            join(
+                &image
+                    .labels
+                    .iter()
+                    .map(|l| format!("labels/{l}"))
+                    .collect::<Vec<_>>(),
+                ", ",
             ),
         ));
     }

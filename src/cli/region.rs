@@ -1,7 +1,7 @@
 //! `impart region`: the voxel region (and world origin) of a selection of
 //! cells.
 
-use impart::Result;
+use impart::{AnyVolume, Result, Volume};
 use serde_json::json;
 
 use super::args::{GridArgs, InputArgs};
@@ -31,6 +31,9 @@ pub fn run(input: &InputArgs, g: &GridArgs, select: &str, json_out: bool) -> Res
         if let (Some(w), Some(a)) = (sel.world_origin(), sel.affine()) {
             out["world_origin"] = json!(w);
             out["affine"] = json!(a);
+        } else if let (Some(w), Some(t)) = (sel.world_start(), part.volume().axis_transform()) {
+            out["world_origin"] = json!(w);
+            out["world_scale"] = json!(t.scale);
         }
         print_json(&out);
     } else {
@@ -51,7 +54,35 @@ pub fn run(input: &InputArgs, g: &GridArgs, select: &str, json_out: bool) -> Res
         println!("end:       {}", join(&r.end(), ", "));
         if let Some(w) = sel.world_origin() {
             println!("world:     {} mm (first voxel)", join(&w, ", "));
+        } else if let Some(w) = sel.world_start() {
+            println!(
+                "world:     {} (first voxel; {})",
+                join(&w, ", "),
+                world_units(part.volume())
+            );
         }
     }
     Ok(())
+}
+
+/// The axes a per-axis world position is given in: `z micrometer, y
+/// micrometer, c` (names and units of an OME-Zarr image).
+fn world_units(volume: &AnyVolume) -> String {
+    let axes = match volume {
+        AnyVolume::Zarr(v) => v.ome().map(|o| o.axes.clone()),
+        _ => None,
+    };
+    match axes {
+        Some(axes) => join(
+            &axes
+                .iter()
+                .map(|a| match &a.unit {
+                    Some(u) => format!("{} {u}", a.name),
+                    None => a.name.clone(),
+                })
+                .collect::<Vec<_>>(),
+            ", ",
+        ),
+        None => "per volume axis".into(),
+    }
 }

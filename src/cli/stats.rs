@@ -16,7 +16,7 @@ pub struct Row {
     pub index: Vec<usize>,
     pub start: Vec<usize>,
     pub shape: Vec<usize>,
-    pub world: Option<[f64; 3]>,
+    pub world: Option<Vec<f64>>,
     pub stats: CellStats,
 }
 
@@ -48,7 +48,7 @@ pub fn compute_stats<V: Volume>(
                 index: cell.index(),
                 start: cell.region().start().to_vec(),
                 shape: cell.region().shape().to_vec(),
-                world: cell.world_origin(),
+                world: cell.world_start(),
                 stats,
             }
         })
@@ -79,7 +79,7 @@ pub fn run(part: &Partition<AnyVolume>, select: &str, scaled: bool, json_out: bo
                 "mean": r.stats.mean(),
                 "sum": r.stats.sum,
             });
-            if let Some(w) = r.world {
+            if let Some(w) = &r.world {
                 line["world_origin"] = json!(w);
             }
             writeln!(out, "{line}").map_err(w)?;

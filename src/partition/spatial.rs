@@ -24,6 +24,19 @@ impl<V: Volume> Selected<'_, V> {
         Some([a[0][3], a[1][3], a[2][3]])
     }
 
+    /// World coordinates of the selection's first voxel, whatever map the
+    /// volume has: the three of its [`affine`](Self::affine) (x, y, z in
+    /// millimetres: NIfTI), or one per volume axis in the axes' units from
+    /// its [`axis_transform`](crate::Volume::axis_transform) (an OME-Zarr
+    /// level). This is what the command line prints as `world_origin`.
+    pub fn world_start(&self) -> Option<Vec<f64>> {
+        if let Some(w) = self.world_origin() {
+            return Some(w.to_vec());
+        }
+        let t = self.partition.volume.axis_transform()?;
+        Some(t.world(self.region.start()))
+    }
+
     /// The start on the first three volume axes (missing axes are 0).
     fn start_ijk(&self) -> [f64; 3] {
         let mut o = [0.0; 3];

@@ -187,6 +187,10 @@ impl<S: ChunkSource> Volume for ChunkedVolume<S> {
         }))
     }
 
+    fn axis_transform(&self) -> Option<&super::AxisTransform> {
+        self.source.axis_transform()
+    }
+
     fn check_unchanged(&self) -> Result<()> {
         self.source.check_unchanged()
     }

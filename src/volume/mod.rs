@@ -68,7 +68,7 @@ pub use tiff::{GeoTiff, RasterType, TiffChunks, TiffLevel, TiffOptions, TiffVolu
 #[cfg(feature = "remote")]
 pub use zarr::remote::{RemoteOptions, RemoteStats, RemoteStore};
 #[cfg(feature = "zarr")]
-pub use zarr::{is_remote, ZarrChunks, ZarrOptions, ZarrVolume};
+pub use zarr::{is_remote, OmeAxis, OmeImage, OmeLevel, ZarrChunks, ZarrOptions, ZarrVolume};
 
 use std::ops::Range;
 
@@ -88,6 +88,59 @@ pub enum AccessHint {
     WillNeed(Range<usize>),
     /// No later read of the walk touches these bytes.
     DontNeed(Range<usize>),
+}
+
+/// A voxel-to-world map axis by axis: `world[a] = index[a] * scale[a] +
+/// translation[a]`, in each axis's unit (OME-Zarr's `coordinateTransformations`
+/// of a level: its scale, then its translation, then those of the whole
+/// multiscale image). Voxel centres are at whole indices, as in NIfTI.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AxisTransform {
+    /// Per axis, world units per voxel.
+    pub scale: Vec<f64>,
+    /// Per axis, the world coordinate of index 0.
+    pub translation: Vec<f64>,
+}
+
+impl AxisTransform {
+    /// The identity over `rank` axes.
+    pub fn identity(rank: usize) -> Self {
+        AxisTransform {
+            scale: vec![1.0; rank],
+            translation: vec![0.0; rank],
+        }
+    }
+
+    /// The world coordinates of voxel `index` (one per axis of the
+    /// transform; missing indices are 0).
+    pub fn world(&self, index: &[usize]) -> Vec<f64> {
+        self.scale
+            .iter()
+            .zip(&self.translation)
+            .enumerate()
+            .map(|(a, (s, t))| t + s * index.get(a).copied().unwrap_or(0) as f64)
+            .collect()
+    }
+
+    /// This transform followed by `then` (NGFF's order: a dataset's
+    /// transforms, then the multiscale image's).
+    pub fn then(&self, then: &AxisTransform) -> AxisTransform {
+        AxisTransform {
+            scale: self
+                .scale
+                .iter()
+                .zip(&then.scale)
+                .map(|(a, b)| a * b)
+                .collect(),
+            translation: self
+                .translation
+                .iter()
+                .zip(&then.scale)
+                .zip(&then.translation)
+                .map(|((t, s), u)| t * s + u)
+                .collect(),
+        }
+    }
 }
 
 /// A volume: a shape, an element type, and access to its voxels.
@@ -134,6 +187,13 @@ pub trait Volume: Send + Sync {
     /// The voxel-to-world affine (4x4, row-major, millimetres), for formats
     /// that have one.
     fn affine(&self) -> Option<[[f64; 4]; 4]> {
+        None
+    }
+
+    /// The voxel-to-world map of each axis, for formats that give one
+    /// per axis (an OME-Zarr level) rather than an
+    /// [`affine`](Volume::affine).
+    fn axis_transform(&self) -> Option<&AxisTransform> {
         None
     }
 
@@ -254,6 +314,9 @@ macro_rules! forward_volume {
             }
             fn affine(&self) -> Option<[[f64; 4]; 4]> {
                 (**self).affine()
+            }
+            fn axis_transform(&self) -> Option<&AxisTransform> {
+                (**self).axis_transform()
             }
             fn scaling(&self) -> Option<(f64, f64)> {
                 (**self).scaling()

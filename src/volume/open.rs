@@ -346,8 +346,9 @@ impl OpenOptions {
         self
     }
 
-    /// TIFF: which resolution level of a pyramid to open, 0 (the default)
-    /// being full resolution (CLI `--level`; `TiffOptions::level`).
+    /// TIFF and OME-Zarr: which resolution level of a pyramid or
+    /// multiscale image to open, 0 (the default) being full resolution (CLI
+    /// `--level`; `TiffOptions::level`, `ZarrOptions::level`).
     pub fn level(mut self, level: usize) -> Self {
         self.level = level;
         self
@@ -477,7 +478,7 @@ impl OpenOptions {
 
     #[cfg(feature = "zarr")]
     fn open_zarr(&self, path: &Path) -> Result<AnyVolume> {
-        let mut options = ZarrOptions::new();
+        let mut options = ZarrOptions::new().level(self.level);
         if let Some(bytes) = self.chunk_cache_bytes {
             options = options.cache_bytes(bytes);
         }
@@ -683,6 +684,9 @@ impl Volume for AnyVolume {
     }
     fn affine(&self) -> Option<[[f64; 4]; 4]> {
         each_backend!(self, v => v.affine())
+    }
+    fn axis_transform(&self) -> Option<&super::AxisTransform> {
+        each_backend!(self, v => v.axis_transform())
     }
     fn scaling(&self) -> Option<(f64, f64)> {
         each_backend!(self, v => v.scaling())

@@ -51,7 +51,9 @@
 //! cells: `index` (grid index), `start` (first voxel, volume axes), `shape`
 //! (the file's shape), `file` (name relative to the directory), `dtype`,
 //! for raw files `order` (`"C"`) and `byte_order` (`"little"`), and
-//! `world_origin` (millimetres) when the volume has an affine (NIfTI).
+//! `world_origin` when the volume has a world map: x, y, z in millimetres
+//! for an affine (NIfTI), one per volume axis in the axes' units for an
+//! OME-Zarr level.
 //!
 //! # Nothing half-written, and resuming
 //!

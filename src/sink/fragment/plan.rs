@@ -210,7 +210,7 @@ impl<'a, V: Volume> Plan<'a, V> {
             line["order"] = json!("C");
             line["byte_order"] = json!("little");
         }
-        if let Some(w) = cell.world_origin() {
+        if let Some(w) = cell.world_start() {
             line["world_origin"] = json!(w);
         }
         line

@@ -44,8 +44,11 @@
 )]
 
 mod bounded;
+pub mod ome;
 #[cfg(feature = "remote")]
 pub mod remote;
+
+pub use ome::{OmeAxis, OmeImage, OmeLevel};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -71,6 +74,7 @@ use crate::io::FileStamp;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZarrOptions {
     cache_bytes: usize,
+    level: usize,
     #[cfg(feature = "remote")]
     remote: RemoteOptions,
 }
@@ -79,6 +83,7 @@ impl Default for ZarrOptions {
     fn default() -> Self {
         ZarrOptions {
             cache_bytes: crate::io::MemoryLimits::detect().chunk_cache_bytes(),
+            level: 0,
             #[cfg(feature = "remote")]
             remote: RemoteOptions::default(),
         }
@@ -99,6 +104,14 @@ impl ZarrOptions {
         self
     }
 
+    /// OME-Zarr: which resolution level of a multiscale image to open, 0
+    /// (the default) being full resolution ([`ZarrVolume::ome`] lists
+    /// them; CLI `--level`).
+    pub fn level(mut self, level: usize) -> Self {
+        self.level = level;
+        self
+    }
+
     /// How remote stores are reached (retries, timeouts, prefetch).
     #[cfg(feature = "remote")]
     pub fn remote(mut self, options: RemoteOptions) -> Self {
@@ -108,7 +121,12 @@ impl ZarrOptions {
 
     /// Opens the array at `path`: a directory holding `zarr.json` or
     /// `.zarray`, or (feature `remote`) the URL of one, `s3://bucket/key`
-    /// or `http(s)://host/path` (see [`remote`]).
+    /// or `http(s)://host/path` (see [`remote`]). An OME-Zarr image group
+    /// (NGFF 0.4 or 0.5; a label image too) opens as its
+    /// [`level`](Self::level), with its metadata ([`ZarrVolume::ome`]) and
+    /// each voxel's world position
+    /// ([`Volume::axis_transform`](crate::Volume::axis_transform); see
+    /// [`ome`]).
     ///
     /// # Errors
     ///
@@ -120,10 +138,18 @@ impl ZarrOptions {
     /// [`Error::UnsupportedDType`] for a data type other than `u8 … f64`
     /// (or a fill value `zarrs` cannot hold); [`Error::InvalidLayout`] for
     /// an array without axes, with an extent of 0, or whose shape or chunk
-    /// shape has too many bytes to address.
+    /// shape has too many bytes to address. For groups:
+    /// [`Error::ZarrGroup`] listing the label images of an OME-Zarr labels
+    /// group; [`Error::InvalidHeader`] for a group without multiscale
+    /// metadata (naming the array to open in it:
+    /// [`open_in`](Self::open_in)), for OME-Zarr metadata that is malformed
+    /// (see [`ome`]) or whose axes do not match the level's rank;
+    /// [`Error::InvalidArgument`] for a [`level`](Self::level) the image
+    /// does not have, or above 0 for an array that is not an OME-Zarr
+    /// image.
     pub fn open(&self, path: impl AsRef<Path>) -> Result<ZarrVolume> {
         let path = path.as_ref();
-        ZarrChunks::open_impl(path, path, "", self)
+        ZarrChunks::open_node(path, path, "", self)
     }
 
     /// Opens the array at `array` (like `"group/array"`) inside the store or
@@ -139,7 +165,7 @@ impl ZarrOptions {
             Some(url) => PathBuf::from(format!("{}/{node}", url.trim_end_matches('/'))),
             None => store.join(node),
         };
-        ZarrChunks::open_impl(&path, store, node, self)
+        ZarrChunks::open_node(&path, store, node, self)
     }
 }
 
@@ -160,6 +186,8 @@ pub struct ZarrChunks {
     /// The store, for a remote array (prefetch, request counts).
     #[cfg(feature = "remote")]
     remote: Option<Arc<RemoteStore>>,
+    /// The OME-Zarr image this array is a level of, and which level.
+    ome: Option<(Arc<OmeImage>, usize)>,
 }
 
 /// What an open array's metadata was when it was read.
@@ -228,6 +256,17 @@ impl ChunkedVolume<ZarrChunks> {
         self.source().remote.as_deref()
     }
 
+    /// The OME-Zarr image this array is a level of, if it was opened as
+    /// one (its levels, axes, labels).
+    pub fn ome(&self) -> Option<&OmeImage> {
+        self.source().ome.as_ref().map(|(image, _)| &**image)
+    }
+
+    /// Which level of [`ome`](Self::ome) this is (0: full resolution).
+    pub fn ome_level(&self) -> Option<usize> {
+        self.source().ome.as_ref().map(|&(_, level)| level)
+    }
+
     /// Whether the array is sharded (reads then decode sub-chunks).
     pub fn is_sharded(&self) -> bool {
         self.source().sharded.is_some()
@@ -235,24 +274,187 @@ impl ChunkedVolume<ZarrChunks> {
 }
 
 impl ZarrChunks {
-    fn open_impl(
+    /// Opens the array at `node` of the store at `store_path` (`path`
+    /// names it in messages), or the level of the OME-Zarr image there.
+    fn open_node(
         path: &Path,
         store_path: &Path,
         node: &str,
         options: &ZarrOptions,
     ) -> Result<ZarrVolume> {
-        let invalid = |detail: String| Error::InvalidHeader {
-            path: path.to_path_buf(),
-            detail,
+        let opened = Self::open_store(path, store_path, node, options, None)?;
+        let source = match &opened.meta {
+            Meta::Group(attrs) => {
+                let attrs = attrs.clone();
+                Self::open_image(path, store_path, node, options, opened, &attrs)?
+            }
+            _ if options.level > 0 => {
+                return Err(Error::InvalidArgument {
+                    what: "level",
+                    detail: format!(
+                        "{}: level {} asked of a Zarr array, which has one level (levels are those of an OME-Zarr multiscale image or a TIFF pyramid)",
+                        path.display(),
+                        options.level
+                    ),
+                })
+            }
+            _ => Self::open_chunks(path, node, opened)?,
         };
+        ChunkedVolume::new(source, options.cache_bytes)
+    }
+
+    /// The store at `store_path`, and what the node at `node` is; a remote
+    /// store already reached (`reuse`) is asked again rather than opened
+    /// anew.
+    #[cfg_attr(not(feature = "remote"), allow(unused_variables))]
+    fn open_store(
+        path: &Path,
+        store_path: &Path,
+        node: &str,
+        options: &ZarrOptions,
+        reuse: Option<&Opened>,
+    ) -> Result<Opened> {
         let prefix = if node.is_empty() {
             String::new()
         } else {
             format!("{node}/")
         };
-        let opened = match store_path.to_str().filter(|s| is_remote(s)) {
-            Some(url) => Self::open_remote(path, url, &prefix, options)?,
-            None => Self::open_local(path, store_path)?,
+        match store_path.to_str().filter(|s| is_remote(s)) {
+            #[cfg(feature = "remote")]
+            Some(url) => Self::open_remote(
+                path,
+                url,
+                &prefix,
+                options,
+                reuse.and_then(|o| o.remote.clone()),
+            ),
+            #[cfg(not(feature = "remote"))]
+            Some(_) => Err(Error::FormatNotEnabled {
+                path: path.to_path_buf(),
+                format: "remote zarr",
+                feature: "remote",
+            }),
+            None => Self::open_local(path, store_path),
+        }
+    }
+
+    /// The level `options` names of the OME-Zarr image whose group
+    /// attributes are `attrs`.
+    fn open_image(
+        path: &Path,
+        store_path: &Path,
+        node: &str,
+        options: &ZarrOptions,
+        group: Opened,
+        attrs: &serde_json::Value,
+    ) -> Result<ZarrChunks> {
+        let mut image = match ome::read_group(path, attrs)? {
+            ome::GroupKind::Image(image) => image,
+            ome::GroupKind::Labels(names) => {
+                return Err(Error::ZarrGroup {
+                    path: path.to_path_buf(),
+                    arrays: names,
+                })
+            }
+            ome::GroupKind::Other(what) => {
+                return Err(Error::InvalidHeader {
+                    path: path.to_path_buf(),
+                    detail: format!(
+                        "a Zarr group, not an array{}: name an array inside it",
+                        what.map(|w| format!(" but {w}")).unwrap_or_default()
+                    ),
+                })
+            }
+        };
+        let child = |sub: &str| -> (PathBuf, String) {
+            let node = [node, sub]
+                .iter()
+                .filter(|s| !s.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join("/");
+            let path = match path.to_str().filter(|s| is_remote(s)) {
+                Some(url) => PathBuf::from(format!("{}/{sub}", url.trim_end_matches('/'))),
+                None => path.join(sub),
+            };
+            (path, node)
+        };
+        // the image's labels group, if it has one
+        if !image.is_label {
+            let (labels_path, labels_node) = child("labels");
+            if let Ok(labels) = Self::open_store(
+                &labels_path,
+                store_path,
+                &labels_node,
+                options,
+                Some(&group),
+            ) {
+                if let Meta::Group(attrs) = &labels.meta {
+                    image.labels = ome::labels_of(attrs);
+                }
+            }
+        }
+        // every level's shape, from its metadata
+        for (k, level) in image.levels.iter_mut().enumerate() {
+            if k == options.level {
+                continue;
+            }
+            let (level_path, level_node) = child(&level.path);
+            if let Ok(Opened {
+                meta: Meta::Array(bytes, _),
+                ..
+            }) = Self::open_store(&level_path, store_path, &level_node, options, Some(&group))
+            {
+                level.shape = serde_json::from_slice::<serde_json::Value>(&bytes)
+                    .ok()
+                    .and_then(|m| serde_json::from_value(m.get("shape")?.clone()).ok());
+            }
+        }
+        let levels = image.levels.len();
+        let Some(level) = image.levels.get(options.level) else {
+            return Err(Error::InvalidArgument {
+                what: "level",
+                detail: format!(
+                    "{}: the OME-Zarr image has {levels} level{} (0 to {}), not {}",
+                    path.display(),
+                    if levels == 1 { "" } else { "s" },
+                    levels - 1,
+                    options.level
+                ),
+            });
+        };
+        let (level_path, level_node) = child(&level.path);
+        let opened = Self::open_store(&level_path, store_path, &level_node, options, Some(&group))?;
+        if matches!(opened.meta, Meta::Group(_)) {
+            return Err(Error::InvalidHeader {
+                path: level_path,
+                detail: "an OME-Zarr level that is a group, not an array".into(),
+            });
+        }
+        let mut chunks = Self::open_chunks(&level_path, &level_node, opened)?;
+        if image.axes.len() != chunks.shape.len() {
+            return Err(Error::InvalidHeader {
+                path: path.to_path_buf(),
+                detail: format!(
+                    "OME-Zarr metadata: {} axes for level {} ({}), an array of rank {}",
+                    image.axes.len(),
+                    options.level,
+                    level.path,
+                    chunks.shape.len()
+                ),
+            });
+        }
+        let shape = chunks.shape.iter().map(|&n| n as u64).collect();
+        image.levels[options.level].shape = Some(shape);
+        chunks.ome = Some((Arc::from(image), options.level));
+        Ok(chunks)
+    }
+
+    /// The array in an opened store.
+    fn open_chunks(path: &Path, node: &str, opened: Opened) -> Result<ZarrChunks> {
+        let invalid = |detail: String| Error::InvalidHeader {
+            path: path.to_path_buf(),
+            detail,
         };
         let Opened {
             store,
@@ -261,7 +463,7 @@ impl ZarrChunks {
             #[cfg(feature = "remote")]
             remote,
         } = opened;
-        if let Some((bytes, v2)) = &meta {
+        if let Meta::Array(bytes, v2) = &meta {
             refuse_unsupported_type(path, bytes, *v2)?;
         }
         let array = Array::open(store, &format!("/{node}")).map_err(|e| match e {
@@ -373,7 +575,7 @@ impl ZarrChunks {
             array
         };
         let cache_ext = sharded.then(|| ArrayShardedReadableExtCache::new(&array));
-        let source = ZarrChunks {
+        Ok(ZarrChunks {
             path: path.to_path_buf(),
             name,
             array,
@@ -384,8 +586,8 @@ impl ZarrChunks {
             stamp: stamp?,
             #[cfg(feature = "remote")]
             remote,
-        };
-        ChunkedVolume::new(source, options.cache_bytes)
+            ome: None,
+        })
     }
 }
 
@@ -412,12 +614,22 @@ impl ZarrChunks {
         // an error here is given after zarrs's own (no metadata at all)
         let stamp = FileStamp::of(&meta).map(Stamp::File);
         let v2 = meta.file_name().is_some_and(|n| n == ".zarray");
-        let bytes = std::fs::read(&meta).ok();
+        let meta = match std::fs::read(&meta).ok() {
+            Some(bytes) => Meta::of(bytes, v2),
+            // a v2 group: its attributes, if it has any
+            None if path.join(".zgroup").is_file() => Meta::Group(
+                std::fs::read(path.join(".zattrs"))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+                    .unwrap_or_default(),
+            ),
+            None => Meta::None,
+        };
         let store = FilesystemStore::new(store_path).map_err(|e| invalid(format!("store: {e}")))?;
         Ok(Opened {
             store: Arc::new(store),
             stamp,
-            meta: bytes.map(|b| (b, v2)),
+            meta,
             #[cfg(feature = "remote")]
             remote: None,
         })
@@ -427,39 +639,49 @@ impl ZarrChunks {
     /// before it is read; no metadata object at all is a not-found error
     /// naming the URL.
     #[cfg(feature = "remote")]
-    fn open_remote(path: &Path, url: &str, prefix: &str, options: &ZarrOptions) -> Result<Opened> {
-        let store = Arc::new(RemoteStore::open(url, &options.remote)?);
+    fn open_remote(
+        path: &Path,
+        url: &str,
+        prefix: &str,
+        options: &ZarrOptions,
+        reuse: Option<Arc<RemoteStore>>,
+    ) -> Result<Opened> {
+        let store = match reuse {
+            Some(store) => store,
+            None => Arc::new(RemoteStore::open(url, &options.remote)?),
+        };
         let mut found = None;
-        for name in ["zarr.json", ".zarray"] {
+        // a v2 group's .zattrs is asked for only when there is no array
+        for name in ["zarr.json", ".zarray", ".zattrs", ".zgroup"] {
             let key = format!("{prefix}{name}");
             if let Some((bytes, version)) = store.get_object(&key)? {
-                found = Some((key, version, bytes.to_vec(), name == ".zarray"));
+                found = Some((key, version, bytes.to_vec(), name));
                 break;
             }
         }
-        let Some((key, version, bytes, v2)) = found else {
+        let Some((key, version, bytes, name)) = found else {
             return Err(Error::io(
                 path,
                 std::io::Error::new(
                     std::io::ErrorKind::NotFound,
-                    format!("no zarr.json or .zarray at {}", store.key_url(prefix)),
+                    format!(
+                        "no zarr.json or .zarray (nor a v2 group's .zgroup) at {}",
+                        store.key_url(prefix)
+                    ),
                 ),
             ));
+        };
+        let meta = match name {
+            ".zattrs" | ".zgroup" => {
+                Meta::Group(serde_json::from_slice(&bytes).unwrap_or_default())
+            }
+            _ => Meta::of(bytes, name == ".zarray"),
         };
         Ok(Opened {
             store: store.clone(),
             stamp: Ok(Stamp::Remote { key, version }),
-            meta: Some((bytes, v2)),
+            meta,
             remote: Some(store),
-        })
-    }
-
-    #[cfg(not(feature = "remote"))]
-    fn open_remote(path: &Path, _: &str, _: &str, _: &ZarrOptions) -> Result<Opened> {
-        Err(Error::FormatNotEnabled {
-            path: path.to_path_buf(),
-            format: "remote zarr",
-            feature: "remote",
         })
     }
 }
@@ -468,10 +690,33 @@ impl ZarrChunks {
 struct Opened {
     store: Arc<dyn ReadableStorageTraits>,
     stamp: Result<Stamp>,
-    /// The metadata's bytes, and whether they are v2's `.zarray`.
-    meta: Option<(Vec<u8>, bool)>,
+    meta: Meta,
     #[cfg(feature = "remote")]
     remote: Option<Arc<RemoteStore>>,
+}
+
+/// What a node's metadata says it is.
+enum Meta {
+    /// An array: its metadata's bytes, and whether they are v2's `.zarray`.
+    Array(Vec<u8>, bool),
+    /// A group: its attributes (`{}` if it has none).
+    Group(serde_json::Value),
+    /// No metadata found (left to `zarrs` to report).
+    None,
+}
+
+impl Meta {
+    /// A `zarr.json` (or `.zarray`): a group's gives its attributes.
+    fn of(bytes: Vec<u8>, v2: bool) -> Meta {
+        if !v2 {
+            if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+                if value.get("node_type").and_then(|n| n.as_str()) == Some("group") {
+                    return Meta::Group(value.get("attributes").cloned().unwrap_or_default());
+                }
+            }
+        }
+        Meta::Array(bytes, v2)
+    }
 }
 
 /// Whether `text` names a remote store (`s3://`, `http://`, `https://`),
@@ -545,6 +790,11 @@ impl ChunkSource for ZarrChunks {
             remote.prefetch(chunks.iter().map(|c| self.array.chunk_key(c).to_string()));
         }
         let _ = chunks;
+    }
+
+    fn axis_transform(&self) -> Option<&crate::volume::AxisTransform> {
+        let (image, level) = self.ome.as_ref()?;
+        image.levels.get(*level).map(|l| &l.transform)
     }
 
     fn walk_ended(&self) {

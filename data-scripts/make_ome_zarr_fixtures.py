@@ -57,7 +57,7 @@ import numpy as np
 import zarr
 import ome_zarr
 from ome_zarr.format import FormatV04, FormatV05
-from ome_zarr.writer import write_labels, write_multiscale
+from ome_zarr.writer import write_multiscale, write_multiscale_labels
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "tests" / "data" / "ome_zarr"
@@ -152,14 +152,15 @@ def v04():
         name="v04 image",
     )
     labels = (pattern((10, 36, 44), np.uint16, 5) % 7).astype(np.uint16)
-    write_labels(
-        labels,
+    # the label image's own pyramid, by slicing; the image's transforms
+    # (without the channel axis), as a viewer overlays them
+    write_multiscale_labels(
+        pyramid(labels, 2, {1, 2}),
         root,
         name="cells",
-        scaler=None,
         fmt=FormatV04(),
         axes=axes[1:],
-        scale_factors=[2],
+        coordinate_transformations=transforms([s[1:] for s in scales[:2]], translation[1:]),
         storage_options={"chunks": (4, 16, 16)},
         label_metadata={"colors": [{"label-value": 1, "rgba": [255, 0, 0, 255]}]},
     )
@@ -180,7 +181,7 @@ def v04():
             [(0, [1, 4, 16, 16], [1, 4, 16, 16], [1, 1, 1, 2]), (0, [2, 5, 12, 12], [2, 2, 6, 6], [0, 1, 3, 5]), (2, [1, 10, 9, 11], [1, 10, 9, 11], [1, 0, 0, 0])],
         ),
     }
-    # the label image: its own multiscale (written by write_labels)
+    # the label image: its own multiscale, as its metadata gives it
     lab = zarr.open_group(str(path / "labels" / "cells"), mode="r")
     lab_arrays = [lab[d["path"]] for d in lab.attrs["multiscales"][0]["datasets"]]
     lab_levels = []
@@ -232,14 +233,13 @@ def v05():
         name="v05 image",
     )
     labels = (pattern((2, 1, 6, 20, 24), np.uint8, 9) % 5).astype(np.uint8)
-    write_labels(
-        labels,
+    write_multiscale_labels(
+        pyramid(labels, 2, {3, 4}),
         root,
         name="nuclei",
-        scaler=None,
         fmt=FormatV05(),
         axes=axes,
-        scale_factors=[2],
+        coordinate_transformations=[[{"type": "scale", "scale": s}] for s in scales],
         storage_options={"chunks": (1, 1, 3, 8, 8)},
     )
     paths = [d["path"] for d in root.attrs["ome"]["multiscales"][0]["datasets"]]
@@ -266,7 +266,7 @@ def handmade():
     global_scale = [2.0, 3.0]
     root = zarr.open_group(str(path), mode="w", zarr_format=3)
     for p, a in zip(["s0", "s1"], arrays):
-        z = root.create_array(p, shape=a.shape, dtype=a.dtype, chunks=(8, 16), fill_value=0)
+        z = root.create_array(p, shape=a.shape, dtype=a.dtype, chunks=(8, 16), fill_value=0, dimension_names=("y", "x"))
         z[...] = a
     axes = [
         {"name": "y", "type": "space", "unit": "millimeter"},

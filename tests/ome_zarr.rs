@@ -335,3 +335,208 @@ fn the_command_line_lists_levels_and_gives_world_origins() {
     );
     assert_eq!(row["sum"].as_f64(), cell["sum"].as_f64());
 }
+
+fn impart_status(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_impart"))
+        .args(args)
+        .output()
+        .expect("impart runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn read_all<T: impart::Element>(v: impart::ZarrVolume) -> Vec<T> {
+    let shape = v.shape().to_vec();
+    let part = Partition::builder(v)
+        .cell(&shape)
+        .build()
+        .expect("one cell");
+    part.select("...")
+        .expect("all")
+        .to_array::<T>()
+        .expect("read")
+        .iter()
+        .copied()
+        .collect()
+}
+
+#[test]
+fn stitched_labels_become_an_ome_zarr_label_image_with_every_level() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let image = tmp.path().join("img.ome.zarr");
+    copy_dir(&dir().join("v05_handmade.ome.zarr"), &image);
+    let img = image.to_str().expect("UTF-8");
+    let plain = tmp.path().join("plain.zarr");
+    let common = [
+        "--cell",
+        "10,10",
+        "--stride",
+        "0.5",
+        "--synthetic",
+        "3",
+        "--reduce",
+        "argmax",
+        "--quiet",
+    ];
+    for out in [
+        &["--out", img, "--ome-labels", "pred"][..],
+        &["--out", plain.to_str().expect("UTF-8")],
+    ] {
+        let args: Vec<&str> = ["stitch", img]
+            .iter()
+            .chain(&common)
+            .chain(out)
+            .copied()
+            .collect();
+        let (ok, err) = impart_status(&args);
+        assert!(ok, "{err}");
+    }
+    // the image now lists its label image, which has the image's levels
+    let v = ZarrOptions::new().open(&image).expect("the image");
+    assert_eq!(
+        v.ome().map(|o| o.labels.clone()),
+        Some(vec!["pred".to_string()])
+    );
+    let label = |k| {
+        ZarrOptions::new()
+            .level(k)
+            .open(image.join("labels/pred"))
+            .expect("a level")
+    };
+    let l0 = label(0);
+    let ome = l0.ome().expect("OME metadata").clone();
+    assert!(ome.is_label);
+    assert_eq!(ome.label_source.as_deref(), Some("../../"));
+    let image_ome = v.ome().expect("OME").clone();
+    for (a, b) in ome.levels.iter().zip(&image_ome.levels) {
+        assert_eq!((&a.path, &a.shape), (&b.path, &b.shape));
+        assert!(close(&a.transform.scale, &b.transform.scale));
+        assert!(close(&a.transform.translation, &b.transform.translation));
+    }
+    let level0: Vec<u8> = read_all(l0);
+    let want: Vec<u8> = read_all(ZarrOptions::new().open(&plain).expect("plain"));
+    assert_eq!(level0, want);
+    assert!(
+        level0.iter().any(|&x| x != level0[0]),
+        "more than one class"
+    );
+    // level 1 (15 x 25, scale twice level 0's, translation shifted half a
+    // level-0 voxel... as the fixture has it): nearest level-0 voxel
+    let (t0, t1) = (
+        &image_ome.levels[0].transform,
+        &image_ome.levels[1].transform,
+    );
+    let level1: Vec<u8> = read_all(label(1));
+    assert_eq!(level1.len(), 15 * 25);
+    for (j, &got) in level1.iter().enumerate() {
+        let (y, x) = (j / 25, j % 25);
+        let src = |a: usize, i: usize, n: usize| {
+            let w = t1.translation[a] + t1.scale[a] * i as f64;
+            (((w - t0.translation[a]) / t0.scale[a])
+                .round_ties_even()
+                .max(0.0) as usize)
+                .min(n - 1)
+        };
+        assert_eq!(
+            got,
+            level0[src(0, y, 30) * 50 + src(1, x, 50)],
+            "level 1 at {y},{x}"
+        );
+    }
+    // a second run resumes nothing and keeps the list as it is
+    let args: Vec<&str> = ["stitch", img]
+        .iter()
+        .chain(&common)
+        .chain(&["--out", img, "--ome-labels", "pred", "--resume"])
+        .copied()
+        .collect();
+    assert!(impart_status(&args).0);
+    let v = ZarrOptions::new().open(&image).expect("the image");
+    assert_eq!(v.ome().map(|o| o.labels.len()), Some(1));
+}
+
+#[test]
+fn label_images_refuse_what_they_cannot_hold() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let image = tmp.path().join("img.ome.zarr");
+    copy_dir(&dir().join("v05_handmade.ome.zarr"), &image);
+    let img = image.to_str().expect("UTF-8");
+    let s0 = image.join("s0");
+    let plain_input = s0.to_str().expect("UTF-8");
+    for (args, says) in [
+        // channels are not labels
+        (
+            vec![
+                "stitch",
+                img,
+                "--cell",
+                "10,10",
+                "--synthetic",
+                "2",
+                "--out",
+                img,
+                "--ome-labels",
+                "p",
+            ],
+            "reduce the channels",
+        ),
+        (
+            vec![
+                "stitch",
+                img,
+                "--cell",
+                "10,10",
+                "--synthetic",
+                "2",
+                "--reduce",
+                "argmax",
+                "--out",
+                img,
+                "--ome-labels",
+                "a/b",
+            ],
+            "one path component",
+        ),
+        (
+            vec![
+                "stitch",
+                plain_input,
+                "--cell",
+                "10,10",
+                "--synthetic",
+                "2",
+                "--reduce",
+                "argmax",
+                "--out",
+                img,
+                "--ome-labels",
+                "p",
+            ],
+            "plain array",
+        ),
+        (
+            vec![
+                "stitch",
+                img,
+                "--cell",
+                "10,10",
+                "--synthetic",
+                "2",
+                "--reduce",
+                "argmax",
+                "--out",
+                plain_input,
+                "--ome-labels",
+                "p",
+            ],
+            "not an OME-Zarr image",
+        ),
+    ] {
+        let (ok, err) = impart_status(&args);
+        assert!(!ok && err.contains(says), "{args:?}: {err}");
+    }
+    // nothing was left behind
+    assert!(!image.join("labels").exists());
+}

@@ -216,6 +216,14 @@ pub struct StitchArgs {
     /// written once), .raw (C order, little-endian, channels first).
     #[arg(long)]
     pub out: PathBuf,
+    /// Write the label map as the OME-Zarr label image NAME of the image
+    /// group --out names (usually the input image): OUT/labels/NAME, one
+    /// level with the axes and transforms of the input's level, listed in
+    /// OUT/labels, so napari and other NGFF viewers draw it over the
+    /// image. Needs an OME-Zarr input partitioned on every axis and
+    /// --reduce argmax or --threshold.
+    #[arg(long, value_name = "NAME")]
+    pub ome_labels: Option<String>,
     /// How overlapping cells are blended: mean, gaussian (MONAI's
     /// importance map), hann (TorchIO's), crop (the nearest cell's
     /// centre wins; no blending).

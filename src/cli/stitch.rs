@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use impart::fragment::{cell_file_name, grid_json, Format};
 use impart::output::{
-    resumable_temp_path, NiftiOutput, NiftiOutputOptions, OutputVolume, RawOutput,
+    resumable_temp_path, NiftiOutput, NiftiOutputOptions, OmeLabels, OutputVolume, RawOutput,
     RawOutputOptions, ZarrOutput,
 };
 use impart::stitch::{
@@ -122,7 +122,29 @@ fn journal_path(out: &Path) -> PathBuf {
 /// Runs the stitch.
 pub fn run(part: &Partition<AnyVolume>, args: &StitchArgs) -> Result<()> {
     let t0 = Instant::now();
-    let kind = kind_of(&args.out)?;
+    // an OME-Zarr label image: the array inside the image group
+    let labels = match (&args.ome_labels, part.volume()) {
+        (None, _) => None,
+        (Some(name), AnyVolume::Zarr(v)) => Some(OmeLabels::new(&args.out, name, v)?),
+        (Some(_), v) => {
+            return Err(Error::InvalidArgument {
+                what: "--ome-labels",
+                detail: format!(
+                    "{}: a label image takes the axes and transforms of an OME-Zarr input, and this is {}",
+                    v.name(),
+                    v.kind()
+                ),
+            })
+        }
+    };
+    let target = match &labels {
+        Some(l) => l.array_path(),
+        None => args.out.clone(),
+    };
+    let kind = match labels {
+        Some(_) => Kind::Zarr,
+        None => kind_of(&args.out)?,
+    };
     let (source, channels) = match (&args.predictions, args.synthetic) {
         (_, Some(0)) => {
             return Err(Error::InvalidArgument {
@@ -142,22 +164,37 @@ pub fn run(part: &Partition<AnyVolume>, args: &StitchArgs) -> Result<()> {
             })
         }
     };
-    if args.resume && args.out.exists() && !resumable_temp_path(&args.out).exists() {
-        // complete: the rename is the last step of a stitch
-        let _ = std::fs::remove_file(journal_path(&args.out));
-        println!("{} is complete: nothing to resume", args.out.display());
+    if args.resume && target.exists() && !resumable_temp_path(&target).exists() {
+        // complete: the rename is the last step of a stitch (for a label
+        // image, then its metadata, written again)
+        let _ = std::fs::remove_file(journal_path(&target));
+        if let Some(l) = &labels {
+            l.finish()?;
+        }
+        println!("{} is complete: nothing to resume", target.display());
         return Ok(());
     }
+    let to = Target {
+        path: &target,
+        labels: labels.as_ref(),
+    };
     match args.accumulate {
-        AccumulateArg::F32 => stitch_with::<f32>(part, args, kind, &source, channels, t0),
-        AccumulateArg::F64 => stitch_with::<f64>(part, args, kind, &source, channels, t0),
+        AccumulateArg::F32 => stitch_with::<f32>(part, args, kind, &to, &source, channels, t0),
+        AccumulateArg::F64 => stitch_with::<f64>(part, args, kind, &to, &source, channels, t0),
     }
+}
+
+/// Where a stitch writes: `--out`, or the array of an OME-Zarr label image.
+struct Target<'a> {
+    path: &'a Path,
+    labels: Option<&'a OmeLabels>,
 }
 
 fn stitch_with<A: Accumulator>(
     part: &Partition<AnyVolume>,
     args: &StitchArgs,
     kind: Kind,
+    to: &Target<'_>,
     source: &Source,
     channels: usize,
     t0: Instant,
@@ -223,6 +260,9 @@ fn stitch_with<A: Accumulator>(
     };
     let spatial = grid.volume_shape().to_vec();
     let (shape, dtype) = reduce.output(&spatial, channels, axis, out_dtype)?;
+    if let Some(labels) = to.labels {
+        labels.check(&shape, !dtype.is_float())?;
+    }
     let blocks = match kind {
         Kind::Zarr => {
             let b = match &args.chunks {
@@ -271,12 +311,17 @@ fn stitch_with<A: Accumulator>(
             } else {
                 b.clone()
             };
-            Out::Zarr(Box::new(ZarrOutput::create_resumable(
-                &args.out,
+            if let Some(labels) = to.labels {
+                labels.prepare()?;
+            }
+            Out::Zarr(Box::new(ZarrOutput::create_resumable_as(
+                to.path,
                 &shape,
                 &chunks,
                 dtype,
                 args.resume,
+                to.labels.map_or(3, |l| l.zarr_format()),
+                to.labels.and_then(|l| l.dimension_names()).as_deref(),
             )?))
         }
     };
@@ -307,7 +352,7 @@ fn stitch_with<A: Accumulator>(
     let options = StitchOptions::new(blend.clone())
         .blocks(blocks)
         .scratch(args.scratch.clone())
-        .journal(journal_path(&args.out), job, resumed);
+        .journal(journal_path(to.path), job, resumed);
     let stitcher = Stitcher::<A>::new(grid, channels, &options, &sink)?;
     let bar = progress_bar(
         args.quiet,
@@ -345,6 +390,9 @@ fn stitch_with<A: Accumulator>(
     // changed while its cells were read leaves it unfinished
     part.volume().check_unchanged()?;
     let report = stitcher.finish()?;
+    if let Some(labels) = to.labels {
+        labels.finish()?;
+    }
     let seconds = t0.elapsed().as_secs_f64();
     let chunk_writes = match sink.output() {
         Out::Zarr(z) => Some(z.chunk_writes()),
@@ -352,7 +400,7 @@ fn stitch_with<A: Accumulator>(
     };
     if args.json {
         print_json(&serde_json::json!({
-            "out": args.out.display().to_string(),
+            "out": to.path.display().to_string(),
             "shape": shape,
             "dtype": dtype.name(),
             "channels": channels,
@@ -385,7 +433,7 @@ fn stitch_with<A: Accumulator>(
             report.cells_added,
             grid.len(),
             blend.name(),
-            args.out.display(),
+            to.path.display(),
             shape,
             dtype,
             report.regions,

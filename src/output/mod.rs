@@ -12,7 +12,8 @@
 //! |---|---|---|
 //! | raw binary | [`RawOutput`] | a writable mapping of the file, C or F order, either byte order |
 //! | NIfTI `.nii` / `.nii.gz` | [`NiftiOutput`] (feature `nifti`) | a NIfTI-1 header (affine, scaling, optionally taken from a source volume so the result overlays it), then voxels through a writable mapping; `.nii.gz` is compressed on `finish`, streaming |
-//! | Zarr v3 | [`ZarrOutput`] (feature `zarr`) | chunks written by `zarrs` (zstd), a region at a time |
+//! | Zarr v3 (or v2) | [`ZarrOutput`] (feature `zarr`) | chunks written by `zarrs` (zstd), a region at a time |
+//! | OME-Zarr label image | [`OmeLabels`] (feature `zarr`) | a [`ZarrOutput`] at `<image>/labels/<name>/0`, then the NGFF metadata that makes viewers draw it over the image |
 //! | memory | [`ArrayOutput`] | a buffer, taken back as an ndarray array |
 //!
 //! ```
@@ -30,11 +31,15 @@
 #![cfg_attr(feature = "nifti", doc = "[`NiftiOutput`]: NiftiOutput")]
 #![cfg_attr(not(feature = "nifti"), doc = "[`NiftiOutput`]: crate#features")]
 #![cfg_attr(feature = "zarr", doc = "[`ZarrOutput`]: ZarrOutput")]
+#![cfg_attr(feature = "zarr", doc = "[`OmeLabels`]: OmeLabels")]
+#![cfg_attr(not(feature = "zarr"), doc = "[`OmeLabels`]: crate#features")]
 #![cfg_attr(not(feature = "zarr"), doc = "[`ZarrOutput`]: crate#features")]
 
 mod memory;
 #[cfg(feature = "nifti")]
 mod nifti;
+#[cfg(feature = "zarr")]
+mod ome;
 mod raw;
 #[cfg(feature = "zarr")]
 mod zarr;
@@ -42,6 +47,8 @@ mod zarr;
 pub use memory::ArrayOutput;
 #[cfg(feature = "nifti")]
 pub use nifti::{NiftiOutput, NiftiOutputOptions};
+#[cfg(feature = "zarr")]
+pub use ome::OmeLabels;
 pub use raw::{RawOutput, RawOutputOptions};
 #[cfg(feature = "zarr")]
 pub use zarr::ZarrOutput;

@@ -1,4 +1,4 @@
-//! Zarr v3 outputs written chunk by chunk.
+//! Zarr v3 (or v2) outputs written chunk by chunk.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -62,7 +62,7 @@ impl ZarrOutput {
         chunks: &[usize],
         dtype: DType,
     ) -> Result<Self> {
-        Self::make(path.as_ref(), shape, chunks, dtype, None)
+        Self::make(path.as_ref(), shape, chunks, dtype, None, 3, None)
     }
 
     /// Like [`create`](Self::create), resumable: under a stable temporary
@@ -82,7 +82,49 @@ impl ZarrOutput {
         dtype: DType,
         resume: bool,
     ) -> Result<Self> {
-        Self::make(path.as_ref(), shape, chunks, dtype, Some(resume))
+        Self::create_resumable_as(path, shape, chunks, dtype, resume, 3, None)
+    }
+
+    /// Like [`create_resumable`](Self::create_resumable), as a Zarr
+    /// `zarr_format` (3, or 2: a `.zarray` with the zstd compressor, C
+    /// order, `/` separating chunk indices, as the OME-Zarr 0.4 images of
+    /// the `ome-zarr` package are), with the axes' `dimension_names` (v3
+    /// only: NGFF 0.5 wants them to be the axes' names).
+    ///
+    /// # Errors
+    ///
+    /// As [`create`](Self::create); [`Error::InvalidArgument`] for a
+    /// format other than 2 or 3, or dimension names of another rank.
+    pub fn create_resumable_as(
+        path: impl AsRef<Path>,
+        shape: &[usize],
+        chunks: &[usize],
+        dtype: DType,
+        resume: bool,
+        zarr_format: u8,
+        dimension_names: Option<&[String]>,
+    ) -> Result<Self> {
+        if dimension_names.is_some_and(|d| d.len() != shape.len()) {
+            return Err(Error::InvalidArgument {
+                what: "dimension names",
+                detail: format!("{dimension_names:?} for an output of shape {shape:?}"),
+            });
+        }
+        if !matches!(zarr_format, 2 | 3) {
+            return Err(Error::InvalidArgument {
+                what: "zarr format",
+                detail: format!("{zarr_format}: Zarr outputs are format 2 or 3"),
+            });
+        }
+        Self::make(
+            path.as_ref(),
+            shape,
+            chunks,
+            dtype,
+            Some(resume),
+            zarr_format,
+            dimension_names,
+        )
     }
 
     fn make(
@@ -91,6 +133,8 @@ impl ZarrOutput {
         chunks: &[usize],
         dtype: DType,
         resumable: Option<bool>,
+        zarr_format: u8,
+        dimension_names: Option<&[String]>,
     ) -> Result<Self> {
         let name = path.display().to_string();
         checked_size(&name, shape, dtype)?;
@@ -105,7 +149,12 @@ impl ZarrOutput {
             None => crate::io::temp_path(path),
             Some(_) => crate::io::resumable_temp_path(path),
         };
-        if resumable == Some(true) && tmp.join("zarr.json").is_file() {
+        let meta = if zarr_format == 2 {
+            ".zarray"
+        } else {
+            "zarr.json"
+        };
+        if resumable == Some(true) && tmp.join(meta).is_file() {
             let reopened = FilesystemStore::new(&tmp)
                 .map_err(|e| Error::write(&tmp, e))
                 .and_then(|store| {
@@ -135,16 +184,25 @@ impl ZarrOutput {
         }
         std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let made = (|| {
-            let store = FilesystemStore::new(&tmp).map_err(|e| Error::write(&tmp, e))?;
-            let array = ArrayBuilder::new(
-                shape.iter().map(|&n| n as u64).collect::<Vec<u64>>(),
-                chunks.iter().map(|&n| n as u64).collect::<Vec<u64>>(),
-                crate::format::zarr::data_type(dtype),
-                FillValue::from(vec![0u8; dtype.size()]),
-            )
-            .bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(ZSTD_LEVEL, false))])
-            .build(Arc::new(store), "/")
-            .map_err(|e| Error::write(&tmp, e))?;
+            let store = Arc::new(FilesystemStore::new(&tmp).map_err(|e| Error::write(&tmp, e))?);
+            let array = if zarr_format == 2 {
+                Array::new_with_metadata(store, "/", v2_metadata(shape, chunks, dtype)?)
+                    .map_err(|e| Error::write(&tmp, e))?
+            } else {
+                let mut builder = ArrayBuilder::new(
+                    shape.iter().map(|&n| n as u64).collect::<Vec<u64>>(),
+                    chunks.iter().map(|&n| n as u64).collect::<Vec<u64>>(),
+                    crate::format::zarr::data_type(dtype),
+                    FillValue::from(vec![0u8; dtype.size()]),
+                );
+                builder.bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(ZSTD_LEVEL, false))]);
+                if let Some(names) = dimension_names {
+                    builder.dimension_names(Some(names.to_vec()));
+                }
+                builder
+                    .build(store, "/")
+                    .map_err(|e| Error::write(&tmp, e))?
+            };
             // no zarrs version stamp: the output depends on the data only
             array
                 .store_metadata_opt(
@@ -226,6 +284,37 @@ impl ZarrOutput {
             })
             .collect()
     }
+}
+
+/// The `.zarray` of a v2 output: little-endian `dtype`, zstd, fill 0.
+fn v2_metadata(
+    shape: &[usize],
+    chunks: &[usize],
+    dtype: DType,
+) -> Result<zarrs::metadata::ArrayMetadata> {
+    let code = match dtype {
+        DType::U8 => "|u1",
+        DType::I8 => "|i1",
+        DType::U16 => "<u2",
+        DType::I16 => "<i2",
+        DType::U32 => "<u4",
+        DType::I32 => "<i4",
+        DType::U64 => "<u8",
+        DType::I64 => "<i8",
+        DType::F32 => "<f4",
+        DType::F64 => "<f8",
+    };
+    let meta = serde_json::json!({
+        "zarr_format": 2, "shape": shape, "chunks": chunks, "dtype": code,
+        "compressor": {"id": "zstd", "level": ZSTD_LEVEL}, "fill_value": 0,
+        "order": "C", "filters": null, "dimension_separator": "/",
+    });
+    serde_json::from_value::<zarrs::metadata::v2::ArrayMetadataV2>(meta)
+        .map(zarrs::metadata::ArrayMetadata::V2)
+        .map_err(|e| Error::InvalidLayout {
+            volume: "zarr v2 output".into(),
+            detail: e.to_string(),
+        })
 }
 
 /// `data` (C order, `shape`) in a zero-filled C-order block of `chunk`, or

@@ -188,7 +188,7 @@ pub(super) fn read_group(path: &std::path::Path, attrs: &Value) -> Result<GroupK
 
 /// The label names of a labels group's `labels` list (names that are not
 /// strings are skipped).
-pub(super) fn label_names(labels: &Value) -> Vec<String> {
+pub(crate) fn label_names(labels: &Value) -> Vec<String> {
     labels
         .as_array()
         .map(|l| {

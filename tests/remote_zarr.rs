@@ -170,7 +170,7 @@ fn arrays() -> Vec<String> {
 
 /// Every cell of a stride-0.5 grid of half-size cells, as f64, and the
 /// whole array.
-fn read_cells(volume: ZarrVolume) -> impart::Result<Vec<ArrayD<f64>>> {
+fn read_cells<V: Volume>(volume: V) -> impart::Result<Vec<ArrayD<f64>>> {
     let cell: Vec<usize> = volume.shape().iter().map(|&n| n.div_ceil(2)).collect();
     let part = Partition::builder(volume).cell(&cell).stride(0.5).build()?;
     let mut out = vec![part.select("...")?.to_array_as::<f64>()?];
@@ -405,19 +405,35 @@ fn retries_through_503s_and_resets_give_the_same_values() {
         "v2_u16_le_zstd_c_dot",
         "v3_u16_sharded_2d",
     ];
+    let (mut retried, mut sent) = (0, 0);
     for name in names {
         let local = ZarrVolume::open(fixtures().join(name)).and_then(read_cells);
         let Ok(local) = local else {
             panic!("{name}: the fixture does not read locally");
         };
-        let remote = ZarrVolume::open(format!("{base}/{name}"))
-            .and_then(read_cells)
+        let volume = ZarrVolume::open(format!("{base}/{name}"))
             .unwrap_or_else(|e| panic!("{name} through the faulty proxy: {e}"));
+        let remote =
+            read_cells(&volume).unwrap_or_else(|e| panic!("{name} through the faulty proxy: {e}"));
         assert!(same_bits(&local, &remote), "{name}: values differ");
+        let stats = volume.remote().expect("a remote array").stats();
+        retried += stats.retried;
+        sent += stats.requests;
     }
     let faults = proxy.faults.load(Ordering::SeqCst);
     let requests = proxy.requests.load(Ordering::SeqCst);
     assert!(faults >= 4, "{faults} faults in {requests} requests");
+    // every fault the proxy made was seen and retried, and every request
+    // it answered was one the client sent (resets may cut a request before
+    // the proxy counts it: at most as many as it reset)
+    assert_eq!(
+        retried as usize, faults,
+        "{retried} retried, {faults} faults"
+    );
+    assert!(
+        (sent as usize).abs_diff(requests) <= faults,
+        "{sent} sent, {requests} answered"
+    );
 }
 
 #[test]
@@ -534,4 +550,159 @@ fn ome_zarr_images_over_s3_read_as_the_local_ones() {
     let server = s3_server(root.path());
     set_s3_env(&server);
     assert_eq!(compare_ome(|name| format!("s3://images/{name}")), 11);
+}
+
+/// Every file under `a` and `b`, with its bytes, by relative path.
+fn tree(root: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path.strip_prefix(root).expect("under root").to_path_buf();
+                out.insert(rel, std::fs::read(&path).expect("read"));
+            }
+        }
+    }
+    out
+}
+
+fn impart_json(args: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_impart"))
+        .args(args)
+        .output()
+        .expect("impart runs");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
+
+#[test]
+#[ignore = "needs s3s-fs: cargo install s3s-fs --features binary (CI installs it), then --include-ignored"]
+fn a_stitch_into_s3_puts_the_bytes_of_a_local_stitch() {
+    let _guard = S3_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let root = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(root.path().join("out")).expect("bucket");
+    let server = s3_server(root.path());
+    set_s3_env(&server);
+    let input = fixtures().join("v3_u16_zstd_3d");
+    let input = input.to_str().expect("UTF-8");
+    let local = root.path().join("local.zarr");
+    let common = [
+        "--cell",
+        "8,8,8",
+        "--stride",
+        "0.5",
+        "--synthetic",
+        "3",
+        "--json",
+    ];
+    let run = |out: &str| {
+        let args: Vec<&str> = ["stitch", input]
+            .iter()
+            .chain(&common)
+            .chain(&["--out", out])
+            .copied()
+            .collect();
+        impart_json(&args)
+    };
+    let remote = run("s3://out/stitched.zarr");
+    run(local.to_str().expect("UTF-8"));
+    // s3s-fs keeps each object as a file: the same files, the same bytes
+    let (put, made) = (tree(&root.path().join("out/stitched.zarr")), tree(&local));
+    assert!(!made.is_empty());
+    assert_eq!(
+        put.keys().collect::<Vec<_>>(),
+        made.keys().collect::<Vec<_>>()
+    );
+    assert!(put == made, "the objects differ from the local files");
+    // one PUT per chunk, and one for the metadata, sent last
+    assert_eq!(
+        remote["puts"].as_u64(),
+        remote["chunk_writes"].as_u64().map(|n| n + 1)
+    );
+    // and it reads back, remotely, as the local stitch
+    let a = ZarrVolume::open("s3://out/stitched.zarr")
+        .and_then(read_cells)
+        .expect("remote read");
+    let b = ZarrVolume::open(&local)
+        .and_then(read_cells)
+        .expect("local read");
+    assert!(same_bits(&a, &b));
+    // a resumed write into an object store is refused, saying why
+    let out = Command::new(env!("CARGO_BIN_EXE_impart"))
+        .args([
+            "stitch",
+            input,
+            "--cell",
+            "8,8,8",
+            "--synthetic",
+            "3",
+            "--out",
+            "s3://out/r.zarr",
+            "--resume",
+        ])
+        .output()
+        .expect("impart runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not done yet"));
+}
+
+#[test]
+#[ignore = "needs s3s-fs: cargo install s3s-fs --features binary (CI installs it), then --include-ignored"]
+fn a_fragmentation_into_s3_puts_the_files_of_a_local_one_and_resumes() {
+    let _guard = S3_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let root = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(root.path().join("cells")).expect("bucket");
+    let server = s3_server(root.path());
+    set_s3_env(&server);
+    let input = fixtures().join("v3_u16_zstd_3d");
+    let input = input.to_str().expect("UTF-8");
+    let local = root.path().join("local");
+    let run = |out: &str, format: &str, resume: bool| {
+        let mut args = vec!["fragment", input, "--cell", "8,8,8", "--stride", "0.5"];
+        args.extend(["--format", format, "--out", out]);
+        if resume {
+            args.push("--resume");
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_impart"))
+            .args(&args)
+            .output()
+            .expect("impart runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (
+            out.status.success(),
+            text + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    assert!(run("s3://cells/run", "zarr", false).0);
+    assert!(run(local.to_str().expect("UTF-8"), "zarr", false).0);
+    let (put, made) = (tree(&root.path().join("cells/run")), tree(&local));
+    assert!(made.len() >= 10, "{} files", made.len());
+    assert_eq!(
+        put.keys().collect::<Vec<_>>(),
+        made.keys().collect::<Vec<_>>()
+    );
+    assert!(put == made, "the objects differ from the local files");
+    // a cell whose metadata is gone (a run killed between its chunk and its
+    // metadata) is written again by a resumed run, and nothing else
+    let victim = put
+        .keys()
+        .find(|k| k.ends_with("zarr.json"))
+        .expect("a cell")
+        .clone();
+    std::fs::remove_file(root.path().join("cells/run").join(&victim)).expect("remove");
+    std::fs::remove_file(root.path().join("cells/run/manifest.jsonl")).expect("remove");
+    let (ok, report) = run("s3://cells/run", "zarr", true);
+    assert!(ok && report.contains("(1 written,"), "{report}");
+    assert!(tree(&root.path().join("cells/run")) == made);
+    // only Zarr cells go into an object store
+    let (ok, err) = run("s3://cells/npy", "npy", false);
+    assert!(!ok && err.contains("Zarr cells only"), "{err}");
 }

@@ -195,15 +195,18 @@ fn zarr_facts(volume: &ZarrVolume) -> Vec<Fact> {
         facts.push((
             "fetched",
             json!({"gets": stats.gets, "heads": stats.heads, "bytes": stats.bytes,
-                   "missing": stats.missing}),
+                   "missing": stats.missing, "requests": stats.requests,
+                   "retried": stats.retried}),
             "fetched",
             format!(
-                "{} GET{} ({} bytes), {} HEAD, {} not found",
+                "{} GET{} ({} bytes), {} HEAD, {} not found; {} HTTP requests, {} retried",
                 stats.gets,
                 if stats.gets == 1 { "" } else { "s" },
                 stats.bytes,
                 stats.heads,
-                stats.missing
+                stats.missing,
+                stats.requests,
+                stats.retried
             ),
         ));
     }

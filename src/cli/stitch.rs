@@ -349,10 +349,13 @@ fn stitch_with<A: Accumulator>(
     })
     .to_string();
     let sink = OutputSink::new(out, reduce, channels, axis)?;
-    let options = StitchOptions::new(blend.clone())
+    let mut options = StitchOptions::new(blend.clone())
         .blocks(blocks)
-        .scratch(args.scratch.clone())
-        .journal(journal_path(to.path), job, resumed);
+        .scratch(args.scratch.clone());
+    // an output in an object store is not resumable (no journal for it)
+    if !impart::volume::is_remote(&to.path.to_string_lossy()) {
+        options = options.journal(journal_path(to.path), job, resumed);
+    }
     let stitcher = Stitcher::<A>::new(grid, channels, &options, &sink)?;
     let bar = progress_bar(
         args.quiet,
@@ -418,6 +421,10 @@ fn stitch_with<A: Accumulator>(
             "peak_accumulator_bytes": report.peak_accumulator_bytes,
             "planned_peak_bytes": report.planned_peak_bytes,
             "chunk_writes": chunk_writes,
+            "puts": match sink.output() {
+                Out::Zarr(z) => z.remote_stats().map(|r| r.puts),
+                _ => None,
+            },
             "order": stitcher.order(),
             "seconds": seconds,
             "threads": rayon::current_num_threads(),

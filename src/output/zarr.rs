@@ -7,6 +7,10 @@ use std::sync::{Arc, Mutex};
 use zarrs::array::codec::bytes_to_bytes::zstd::ZstdCodec;
 use zarrs::array::{Array, ArrayBuilder, ArrayBytes, ArrayMetadataOptions, ArraySubset, FillValue};
 use zarrs::filesystem::FilesystemStore;
+use zarrs::storage::ReadableWritableStorageTraits;
+
+/// The store of an output: a directory, or (feature `remote`) an object store.
+type Store = dyn ReadableWritableStorageTraits;
 
 use super::{check_write, finished, OutputVolume};
 use crate::dtype::DType;
@@ -30,7 +34,11 @@ pub struct ZarrOutput {
     name: String,
     shape: Vec<usize>,
     dtype: DType,
-    array: Mutex<Array<FilesystemStore>>,
+    array: Mutex<Array<Store>>,
+    /// For an output in an object store: where it is (no temporary name,
+    /// no rename: its metadata is written last, by `finish`).
+    #[cfg(feature = "remote")]
+    remote: Option<Arc<crate::volume::RemoteStore>>,
     done: AtomicBool,
     chunks: Vec<usize>,
     chunk_writes: AtomicU64,
@@ -145,6 +153,11 @@ impl ZarrOutput {
                 detail: format!("chunk shape {chunks:?} for an output of shape {shape:?}"),
             });
         }
+        #[cfg(feature = "remote")]
+        if crate::volume::is_remote(&path.to_string_lossy()) {
+            let layout = (shape, chunks, dtype, zarr_format, dimension_names);
+            return Self::make_remote(path, layout, resumable);
+        }
         let tmp = match resumable {
             None => crate::io::temp_path(path),
             Some(_) => crate::io::resumable_temp_path(path),
@@ -158,7 +171,8 @@ impl ZarrOutput {
             let reopened = FilesystemStore::new(&tmp)
                 .map_err(|e| Error::write(&tmp, e))
                 .and_then(|store| {
-                    Array::open(Arc::new(store), "/").map_err(|e| Error::write(&tmp, e))
+                    let store: Arc<Store> = Arc::new(store);
+                    Array::open(store, "/").map_err(|e| Error::write(&tmp, e))
                 });
             if let Ok(array) = reopened {
                 let same = array.shape() == shape.iter().map(|&n| n as u64).collect::<Vec<_>>()
@@ -184,31 +198,11 @@ impl ZarrOutput {
         }
         std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let made = (|| {
-            let store = Arc::new(FilesystemStore::new(&tmp).map_err(|e| Error::write(&tmp, e))?);
-            let array = if zarr_format == 2 {
-                Array::new_with_metadata(store, "/", v2_metadata(shape, chunks, dtype)?)
-                    .map_err(|e| Error::write(&tmp, e))?
-            } else {
-                let mut builder = ArrayBuilder::new(
-                    shape.iter().map(|&n| n as u64).collect::<Vec<u64>>(),
-                    chunks.iter().map(|&n| n as u64).collect::<Vec<u64>>(),
-                    crate::format::zarr::data_type(dtype),
-                    FillValue::from(vec![0u8; dtype.size()]),
-                );
-                builder.bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(ZSTD_LEVEL, false))]);
-                if let Some(names) = dimension_names {
-                    builder.dimension_names(Some(names.to_vec()));
-                }
-                builder
-                    .build(store, "/")
-                    .map_err(|e| Error::write(&tmp, e))?
-            };
-            // no zarrs version stamp: the output depends on the data only
-            array
-                .store_metadata_opt(
-                    &ArrayMetadataOptions::default().with_include_zarrs_metadata(false),
-                )
-                .map_err(|e| Error::write(&tmp, e))?;
+            let store: Arc<Store> =
+                Arc::new(FilesystemStore::new(&tmp).map_err(|e| Error::write(&tmp, e))?);
+            let layout = (shape, chunks, dtype, zarr_format, dimension_names);
+            let array = build_array(store, layout, &tmp)?;
+            store_metadata(&array, &tmp)?;
             Ok(array)
         })();
         let array = match made {
@@ -229,10 +223,42 @@ impl ZarrOutput {
         ))
     }
 
+    /// An output in an object store (`s3://`, `http(s)://`): chunks put as
+    /// they are written, the metadata last (by `finish`), so a reader never
+    /// sees an incomplete array; not resumable.
+    #[cfg(feature = "remote")]
+    fn make_remote(path: &Path, layout: Layout<'_>, resumable: Option<bool>) -> Result<Self> {
+        let (shape, chunks, dtype, _, _) = layout;
+        let url = path.to_string_lossy().to_string();
+        if resumable == Some(true) {
+            return Err(Error::InvalidArgument {
+                what: "resume",
+                detail: format!("{url}: resuming a write into an object store is not done yet"),
+            });
+        }
+        let store = Arc::new(crate::volume::RemoteStore::open(
+            &url,
+            &crate::volume::RemoteOptions::default(),
+        )?);
+        let dyn_store: Arc<Store> = store.clone();
+        let array = build_array(dyn_store, layout, path)?;
+        let made = (path.to_path_buf(), path.to_path_buf(), url, array);
+        let mut out = ZarrOutput::new(made, shape, chunks, dtype, false, false);
+        out.remote = Some(store);
+        Ok(out)
+    }
+
+    /// What an output in an object store has sent (`None` on a
+    /// filesystem).
+    #[cfg(feature = "remote")]
+    pub fn remote_stats(&self) -> Option<crate::volume::RemoteStats> {
+        self.remote.as_ref().map(|r| r.stats())
+    }
+
     /// The output over an open array: (final path, temporary path, name,
     /// array).
     fn new(
-        (path, tmp, name, array): (PathBuf, PathBuf, String, Array<FilesystemStore>),
+        (path, tmp, name, array): (PathBuf, PathBuf, String, Array<Store>),
         shape: &[usize],
         chunks: &[usize],
         dtype: DType,
@@ -246,6 +272,8 @@ impl ZarrOutput {
             shape: shape.to_vec(),
             dtype,
             array: Mutex::new(array),
+            #[cfg(feature = "remote")]
+            remote: None,
             done: AtomicBool::new(false),
             chunks: chunks.to_vec(),
             chunk_writes: AtomicU64::new(0),
@@ -284,6 +312,38 @@ impl ZarrOutput {
             })
             .collect()
     }
+}
+
+/// Shape, chunk shape, type, Zarr format and dimension names of an output.
+type Layout<'a> = (&'a [usize], &'a [usize], DType, u8, Option<&'a [String]>);
+
+/// The array of an output in `store` (its metadata not yet stored); `at`
+/// names it in errors.
+fn build_array(store: Arc<Store>, layout: Layout<'_>, at: &Path) -> Result<Array<Store>> {
+    let (shape, chunks, dtype, zarr_format, dimension_names) = layout;
+    if zarr_format == 2 {
+        return Array::new_with_metadata(store, "/", v2_metadata(shape, chunks, dtype)?)
+            .map_err(|e| Error::write(at, e));
+    }
+    let mut builder = ArrayBuilder::new(
+        shape.iter().map(|&n| n as u64).collect::<Vec<u64>>(),
+        chunks.iter().map(|&n| n as u64).collect::<Vec<u64>>(),
+        crate::format::zarr::data_type(dtype),
+        FillValue::from(vec![0u8; dtype.size()]),
+    );
+    builder.bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(ZSTD_LEVEL, false))]);
+    if let Some(names) = dimension_names {
+        builder.dimension_names(Some(names.to_vec()));
+    }
+    builder.build(store, "/").map_err(|e| Error::write(at, e))
+}
+
+/// Stores an output's metadata, without a zarrs version stamp (the output
+/// depends on the data only).
+fn store_metadata(array: &Array<Store>, at: &Path) -> Result<()> {
+    array
+        .store_metadata_opt(&ArrayMetadataOptions::default().with_include_zarrs_metadata(false))
+        .map_err(|e| Error::write(at, e))
 }
 
 /// The `.zarray` of a v2 output: little-endian `dtype`, zstd, fill 0.
@@ -403,10 +463,16 @@ impl OutputVolume for ZarrOutput {
     }
 
     fn finish(&self) -> Result<()> {
-        let _array = self.array.lock().unwrap_or_else(|e| e.into_inner());
+        let array = self.array.lock().unwrap_or_else(|e| e.into_inner());
         if self.done.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        #[cfg(feature = "remote")]
+        if self.remote.is_some() {
+            // the metadata last: the array appears complete or not at all
+            return store_metadata(&array, &self.path);
+        }
+        drop(array);
         crate::io::remove_if_exists(&self.path)?;
         std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))
     }
@@ -415,6 +481,11 @@ impl OutputVolume for ZarrOutput {
 impl Drop for ZarrOutput {
     /// An output dropped before `finish` leaves nothing behind.
     fn drop(&mut self) {
+        #[cfg(feature = "remote")]
+        if self.remote.is_some() {
+            // chunks put without metadata: no reader sees them as an array
+            return;
+        }
         if !self.done.load(Ordering::Acquire) && !self.resumable {
             let _ = std::fs::remove_dir_all(&self.tmp);
         }

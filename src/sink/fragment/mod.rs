@@ -354,13 +354,26 @@ impl FragmentOptions {
         let t0 = Instant::now();
         let cells = selection.into_selection()?.resolve(part.grid().shape())?;
         let plan = Plan::new(self, part, &cells)?;
-        fs::create_dir_all(&self.out_dir).map_err(|e| Error::io(&self.out_dir, e))?;
+        #[cfg(feature = "remote")]
+        let remote = plan.remote.clone();
+        #[cfg(not(feature = "remote"))]
+        let remote: Option<()> = None;
+        if remote.is_none() {
+            fs::create_dir_all(&self.out_dir).map_err(|e| Error::io(&self.out_dir, e))?;
+        }
         plan.clean()?;
-        let (written, skipped, bytes_written) = crate::dispatch_dtype!(part.volume().dtype(), T => {
+        #[cfg(feature = "remote")]
+        let sent = remote.as_ref().map(|r| r.stats().bytes_sent);
+        let (written, skipped, mut bytes_written) = crate::dispatch_dtype!(part.volume().dtype(), T => {
             let files = plan::CellFiles::<V, T>::new(&plan);
             crate::sink::feed(part, &cells, &files)?;
             files.totals()
         });
+        // into an object store: every byte put this run, metadata included
+        #[cfg(feature = "remote")]
+        if let (Some(r), Some(before)) = (&remote, sent) {
+            bytes_written = r.stats().bytes_sent - before;
+        }
         Ok(FragmentReport {
             cells: cells.len(),
             written,

@@ -31,6 +31,12 @@ pub(super) struct Plan<'a, V> {
     pub(super) widths: Vec<usize>,
     /// Memory order of `.npy` files (the volume's).
     pub(super) npy_order: MemoryOrder,
+    /// The object store an `s3://` or `http(s)://` output directory is in:
+    /// every file a `PUT` (no temporary names, none needed: an object
+    /// appears whole or not at all), a Zarr cell's metadata put after its
+    /// chunk.
+    #[cfg(feature = "remote")]
+    pub(super) remote: Option<std::sync::Arc<crate::volume::RemoteStore>>,
 }
 
 pub(super) fn invalid_format(format: Format, detail: String) -> Error {
@@ -59,12 +65,30 @@ impl<'a, V: Volume> Plan<'a, V> {
             }
             _ => MemoryOrder::C,
         };
+        #[cfg(feature = "remote")]
+        let remote = match options.out_dir.to_str() {
+            Some(url) if crate::volume::is_remote(url) => {
+                if options.format != Format::Zarr {
+                    return Err(invalid_format(
+                        options.format,
+                        format!("{url}: an object store takes Zarr cells only (--format zarr)"),
+                    ));
+                }
+                Some(std::sync::Arc::new(crate::volume::RemoteStore::open(
+                    url,
+                    &crate::volume::RemoteOptions::default(),
+                )?))
+            }
+            _ => None,
+        };
         let plan = Plan {
             options,
             part,
             cells,
             widths,
             npy_order,
+            #[cfg(feature = "remote")]
+            remote,
         };
         plan.check_format()?;
         Ok(plan)
@@ -131,6 +155,10 @@ impl<'a, V: Volume> Plan<'a, V> {
     /// directory whose `grid.json` describes another grid is refused
     /// before anything is touched.
     pub(super) fn clean(&self) -> Result<()> {
+        #[cfg(feature = "remote")]
+        if let Some(remote) = &self.remote {
+            return self.clean_remote(remote);
+        }
         let dir = self.dir();
         let grid_path = dir.join(GRID);
         let grid = super::grid_json(self.part);
@@ -167,6 +195,38 @@ impl<'a, V: Volume> Plan<'a, V> {
         Ok(())
     }
 
+    /// [`clean`](Self::clean) in an object store: `grid.json` compared
+    /// (resume) and put, the manifest deleted.
+    #[cfg(feature = "remote")]
+    fn clean_remote(&self, remote: &crate::volume::RemoteStore) -> Result<()> {
+        use zarrs::storage::{StoreKey, WritableStorageTraits};
+        let grid = super::grid_json(self.part);
+        let key =
+            |name: &str| StoreKey::new(name).map_err(|e| Error::write(remote.key_url(name), e));
+        if self.options.resume {
+            if let Some((bytes, _)) = remote.get_object(GRID)? {
+                let old: Option<Value> = serde_json::from_slice(&bytes).ok();
+                if old.as_ref() != Some(&grid) {
+                    return Err(Error::InvalidArgument {
+                        what: "resume",
+                        detail: format!(
+                            "{} holds the cells of another grid ({}: {}); this run's is {grid}",
+                            remote.url(),
+                            GRID,
+                            String::from_utf8_lossy(&bytes).trim()
+                        ),
+                    });
+                }
+            }
+        }
+        remote
+            .erase(&key(MANIFEST)?)
+            .map_err(|e| Error::write(remote.key_url(MANIFEST), e))?;
+        remote
+            .set(&key(GRID)?, format!("{grid}\n").into_bytes().into())
+            .map_err(|e| Error::write(remote.key_url(GRID), e))
+    }
+
     /// Bytes of the cell's elements in the stored type.
     pub(super) fn data_bytes(&self, cell: &Selected<'_, V>) -> Option<u64> {
         cell.shape()
@@ -178,6 +238,12 @@ impl<'a, V: Volume> Plan<'a, V> {
 
     /// Whether the cell's final file is there and complete.
     pub(super) fn is_complete<T: Element + WritableElement>(&self, cell: &Selected<'_, V>) -> bool {
+        #[cfg(feature = "remote")]
+        if let Some(remote) = &self.remote {
+            // a Zarr cell's metadata is put after its chunk
+            let key = format!("{}/zarr.json", self.name(&cell.index()));
+            return matches!(remote.version_of(&key), Ok(Some(_)));
+        }
         let path = self.dir().join(self.name(&cell.index()));
         let Ok(meta) = fs::metadata(&path) else {
             return false;
@@ -218,6 +284,20 @@ impl<'a, V: Volume> Plan<'a, V> {
 
     /// Writes the manifest atomically, one line per selected cell in C order.
     pub(super) fn write_manifest(&self) -> Result<()> {
+        #[cfg(feature = "remote")]
+        if let Some(remote) = &self.remote {
+            use zarrs::storage::{StoreKey, WritableStorageTraits};
+            let mut text = String::new();
+            for k in 0..self.cells.len() {
+                text.push_str(&self.manifest_line(&self.cell(k)).to_string());
+                text.push('\n');
+            }
+            let url = remote.key_url(MANIFEST);
+            let key = StoreKey::new(MANIFEST).map_err(|e| Error::write(&url, e))?;
+            return remote
+                .set(&key, text.into_bytes().into())
+                .map_err(|e| Error::write(&url, e));
+        }
         write_atomic(&self.dir().join(MANIFEST), self.options.sync, |w, path| {
             for k in 0..self.cells.len() {
                 let line = self.manifest_line(&self.cell(k));
@@ -315,6 +395,10 @@ impl<V: Volume, T: Element + WritableElement> CellSink<V> for CellFiles<'_, '_, 
 
     fn finish(&self) -> Result<()> {
         self.plan.write_manifest()?;
+        #[cfg(feature = "remote")]
+        if self.plan.remote.is_some() {
+            return Ok(());
+        }
         if self.plan.options.sync {
             sync_dir(self.plan.dir())?;
         }

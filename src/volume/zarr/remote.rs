@@ -34,7 +34,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use object_store::path::Path as ObjectPath;
-use object_store::{ClientOptions, GetOptions, GetRange, ObjectStore, RetryConfig};
+use object_store::{ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, RetryConfig};
 use zarrs::storage::byte_range::{ByteRange, ByteRangeIterator};
 use zarrs::storage::{
     Bytes, MaybeBytes, MaybeBytesIterator, ReadableStorageTraits, StorageError, StoreKey,
@@ -112,6 +112,17 @@ pub struct RemoteStats {
     pub missing: u64,
     /// Chunks fetched ahead of the decoder by a walk's prefetch.
     pub prefetched: u64,
+    /// `PUT` requests answered (chunks and metadata written).
+    pub puts: u64,
+    /// Bytes sent in `PUT`s.
+    pub bytes_sent: u64,
+    /// HTTP requests sent, retries included (a coalesced multi-range read
+    /// may send several).
+    pub requests: u64,
+    /// Requests that failed transiently (a timeout, a reset connection, a
+    /// 5xx or 429 answer) and were sent again, or ended their read once
+    /// the retries ran out.
+    pub retried: u64,
 }
 
 #[derive(Debug, Default)]
@@ -121,6 +132,10 @@ struct Counters {
     bytes: AtomicU64,
     missing: AtomicU64,
     prefetched: AtomicU64,
+    puts: AtomicU64,
+    bytes_sent: AtomicU64,
+    requests: AtomicU64,
+    retried: AtomicU64,
     /// The server answered a range request with the whole object (Python's
     /// `http.server`, some static servers): ranges are read from whole
     /// objects from then on.
@@ -128,6 +143,51 @@ struct Counters {
     /// The last whole objects fetched for range reads from such a server
     /// (a shard's index, then its inner chunks), at most [`WHOLE_KEPT`].
     whole: Mutex<Vec<(String, Bytes)>>,
+}
+
+/// The HTTP client of `object_store` (reqwest), counting the requests it
+/// sends and those that fail transiently: what `object_store`'s retries do
+/// is seen only here.
+#[derive(Debug)]
+struct Counting(Arc<Counters>);
+
+impl object_store::client::HttpConnector for Counting {
+    fn connect(
+        &self,
+        options: &ClientOptions,
+    ) -> object_store::Result<object_store::client::HttpClient> {
+        let inner = object_store::client::ReqwestConnector::default().connect(options)?;
+        Ok(object_store::client::HttpClient::new(CountingService {
+            inner,
+            counters: self.0.clone(),
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct CountingService {
+    inner: object_store::client::HttpClient,
+    counters: Arc<Counters>,
+}
+
+#[async_trait::async_trait]
+impl object_store::client::HttpService for CountingService {
+    async fn call(
+        &self,
+        req: object_store::client::HttpRequest,
+    ) -> std::result::Result<object_store::client::HttpResponse, object_store::client::HttpError>
+    {
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let response = self.inner.execute(req).await;
+        let transient = match &response {
+            Ok(r) => r.status().is_server_error() || r.status().as_u16() == 429,
+            Err(_) => true,
+        };
+        if transient {
+            self.counters.retried.fetch_add(1, Ordering::Relaxed);
+        }
+        response
+    }
 }
 
 /// Byte ranges of one object, or none if it does not exist.
@@ -196,6 +256,8 @@ impl RemoteStore {
         let client = ClientOptions::new()
             .with_timeout(options.timeout)
             .with_connect_timeout(Duration::from_secs(10));
+        let counters: Arc<Counters> = Arc::default();
+        let connector = Counting(counters.clone());
         let (scheme, rest) = url
             .split_once("://")
             .ok_or_else(|| invalid("not a URL".into()))?;
@@ -207,7 +269,8 @@ impl RemoteStore {
                 }
                 let mut builder = object_store::aws::AmazonS3Builder::from_env()
                     .with_bucket_name(bucket)
-                    .with_retry(retry);
+                    .with_retry(retry)
+                    .with_http_connector(connector);
                 let env = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
                 let credentials = [
                     "AWS_ACCESS_KEY_ID",
@@ -235,6 +298,7 @@ impl RemoteStore {
                 object_store::http::HttpBuilder::new()
                     .with_url(url.clone())
                     .with_retry(retry)
+                    .with_http_connector(connector)
                     .with_client_options(client.with_allow_http(true))
                     .build()
                     .map_err(|e| invalid(format!("HTTP client: {e}")))?,
@@ -251,7 +315,7 @@ impl RemoteStore {
             url,
             store,
             runtime,
-            counters: Arc::default(),
+            counters,
             ahead: Arc::default(),
             options: options.clone(),
         })
@@ -276,6 +340,10 @@ impl RemoteStore {
             bytes: c.bytes.load(Ordering::Relaxed),
             missing: c.missing.load(Ordering::Relaxed),
             prefetched: c.prefetched.load(Ordering::Relaxed),
+            puts: c.puts.load(Ordering::Relaxed),
+            bytes_sent: c.bytes_sent.load(Ordering::Relaxed),
+            requests: c.requests.load(Ordering::Relaxed),
+            retried: c.retried.load(Ordering::Relaxed),
         }
     }
 
@@ -730,5 +798,82 @@ impl ReadableStorageTraits for RemoteStore {
 
     fn supports_get_partial(&self) -> bool {
         true
+    }
+}
+
+/// Writes: one `PUT` per chunk (and per metadata document), `DELETE` for
+/// erased keys. An object store has no partial writes: a partial chunk is
+/// read, merged and put whole by `zarrs` (the stitcher writes whole
+/// chunks).
+impl zarrs::storage::WritableStorageTraits for RemoteStore {
+    fn set(&self, key: &StoreKey, value: Bytes) -> std::result::Result<(), StorageError> {
+        let path = ObjectPath::from(key.as_str());
+        let store = self.store.clone();
+        let counters = self.counters.clone();
+        let url = self.key_url(key.as_str());
+        let n = value.len() as u64;
+        self.runtime
+            .block_on(async move {
+                store.put(&path, value.into()).await?;
+                counters.puts.fetch_add(1, Ordering::Relaxed);
+                counters.bytes_sent.fetch_add(n, Ordering::Relaxed);
+                Ok::<_, object_store::Error>(())
+            })
+            .map_err(|e| {
+                let io = to_io(e);
+                StorageError::IOError(Arc::new(std::io::Error::new(
+                    io.kind(),
+                    format!("{url}: {io}"),
+                )))
+            })
+    }
+
+    fn set_partial_many(
+        &self,
+        key: &StoreKey,
+        _offset_values: zarrs::storage::OffsetBytesIterator,
+    ) -> std::result::Result<(), StorageError> {
+        Err(StorageError::Other(format!(
+            "{}: an object store has no partial writes",
+            self.key_url(key.as_str())
+        )))
+    }
+
+    fn erase(&self, key: &StoreKey) -> std::result::Result<(), StorageError> {
+        let path = ObjectPath::from(key.as_str());
+        let store = self.store.clone();
+        match self
+            .runtime
+            .block_on(async move { store.delete(&path).await })
+        {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(StorageError::IOError(Arc::new(to_io(e)))),
+        }
+    }
+
+    fn erase_prefix(
+        &self,
+        prefix: &zarrs::storage::StorePrefix,
+    ) -> std::result::Result<(), StorageError> {
+        use futures_util::TryStreamExt;
+        let path = ObjectPath::from(prefix.as_str().trim_end_matches('/'));
+        let store = self.store.clone();
+        self.runtime
+            .block_on(async move {
+                let listed: Vec<object_store::ObjectMeta> =
+                    store.list(Some(&path)).try_collect().await?;
+                for meta in listed {
+                    match store.delete(&meta.location).await {
+                        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            })
+            .map_err(|e| StorageError::IOError(Arc::new(to_io(e))))
+    }
+
+    fn supports_set_partial(&self) -> bool {
+        false
     }
 }

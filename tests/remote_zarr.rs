@@ -235,6 +235,20 @@ fn a_walk_over_http_fetches_each_chunk_once() {
     let local = ZarrVolume::open(fixtures().join("v3_u16_zstd_3d")).expect("local");
     let volume = ZarrVolume::open(&url).expect("remote");
     let opened = volume.remote().expect("a remote array").stats();
+    // opening reads the metadata once (zarrs is handed what was read)
+    assert_eq!(
+        (opened.gets, opened.heads, opened.missing),
+        (1, 0, 0),
+        "{opened:?}"
+    );
+    let v2 = ZarrVolume::open(format!(
+        "http://127.0.0.1:{}/v2_u16_le_zstd_c_dot",
+        server.port
+    ))
+    .expect("remote v2");
+    let v2 = v2.remote().expect("remote").stats();
+    // no zarr.json, then the .zarray
+    assert_eq!((v2.gets, v2.missing), (1, 1), "{v2:?}");
     let cell: Vec<usize> = volume.shape().iter().map(|&n| n.div_ceil(3)).collect();
     let part = Partition::builder(volume)
         .cell(&cell)

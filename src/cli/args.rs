@@ -423,6 +423,11 @@ pub struct InputArgs {
     /// file's size (see --no-madvise).
     #[arg(long, conflicts_with = "no_madvise")]
     pub release_behind: bool,
+    /// Remote Zarr (s3://, http(s)://): most chunk requests in flight
+    /// ahead of the decoder during a walk (0: fetch each chunk when a read
+    /// needs it).
+    #[arg(long, default_value_t = 16)]
+    pub prefetch: usize,
     /// Raw files: byte order of the elements [default: little].
     #[arg(long, value_enum)]
     pub byte_order: Option<ByteOrderArg>,

@@ -30,7 +30,9 @@ pub fn open(input: &InputArgs) -> Result<AnyVolume> {
     if let Some(page) = input.page {
         options = options.page(page);
     }
-    options = options.level(input.level);
+    options = options
+        .level(input.level)
+        .remote(impart::RemoteOptions::new().prefetch(input.prefetch));
     match (&input.shape, &input.dtype) {
         (Some(shape), Some(dtype_text)) => options = raw(options, input, shape, dtype_text)?,
         (None, None) => {}

@@ -95,6 +95,15 @@ pub fn run(part: &Partition<AnyVolume>, select: &str, scaled: bool, json_out: bo
             "carried_axes": carried_axes(part),
             "chunks_decoded": part.volume().decoded_chunks(),
         });
+        let mut summary = summary;
+        if let AnyVolume::Zarr(z) = part.volume() {
+            if let Some(remote) = z.remote() {
+                let r = remote.stats();
+                summary["fetched"] = json!({"gets": r.gets, "heads": r.heads, "bytes": r.bytes,
+                    "missing": r.missing, "prefetched": r.prefetched, "requests": r.requests,
+                    "retried": r.retried});
+            }
+        }
         writeln!(out, "{summary}").map_err(w)?;
     } else {
         writeln!(

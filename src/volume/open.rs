@@ -208,6 +208,8 @@ pub struct OpenOptions {
     page: Option<usize>,
     level: usize,
     decode_in_memory_max: Option<u64>,
+    #[cfg(feature = "remote")]
+    remote: Option<super::RemoteOptions>,
 }
 
 impl Default for OpenOptions {
@@ -226,6 +228,8 @@ impl Default for OpenOptions {
             page: None,
             level: 0,
             decode_in_memory_max: None,
+            #[cfg(feature = "remote")]
+            remote: None,
         }
     }
 }
@@ -317,6 +321,14 @@ impl OpenOptions {
     /// see `ZarrOptions::cache_bytes`.
     pub fn chunk_cache_bytes(mut self, bytes: usize) -> Self {
         self.chunk_cache_bytes = Some(bytes);
+        self
+    }
+
+    /// Remote Zarr: how the store is reached (retries, timeout, prefetch);
+    /// see `ZarrOptions::remote`.
+    #[cfg(feature = "remote")]
+    pub fn remote(mut self, options: super::RemoteOptions) -> Self {
+        self.remote = Some(options);
         self
     }
 
@@ -481,6 +493,10 @@ impl OpenOptions {
         let mut options = ZarrOptions::new().level(self.level);
         if let Some(bytes) = self.chunk_cache_bytes {
             options = options.cache_bytes(bytes);
+        }
+        #[cfg(feature = "remote")]
+        if let Some(remote) = &self.remote {
+            options = options.remote(remote.clone());
         }
         match &self.zarr_array {
             Some(array) => options.open_in(path, array),

@@ -466,7 +466,20 @@ impl ZarrChunks {
         if let Meta::Array(bytes, v2) = &meta {
             refuse_unsupported_type(path, bytes, *v2)?;
         }
-        let array = Array::open(store, &format!("/{node}")).map_err(|e| match e {
+        // the metadata already read (one GET for a remote array, not two)
+        // when it parses; else zarrs reads it and says what is wrong
+        let parsed = match &meta {
+            Meta::Array(bytes, _) => {
+                serde_json::from_slice::<zarrs::metadata::ArrayMetadata>(bytes).ok()
+            }
+            _ => None,
+        };
+        let node_path = format!("/{node}");
+        let opened = match parsed {
+            Some(m) => Array::new_with_metadata(store, &node_path, m),
+            None => Array::open(store, &node_path),
+        };
+        let array = opened.map_err(|e| match e {
             // types zarrs has no plugin for (strings, structured, bytes,
             // some dates), or whose fill value it cannot hold
             ArrayCreateError::DataTypeCreateError(_)

@@ -1,0 +1,288 @@
+#!/usr/bin/env python3
+"""Remote Zarr benchmark: every cell of a 512^3 u16 array (64^3 zstd
+chunks, Zarr v3) on a loopback S3 server (``s3s-fs``), read and summarised
+(min, max, mean, sum per cell) by ``impart stats``, by TensorStore
+(``zarr3`` over its ``s3`` kvstore) and by zarr-python 3 over ``obstore``,
+at stride 1.0 and 0.5; then the same impart run with 20 ms added to every
+request (a delaying proxy), prefetch on against off.
+
+Usage::
+
+    python3 data-scripts/bench_remote.py IMPART_BIN S3S_FS_BIN [WORK_DIR] [--quick]
+
+``data-scripts/bench-remote.sh`` builds impart, installs ``s3s-fs`` and
+the pinned packages (``requirements-bench-remote.txt``) and runs this. The
+array is written once by zarr-python into the server's directory
+(deterministic integer data). Each tool is measured in the same run,
+against the same server, one after the other; the numbers are wall times
+of one pass (the first of each tool's pass after a warm-up open). GET
+counts: impart's own (``stats --json``'s ``fetched``) and, for every tool,
+the requests the proxy saw (the delayed runs, and a counted undelayed run
+of each tool).
+
+Prints a JSON line per measurement and a closing summary table.
+"""
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+SHAPE = (512, 512, 512)
+CHUNK = (64, 64, 64)
+CELL = 64
+ACCESS, SECRET = "impart-bench", "impart-bench-secret"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=30):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def make_volume(root, shape):
+    import zarr
+
+    path = root / "bench" / "vol.zarr"
+    if (path / "zarr.json").exists():
+        return path
+    z = zarr.create_array(
+        store=str(path), shape=shape, chunks=CHUNK, dtype="uint16",
+        compressors=[zarr.codecs.ZstdCodec(level=3)], fill_value=0,
+    )
+    # a smooth field plus a hash: compresses like a real scan (about 2x)
+    for z0 in range(0, shape[0], CHUNK[0]):
+        i = np.arange(z0, z0 + CHUNK[0], dtype=np.uint32)[:, None, None]
+        j = np.arange(shape[1], dtype=np.uint32)[None, :, None]
+        k = np.arange(shape[2], dtype=np.uint32)[None, None, :]
+        smooth = (i * 3 + j * 5 + k * 7) % 2048
+        noise = ((i * 73856093) ^ (j * 19349663) ^ (k * 83492791)) % 64
+        z[z0 : z0 + CHUNK[0]] = (smooth + noise).astype(np.uint16)
+    return path
+
+
+class Proxy:
+    """A TCP proxy to the S3 server that holds every answer back by
+    ``delay`` seconds (a fixed latency, not a bandwidth limit) and counts
+    the GET requests it forwards."""
+
+    def __init__(self, upstream, delay):
+        self.upstream, self.delay = upstream, delay
+        self.port = free_port()
+        self.gets = 0
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self._run, daemon=True).start()
+        wait_port(self.port)
+
+    def _run(self):
+        asyncio.set_event_loop(self.loop)
+        server = self.loop.run_until_complete(
+            asyncio.start_server(self._client, "127.0.0.1", self.port)
+        )
+        self.loop.run_until_complete(server.serve_forever())
+
+    async def _client(self, reader, writer):
+        try:
+            up_r, up_w = await asyncio.open_connection("127.0.0.1", self.upstream)
+        except OSError:
+            writer.close()
+            return
+
+        async def upward():
+            tail = b""
+            while data := await reader.read(1 << 16):
+                # request lines start after a blank line (or at the start)
+                self.gets += (tail + data).count(b"\r\nGET /") + (tail == b"" and data.startswith(b"GET /"))
+                tail = data[-8:] if data else tail
+                up_w.write(data)
+                await up_w.drain()
+            up_w.close()
+
+        async def downward():
+            while data := await up_r.read(1 << 16):
+                due = self.loop.time() + self.delay
+                await asyncio.sleep(max(0.0, due - self.loop.time()))
+                writer.write(data)
+                await writer.drain()
+            writer.close()
+
+        await asyncio.gather(upward(), downward(), return_exceptions=True)
+
+
+def cells(shape, step):
+    starts = [range(0, n - CELL + 1, step) for n in shape]
+    return [(a, b, c) for a in starts[0] for b in starts[1] for c in starts[2]]
+
+
+def summary(block):
+    b = block.astype(np.float64)
+    return (float(b.min()), float(b.max()), float(b.sum()))
+
+
+def run_impart(impart, url, stride, prefetch, env):
+    t0 = time.perf_counter()
+    out = subprocess.run(
+        [impart, "stats", url, "--cell", f"{CELL},{CELL},{CELL}", "--stride", str(stride),
+         "--prefetch", str(prefetch), "--json"],
+        check=True, capture_output=True, text=True, env=env,
+    )
+    secs = time.perf_counter() - t0
+    lines = [json.loads(l) for l in out.stdout.splitlines()]
+    s = lines[-1]
+    total = sum(l["sum"] for l in lines[:-1])
+    return secs, s["cells"], total, s.get("fetched", {})
+
+
+def run_tensorstore(port, stride):
+    import tensorstore as ts
+
+    spec = {
+        "driver": "zarr3",
+        "kvstore": {
+            "driver": "s3", "bucket": "bench", "path": "vol.zarr/",
+            "endpoint": f"http://127.0.0.1:{port}", "aws_region": "us-east-1",
+            "aws_credentials": {"type": "environment"},
+        },
+        # a cache as large as impart's default budget: each chunk decoded once
+        "context": {"cache_pool": {"total_bytes_limit": 1 << 30}},
+        "recheck_cached_data": False,
+    }
+    t0 = time.perf_counter()
+    arr = ts.open(spec, read=True).result()
+    step = int(CELL * stride)
+    total, n = 0.0, 0
+    # one slab of cells at a time in flight (TensorStore fetches and decodes
+    # in its own thread pool)
+    by_slab = {}
+    for c in cells(SHAPE, step):
+        by_slab.setdefault(c[0], []).append(c)
+    for slab in by_slab.values():
+        futures = [arr[a : a + CELL, b : b + CELL, c : c + CELL].read() for a, b, c in slab]
+        for f in futures:
+            total += summary(f.result())[2]
+            n += 1
+    return time.perf_counter() - t0, n, total
+
+
+def run_zarr_python(port, stride):
+    import obstore
+    import zarr
+    from zarr.storage import ObjectStore
+
+    store = obstore.store.S3Store(
+        "bench", prefix="vol.zarr", endpoint=f"http://127.0.0.1:{port}", region="us-east-1",
+        access_key_id=ACCESS, secret_access_key=SECRET, client_options={"allow_http": True},
+    )
+    t0 = time.perf_counter()
+    z = zarr.open_array(ObjectStore(store, read_only=True), mode="r")
+    step = int(CELL * stride)
+    total, n = 0.0, 0
+    for a, b, c in cells(SHAPE, step):
+        total += summary(z[a : a + CELL, b : b + CELL, c : c + CELL])[2]
+        n += 1
+    return time.perf_counter() - t0, n, total
+
+
+def main():
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    quick = "--quick" in sys.argv
+    impart, s3s = str(Path(args[0]).resolve()), str(Path(args[1]).resolve())
+    work = Path(args[2] if len(args) > 2 else "target/bench-remote").resolve()
+    global SHAPE
+    if quick:
+        SHAPE = (256, 256, 256)
+    root = work / f"s3-{SHAPE[0]}"
+    (root / "bench").mkdir(parents=True, exist_ok=True)
+    make_volume(root, SHAPE)
+    port = free_port()
+    server = subprocess.Popen(
+        [s3s, "--host", "127.0.0.1", "--port", str(port), "--access-key", ACCESS,
+         "--secret-key", SECRET, str(root)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS, AWS_SECRET_ACCESS_KEY=SECRET,
+               AWS_REGION="us-east-1", AWS_ALLOW_HTTP="true")
+    os.environ.update({k: env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")})
+    results = []
+    try:
+        wait_port(port)
+        direct = f"http://127.0.0.1:{port}"
+        chunks = np.prod([n // c for n, c in zip(SHAPE, CHUNK)])
+
+        def record(**r):
+            results.append(r)
+            print(json.dumps(r), flush=True)
+
+        # warm the server's page cache: one untimed pass
+        run_impart(impart, "s3://bench/vol.zarr", 1.0, 16, dict(env, AWS_ENDPOINT_URL=direct))
+        for stride in (1.0, 0.5):
+            secs, n, total, fetched = run_impart(
+                impart, "s3://bench/vol.zarr", stride, 16, dict(env, AWS_ENDPOINT_URL=direct))
+            record(tool="impart", stride=stride, delay_ms=0, seconds=secs, cells=n, sum=total,
+                   gets=fetched.get("gets"), chunks=int(chunks))
+            secs, n, total2 = run_tensorstore(port, stride)
+            assert total2 == total, (total2, total)
+            record(tool="tensorstore", stride=stride, delay_ms=0, seconds=secs, cells=n, sum=total2)
+            secs, n, total3 = run_zarr_python(port, stride)
+            assert total3 == total, (total3, total)
+            record(tool="zarr-python+obstore", stride=stride, delay_ms=0, seconds=secs, cells=n, sum=total3)
+        # GETs per tool, counted by a proxy that adds nothing
+        proxy = Proxy(port, 0.0)
+        via = f"http://127.0.0.1:{proxy.port}"
+        for stride in (1.0, 0.5):
+            for tool, run in [
+                ("impart", lambda: run_impart(impart, "s3://bench/vol.zarr", stride, 16,
+                                              dict(env, AWS_ENDPOINT_URL=via))[:3]),
+                ("tensorstore", lambda: run_tensorstore(proxy.port, stride)),
+                ("zarr-python+obstore", lambda: run_zarr_python(proxy.port, stride)),
+            ]:
+                before = proxy.gets
+                run()
+                record(tool=tool, stride=stride, counted_gets=proxy.gets - before, chunks=int(chunks))
+        # 20 ms on every answer: prefetch hides it
+        slow = Proxy(port, 0.020)
+        via = f"http://127.0.0.1:{slow.port}"
+        for stride in (1.0, 0.5):
+            for prefetch in (16, 0):
+                before = slow.gets
+                secs, n, total, fetched = run_impart(
+                    impart, "s3://bench/vol.zarr", stride, prefetch, dict(env, AWS_ENDPOINT_URL=via))
+                record(tool="impart", stride=stride, delay_ms=20, prefetch=prefetch, seconds=secs,
+                       cells=n, gets=fetched.get("gets"), counted_gets=slow.gets - before)
+            secs, n, _ = run_tensorstore(slow.port, stride)
+            record(tool="tensorstore", stride=stride, delay_ms=20, seconds=secs, cells=n)
+    finally:
+        server.kill()
+    mib = np.prod(SHAPE) * 2 / 2**20
+    print(f"\n{SHAPE} u16 ({mib:.0f} MiB), {CHUNK} zstd chunks on s3s-fs (loopback), cells of {CELL}^3:")
+    for r in results:
+        if "seconds" in r:
+            extra = f", prefetch {r['prefetch']}" if "prefetch" in r else ""
+            print(f"  {r['tool']:<22} stride {r['stride']}  +{r['delay_ms']} ms{extra}: "
+                  f"{r['seconds']:.2f} s ({r['cells']} cells)")
+        else:
+            print(f"  {r['tool']:<22} stride {r['stride']}  GETs seen by the proxy: "
+                  f"{r['counted_gets']} for {r['chunks']} chunks")
+
+
+if __name__ == "__main__":
+    main()

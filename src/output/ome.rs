@@ -2,27 +2,6 @@
 //! mask) written into an OME-Zarr image as `labels/<name>`, so that napari
 //! and other NGFF viewers draw it over the image.
 //!
-//! The label image has the image's levels (NGFF 0.5 wants as many; the
-//! same paths, shapes and coordinate transformations, and the image's
-//! axes): the level the labels were computed on is the stitched map, and
-//! every other level is made from its neighbour towards it by nearest
-//! neighbour in world coordinates (each voxel takes the label of the voxel
-//! whose centre is nearest its own; a tie goes to the even index), chunk
-//! by chunk, so memory stays
-//! bounded by a few chunks whatever the image's size. `image-label`
-//! metadata names its source image (`../../`); the image's `labels` group
-//! lists it (the names already listed are kept). An NGFF 0.5 image gets
-//! Zarr v3 metadata and arrays (with `dimension_names`), an earlier one
-//! NGFF 0.4 on Zarr v2 (`.zgroup`, `.zattrs`, `.zarray`), as the
-//! `ome-zarr` package writes them.
-//!
-//! The stitched level is written first (a [`ZarrOutput`](super::ZarrOutput),
-//! under a temporary name until it is complete), then the other levels
-//! (each renamed into place when complete), then the label image's
-//! metadata, then the labels list, each file atomically: a run killed
-//! before the end leaves at most a label image the list does not name
-//! yet, and [`finish`](OmeLabels::finish) run again makes the levels that
-//! are missing.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -36,7 +15,29 @@ use crate::volume::Volume;
 
 use super::{OutputVolume, ZarrOutput};
 
-/// Where and how a label image is written; see the [module docs](self).
+/// Where and how a label image is written into an OME-Zarr image.
+///
+/// The label image has the image's levels (NGFF 0.5 wants as many; the
+/// same paths, shapes and coordinate transformations, and the image's
+/// axes): the level the labels were computed on is the stitched map, and
+/// every other level is made from its neighbour towards it by nearest
+/// neighbour in world coordinates (each voxel takes the label of the voxel
+/// whose centre is nearest its own; a tie goes to the even index), chunk
+/// by chunk, so memory stays bounded by a few chunks whatever the image's
+/// size. `image-label`
+/// metadata names its source image (`../../`); the image's `labels` group
+/// lists it (the names already listed are kept). An NGFF 0.5 image gets
+/// Zarr v3 metadata and arrays (with `dimension_names`), an earlier one
+/// NGFF 0.4 on Zarr v2 (`.zgroup`, `.zattrs`, `.zarray`), as the
+/// `ome-zarr` package writes them.
+///
+/// The stitched level is written first (a [`ZarrOutput`], under a
+/// temporary name until it is complete), then the other levels
+/// (each renamed into place when complete), then the label image's
+/// metadata, then the labels list, each file atomically: a run killed
+/// before the end leaves at most a label image the list does not name
+/// yet, and [`finish`](Self::finish) run again makes the levels that
+/// are missing.
 #[derive(Debug, Clone)]
 pub struct OmeLabels {
     image: PathBuf,

@@ -7,9 +7,12 @@
 //! (translation + scale x start) and whose voxels it read with zarr-python.
 #![cfg(feature = "zarr")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::copy_dir;
 use impart::{Error, Partition, Volume, ZarrOptions};
 use serde_json::Value;
 
@@ -140,27 +143,11 @@ fn cells_have_the_world_origins_and_voxels_the_script_computed() {
             );
             // no affine: the map is per axis
             assert_eq!(sel.world_origin(), None);
-            let values: Vec<f64> = match part.volume().dtype() {
-                impart::DType::U16 => sel
-                    .to_array::<u16>()
-                    .expect("read")
-                    .iter()
-                    .map(|&x| x as f64)
-                    .collect(),
-                impart::DType::F32 => sel
-                    .to_array::<f32>()
-                    .expect("read")
-                    .iter()
-                    .map(|&x| x as f64)
-                    .collect(),
-                impart::DType::I16 => sel
-                    .to_array::<i16>()
-                    .expect("read")
-                    .iter()
-                    .map(|&x| x as f64)
-                    .collect(),
-                d => panic!("no fixture of {d}"),
-            };
+            let values: Vec<f64> = sel
+                .to_array_as::<f64>()
+                .expect("read")
+                .into_iter()
+                .collect();
             assert_eq!(
                 values.iter().sum::<f64>(),
                 cell["sum"].as_f64().expect("sum")
@@ -243,19 +230,6 @@ fn broken_multiscale_metadata_is_an_error_naming_the_group() {
                     .is_some_and(|e| e.contains(says) && e.contains("img.zarr")),
                 "{e:?}"
             );
-        }
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let dest = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), dest).expect("copy");
         }
     }
 }

@@ -15,6 +15,8 @@
 
 mod common;
 
+use common::copy_dir;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -494,19 +496,6 @@ fn s3_with_wrong_credentials_is_permission_denied_naming_the_url() {
     );
     // the right secret opens it
     ZarrVolume::open("s3://bucket/a").expect("right secret");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let p = e.path();
-        let q = to.join(e.file_name());
-        if p.is_dir() {
-            copy_dir(&p, &q);
-        } else {
-            std::fs::copy(&p, &q).expect("copy");
-        }
-    }
 }
 
 /// The OME-Zarr fixtures (`tests/data/ome_zarr`).

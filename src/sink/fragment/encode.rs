@@ -218,66 +218,24 @@ impl<V: Volume> Plan<'_, V> {
         name: &str,
         view: &ArrayViewD<'_, T>,
     ) -> Result<u64> {
-        use zarrs::array::codec::bytes_to_bytes::zstd::ZstdCodec;
-        use zarrs::array::{ArrayBuilder, ArrayBytes, ArrayMetadataOptions, FillValue};
         use zarrs::filesystem::FilesystemStore;
 
         let data = contiguous(view)?;
         let shape: Vec<u64> = view.shape().iter().map(|&n| n as u64).collect();
         let dtype = T::DTYPE;
-        let zarr_type = crate::format::zarr::data_type(dtype);
+        let bytes = bytemuck::cast_slice::<T, u8>(data);
         #[cfg(feature = "remote")]
         if let Some(remote) = &self.remote {
-            // the chunk, then the metadata: a cell is an array once whole
             let url = remote.key_url(name);
             let store: Arc<dyn zarrs::storage::ReadableWritableStorageTraits> = remote.clone();
-            let array = ArrayBuilder::new(
-                shape.clone(),
-                shape.clone(),
-                zarr_type,
-                FillValue::from(vec![0u8; dtype.size()]),
-            )
-            .bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(ZSTD_LEVEL, false))])
-            .build(store, &format!("/{name}"))
-            .map_err(|e| Error::write(&url, e))?;
-            array
-                .store_chunk(
-                    &vec![0u64; shape.len()],
-                    ArrayBytes::from(bytemuck::cast_slice::<T, u8>(data)),
-                )
-                .map_err(|e| Error::write(&url, e))?;
-            array
-                .store_metadata_opt(
-                    &ArrayMetadataOptions::default().with_include_zarrs_metadata(false),
-                )
+            zarr_cell(store, &format!("/{name}"), &shape, dtype, bytes)
                 .map_err(|e| Error::write(&url, e))?;
             // the bytes put are counted for the whole run (see `fragment`)
             return Ok(0);
         }
         write_dir_atomic(&self.dir().join(name), self.options.sync, |path| {
             let store = FilesystemStore::new(path).map_err(|e| Error::write(path, e))?;
-            // fill value 0 (all-zero bytes are 0 in every supported type)
-            let array = ArrayBuilder::new(
-                shape.clone(),
-                shape.clone(),
-                zarr_type,
-                FillValue::from(vec![0u8; dtype.size()]),
-            )
-            .bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(ZSTD_LEVEL, false))])
-            .build(Arc::new(store), "/")
-            .map_err(|e| Error::write(path, e))?;
-            // no zarrs version stamp: the output depends on the data only
-            array
-                .store_metadata_opt(
-                    &ArrayMetadataOptions::default().with_include_zarrs_metadata(false),
-                )
-                .map_err(|e| Error::write(path, e))?;
-            array
-                .store_chunk(
-                    &vec![0u64; shape.len()],
-                    ArrayBytes::from(bytemuck::cast_slice::<T, u8>(data)),
-                )
-                .map_err(|e| Error::write(path, e))
+            zarr_cell(Arc::new(store), "/", &shape, dtype, bytes).map_err(|e| Error::write(path, e))
         })
     }
 
@@ -481,4 +439,36 @@ pub(super) fn image_layout(
         })
     };
     Ok((side(shape[0])?, side(shape[1])?, (dtype, channels)))
+}
+
+/// A Zarr cell: one chunk of the cell's shape (zstd, fill value 0: all-zero
+/// bytes are 0 in every supported type) at `at` in `store`, the chunk put
+/// first and the metadata last (no zarrs version stamp: the output depends
+/// on the data only), so that in an object store a cell is an array only
+/// once whole.
+#[cfg(feature = "zarr")]
+fn zarr_cell<S>(
+    store: Arc<S>,
+    at: &str,
+    shape: &[u64],
+    dtype: DType,
+    bytes: &[u8],
+) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    S: ?Sized + zarrs::storage::ReadableWritableStorageTraits + 'static,
+{
+    use zarrs::array::codec::bytes_to_bytes::zstd::ZstdCodec;
+    use zarrs::array::{ArrayBuilder, ArrayBytes, ArrayMetadataOptions, FillValue};
+    let array = ArrayBuilder::new(
+        shape.to_vec(),
+        shape.to_vec(),
+        crate::format::zarr::data_type(dtype),
+        FillValue::from(vec![0u8; dtype.size()]),
+    )
+    .bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(ZSTD_LEVEL, false))])
+    .build(store, at)?;
+    array.store_chunk(&vec![0u64; shape.len()], ArrayBytes::from(bytes))?;
+    array
+        .store_metadata_opt(&ArrayMetadataOptions::default().with_include_zarrs_metadata(false))?;
+    Ok(())
 }

@@ -709,3 +709,118 @@ fn a_fragmentation_into_s3_puts_the_files_of_a_local_one_and_resumes() {
     let (ok, err) = run("s3://cells/npy", "npy", false);
     assert!(!ok && err.contains("Zarr cells only"), "{err}");
 }
+
+/// What a walk over every cell of `name` must fetch, from the local
+/// files (read here, not by impart): each shard present once (its index)
+/// and each inner chunk the index lists once. The index is `n` little-
+/// endian `(offset, length)` pairs and a crc32c at the shard's end.
+fn shard_objects(name: &str, inner_per_shard: usize) -> (u64, u64) {
+    let mut shards = 0;
+    let mut inner = 0;
+    let mut stack = vec![fixtures().join(name).join("c")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("shards").flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let bytes = std::fs::read(&p).expect("shard");
+            let index = &bytes[bytes.len() - (16 * inner_per_shard + 4)..];
+            shards += 1;
+            inner += index[..16 * inner_per_shard]
+                .chunks(16)
+                .filter(|pair| pair.iter().any(|&b| b != 0xff))
+                .count() as u64;
+        }
+    }
+    (shards, inner)
+}
+
+#[test]
+#[ignore = "needs s3s-fs: cargo install s3s-fs --features binary (CI installs it), then --include-ignored"]
+fn a_walk_over_a_sharded_array_on_s3_fetches_each_index_and_inner_chunk_once() {
+    let _guard = S3_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let root = tempfile::tempdir().expect("tempdir");
+    copy_dir(&fixtures(), &root.path().join("fixtures"));
+    let server = s3_server(root.path());
+    set_s3_env(&server);
+    // (array, inner chunks per shard: shard shape / inner chunk shape)
+    for (name, per_shard) in [
+        ("v3_f32_sharded_3d", 4),           // shards 4 x 6 x 5 of 2 x 3 x 5
+        ("v3_f32_sharded_missing_fill", 4), // shards 8 x 10 of 4 x 5
+    ] {
+        let (shards, inner) = shard_objects(name, per_shard);
+        let local = ZarrVolume::open(fixtures().join(name)).expect("local");
+        let cell: Vec<usize> = local.shape().iter().map(|&n| n.div_ceil(3)).collect();
+        let sums = |volume: ZarrVolume| {
+            let part = Partition::builder(volume)
+                .cell(&cell)
+                .stride(0.5)
+                .build()
+                .expect("grid");
+            let sums = part
+                .par_map_cells::<f32, _, _>("...", |_, v| {
+                    v.iter().map(|&x| f64::from(x)).sum::<f64>().to_bits()
+                })
+                .expect("walk");
+            (sums, part.volume().remote().map(|r| r.stats()))
+        };
+        let (expected, _) = sums(local);
+        for prefetch in [16, 0] {
+            let options = ZarrOptions::new().remote(RemoteOptions::new().prefetch(prefetch));
+            let volume = options
+                .open(format!("s3://fixtures/{name}"))
+                .expect("remote");
+            let opened = volume.remote().expect("remote").stats();
+            let (got, stats) = sums(volume);
+            let stats = stats.expect("remote stats");
+            assert_eq!(got, expected, "{name}, prefetch {prefetch}");
+            // one ranged GET per shard index, one per inner chunk: never
+            // the whole shard, never twice
+            assert_eq!(
+                stats.gets - opened.gets,
+                shards + inner,
+                "{name}, prefetch {prefetch}: {stats:?}"
+            );
+            // and one HEAD: the walk's end asks whether the metadata
+            // changed underneath
+            assert_eq!(stats.heads - opened.heads, 1, "{stats:?}");
+            if prefetch > 0 {
+                assert!(stats.prefetched > 0, "{name}: nothing fetched ahead");
+            } else {
+                assert_eq!(stats.prefetched, 0, "{name}");
+            }
+        }
+    }
+}
+
+#[test]
+fn what_a_walk_fetches_ahead_stays_within_its_memory_budget() {
+    let server = http_server(&fixtures());
+    let url = format!("http://127.0.0.1:{}/v3_u16_zstd_3d", server.port);
+    let local = ZarrVolume::open(fixtures().join("v3_u16_zstd_3d")).expect("local");
+    let cell: Vec<usize> = local.shape().iter().map(|&n| n.div_ceil(3)).collect();
+    let walk = |volume: ZarrVolume| {
+        let part = Partition::builder(volume)
+            .cell(&cell)
+            .stride(0.5)
+            .build()
+            .expect("grid");
+        let sums = part
+            .par_map_cells::<u16, _, _>("...", |_, v| v.iter().map(|&x| x as u64).sum::<u64>())
+            .expect("walk");
+        (sums, part.volume().remote().map(|r| r.stats().prefetched))
+    };
+    let chunk_bytes = 2 * 4 * 3 * 5; // u16, the fixture's 4 x 3 x 5 chunks
+    let (expected, _) = walk(local);
+    // a budget of less than one decoded chunk leaves nothing to fetch
+    // ahead with (each request holds back its chunk's decoded size)
+    let tight = ZarrOptions::new().cache_bytes(chunk_bytes - 1);
+    let (sums, prefetched) = walk(tight.open(&url).expect("remote"));
+    assert_eq!(sums, expected);
+    assert_eq!(prefetched, Some(0));
+    let (sums, prefetched) = walk(ZarrOptions::new().open(&url).expect("remote"));
+    assert_eq!(sums, expected);
+    assert!(prefetched > Some(0), "{prefetched:?}");
+}

@@ -98,7 +98,6 @@ impl<K: Clone + Eq + Hash + Ord, V> ChunkCache<K, V> {
     }
 
     /// Bytes held.
-    #[cfg(test)]
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }

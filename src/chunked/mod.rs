@@ -17,8 +17,10 @@
 //! how many of the plan's reads need each chunk, keeps a decoded chunk while
 //! a later read needs it and drops it after its last read, within a byte
 //! budget (least recently used beyond it). Two walks over one volume at the
-//! same time have two sessions and never reset each other; at each batch
-//! boundary the session tells the source which chunks the next batch needs
+//! same time have two sessions and never reset each other. As the first
+//! batch starts, and at each batch boundary for the next batch, the session
+//! tells the source which chunks that batch needs and how many bytes the
+//! budget leaves beside the decoded chunks held
 //! ([`ChunkSource::prefetch`]). Outside a walk nothing is cached.
 
 mod cache;
@@ -57,9 +59,12 @@ pub trait ChunkSource: Send + Sync {
     fn decode(&self, index: &[u64]) -> Result<Vec<u8>>;
 
     /// These chunks are needed next, in this order: a source that fetches
-    /// over a network may start fetching them. Default: nothing.
-    fn prefetch(&self, chunks: &[Vec<u64>]) {
-        let _ = chunks;
+    /// over a network may start fetching them, holding at most `budget`
+    /// bytes of fetched, not yet decoded data (what the walk's memory
+    /// budget leaves beside its decoded chunks; in-flight requests count
+    /// at their expected size). Default: nothing.
+    fn prefetch(&self, chunks: &[Vec<u64>], budget: usize) {
+        let _ = (chunks, budget);
     }
 
     /// A walk has ended: a source that fetched ahead may drop what it

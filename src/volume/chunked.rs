@@ -257,18 +257,34 @@ impl<S: ChunkSource> WalkSession for ChunkWalk<'_, S> {
     }
 
     fn batch_started(&self, b: usize) {
-        let Some(next) = self.batches.get(b + 1) else {
+        // the first batch is fetched ahead as it starts, each next one
+        // while the one before is read
+        if b == 0 {
+            self.prefetch_batch(0);
+        }
+        self.prefetch_batch(b + 1);
+    }
+}
+
+impl<S: ChunkSource> ChunkWalk<'_, S> {
+    /// Tells the source which chunks batch `b` reads, in the order of its
+    /// regions, and what the budget leaves for them beside the decoded
+    /// chunks held.
+    fn prefetch_batch(&self, b: usize) {
+        let Some(batch) = self.batches.get(b) else {
             return;
         };
         let unit = self.volume.source.chunk_shape();
         let mut seen = BTreeSet::new();
-        let chunks: Vec<Vec<u64>> = next
+        let chunks: Vec<Vec<u64>> = batch
             .iter()
             .flat_map(|r| chunks_of(r, unit))
             .filter(|c| seen.insert(c.clone()))
             .collect();
         if !chunks.is_empty() {
-            self.volume.source.prefetch(&chunks);
+            let held = self.lock().bytes();
+            let budget = self.volume.cache_bytes.saturating_sub(held);
+            self.volume.source.prefetch(&chunks, budget);
         }
     }
 }

@@ -181,6 +181,10 @@ pub struct ZarrChunks {
     /// The read unit: the chunk, or the sub-chunk of a sharded array.
     unit: Vec<usize>,
     sharded: Option<ArrayShardedReadableExtCache>,
+    /// A remote sharded array's shard shape and index layout (what a
+    /// prefetch of inner chunks needs).
+    #[cfg(feature = "remote")]
+    shards: Option<(Vec<u64>, Arc<remote::ShardIndex>)>,
     /// The array's metadata, stamped before it was read.
     stamp: Stamp,
     /// The store, for a remote array (prefetch, request counts).
@@ -588,6 +592,24 @@ impl ZarrChunks {
             array
         };
         let cache_ext = sharded.then(|| ArrayShardedReadableExtCache::new(&array));
+        #[cfg(feature = "remote")]
+        let shards = match (&remote, &cache_ext) {
+            (Some(_), Some(cache)) if cache.array_is_exclusively_sharded() => {
+                let inner: Vec<u64> = unit.iter().map(|&n| n as u64).collect();
+                let shard = array
+                    .chunk_shape(&vec![0; shape.len()])
+                    .ok()
+                    .map(|s| s.iter().map(|n| n.get()).collect::<Vec<u64>>());
+                let codecs = serde_json::to_value(array.metadata())
+                    .ok()
+                    .and_then(|m| m.get("codecs").cloned());
+                shard.zip(codecs).and_then(|(shard, codecs)| {
+                    remote::ShardIndex::of_codecs(&codecs, &shard, &inner)
+                        .map(|index| (shard, Arc::new(index)))
+                })
+            }
+            _ => None,
+        };
         Ok(ZarrChunks {
             path: path.to_path_buf(),
             name,
@@ -596,6 +618,8 @@ impl ZarrChunks {
             dtype,
             unit,
             sharded: cache_ext,
+            #[cfg(feature = "remote")]
+            shards,
             stamp: stamp?,
             #[cfg(feature = "remote")]
             remote,
@@ -605,6 +629,32 @@ impl ZarrChunks {
 }
 
 impl ZarrChunks {
+    /// Inner chunks (`chunks`, positions in the inner chunks' grid) by
+    /// the shard of `shard` elements that holds them: each shard's key and
+    /// its inner chunks' positions (C order within the shard), shards in
+    /// the order their first inner chunk comes.
+    #[cfg(feature = "remote")]
+    fn by_shard(&self, chunks: &[Vec<u64>], shard: &[u64]) -> Vec<(String, Vec<usize>)> {
+        let mut order: Vec<(String, Vec<usize>)> = Vec::new();
+        let mut at: std::collections::HashMap<Vec<u64>, usize> = Default::default();
+        for c in chunks {
+            let mut outer = Vec::with_capacity(c.len());
+            let mut linear = 0u64;
+            for ((&i, &u), &s) in c.iter().zip(&self.unit).zip(shard) {
+                let first = i * u as u64;
+                let per = s / u as u64;
+                outer.push(first / s);
+                linear = linear * per + (first % s) / u as u64;
+            }
+            let k = *at.entry(outer.clone()).or_insert_with(|| {
+                order.push((self.array.chunk_key(&outer).to_string(), Vec::new()));
+                order.len() - 1
+            });
+            order[k].1.push(linear as usize);
+        }
+        order
+    }
+
     /// A filesystem store: the metadata file stamped before it is read.
     fn open_local(path: &Path, store_path: &Path) -> Result<Opened> {
         let invalid = |detail: String| Error::InvalidHeader {
@@ -795,14 +845,28 @@ impl ChunkSource for ZarrChunks {
         Ok(raw.into_owned())
     }
 
-    /// Chunks of a remote array that is not sharded: fetched ahead on the
-    /// I/O threads ([`RemoteStore::prefetch`]).
-    fn prefetch(&self, chunks: &[Vec<u64>]) {
+    /// Chunks of a remote array, fetched ahead on the I/O threads
+    /// ([`RemoteStore::prefetch`]): whole chunks, or for a sharded array
+    /// the shard indexes, then the inner chunks' byte ranges.
+    fn prefetch(&self, chunks: &[Vec<u64>], budget: usize) {
         #[cfg(feature = "remote")]
-        if let (Some(remote), None) = (&self.remote, &self.sharded) {
-            remote.prefetch(chunks.iter().map(|c| self.array.chunk_key(c).to_string()));
+        if let Some(remote) = &self.remote {
+            match (&self.sharded, &self.shards) {
+                (None, _) => {
+                    let each = self.unit.iter().product::<usize>() * self.dtype.size();
+                    remote.prefetch(
+                        chunks.iter().map(|c| self.array.chunk_key(c).to_string()),
+                        each,
+                        budget,
+                    );
+                }
+                (Some(_), Some((shard, layout))) => {
+                    remote.prefetch_shards(self.by_shard(chunks, shard), layout, budget);
+                }
+                (Some(_), None) => {}
+            }
         }
-        let _ = chunks;
+        let _ = (chunks, budget);
     }
 
     fn axis_transform(&self) -> Option<&crate::volume::AxisTransform> {

@@ -10,7 +10,12 @@
 //! chunks are bounded ranges, coalesced by `object_store`), keeps the kind
 //! of an error (not found, permission denied, the network), counts its
 //! requests and bytes (what `impart info` reports), and fetches the chunks
-//! a walk will need next while the decoder works ([`RemoteStore::prefetch`]).
+//! a walk will need next while the decoder works ([`RemoteStore::prefetch`];
+//! for a sharded array the shard's index, then the byte ranges of the inner
+//! chunks the walk needs as soon as the index is in), within the memory
+//! budget the walk gives it. A prefetched answer is filed under its object
+//! and byte range; the read that asks for the same bytes takes it, and
+//! during a walk nothing is fetched twice.
 //!
 //! # Configuration
 //!
@@ -196,8 +201,156 @@ type MaybeBytesVec = Option<Vec<Bytes>>;
 /// Whole objects kept for range reads from a server without ranges.
 const WHOLE_KEPT: usize = 4;
 
+/// Which bytes of an object a fetch asks for: what a prefetched answer
+/// is filed under, so that a later read of the same bytes takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Span {
+    Whole,
+    From { start: u64, len: u64 },
+    Suffix(u64),
+}
+
+impl Span {
+    /// The span of a `zarrs` byte range, if a prefetch can ask for it.
+    fn of(range: ByteRange) -> Option<Span> {
+        match range {
+            ByteRange::FromStart(0, None) => Some(Span::Whole),
+            ByteRange::FromStart(start, Some(len)) => Some(Span::From { start, len }),
+            ByteRange::Suffix(len) => Some(Span::Suffix(len)),
+            ByteRange::FromStart(_, None) => None,
+        }
+    }
+
+    fn get_range(self) -> Option<GetRange> {
+        match self {
+            Span::Whole => None,
+            Span::From { start, len } => Some(GetRange::Bounded(start..start.saturating_add(len))),
+            Span::Suffix(len) => Some(GetRange::Suffix(len)),
+        }
+    }
+}
+
+/// The index of every shard of a sharded array (`sharding_indexed` with
+/// `bytes` and optionally `crc32c` as its index codecs): where it lies in
+/// a shard, and how many inner chunks it lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ShardIndex {
+    /// Inner chunks per shard: the index's `(offset, length)` pairs, in
+    /// C order of the inner chunks' grid within the shard.
+    pub(crate) entries: usize,
+    /// The encoded index's length in bytes (the pairs, and a checksum).
+    pub(crate) len: u64,
+    /// Whether the index ends the shard (`index_location: "end"`).
+    pub(crate) at_end: bool,
+    /// Whether the pairs are big-endian.
+    pub(crate) big_endian: bool,
+}
+
+impl ShardIndex {
+    /// The index layout of an array whose codecs (its metadata's `codecs`,
+    /// as JSON) are one `sharding_indexed` codec over shards of `shard`
+    /// elements and inner chunks of `inner`; `None` for other codecs,
+    /// and for index codecs other than `bytes` and `crc32c` (then inner
+    /// chunks are fetched when read, not ahead).
+    pub(crate) fn of_codecs(
+        codecs: &serde_json::Value,
+        shard: &[u64],
+        inner: &[u64],
+    ) -> Option<ShardIndex> {
+        let [codec] = codecs.as_array()?.as_slice() else {
+            return None;
+        };
+        if codec.get("name")?.as_str()? != "sharding_indexed" {
+            return None;
+        }
+        let config = codec.get("configuration")?;
+        let at_end = match config.get("index_location").and_then(|l| l.as_str()) {
+            None | Some("end") => true,
+            Some("start") => false,
+            Some(_) => return None,
+        };
+        let index_codecs = config.get("index_codecs")?.as_array()?;
+        let (bytes, checksum) = match index_codecs.as_slice() {
+            [bytes] => (bytes, false),
+            [bytes, crc] if crc.get("name")?.as_str()? == "crc32c" => (bytes, true),
+            _ => return None,
+        };
+        if bytes.get("name")?.as_str()? != "bytes" {
+            return None;
+        }
+        let big_endian = match bytes
+            .pointer("/configuration/endian")
+            .and_then(|e| e.as_str())
+        {
+            None | Some("little") => false,
+            Some("big") => true,
+            Some(_) => return None,
+        };
+        if shard.len() != inner.len() {
+            return None;
+        }
+        let mut entries = 1usize;
+        for (&s, &i) in shard.iter().zip(inner) {
+            if i == 0 || s % i != 0 {
+                return None;
+            }
+            entries = entries.checked_mul(usize::try_from(s / i).ok()?)?;
+        }
+        let len = u64::try_from(entries.checked_mul(16)?).ok()? + if checksum { 4 } else { 0 };
+        Some(ShardIndex {
+            entries,
+            len,
+            at_end,
+            big_endian,
+        })
+    }
+
+    fn span(&self) -> Span {
+        if self.at_end {
+            Span::Suffix(self.len)
+        } else {
+            Span::From {
+                start: 0,
+                len: self.len,
+            }
+        }
+    }
+
+    /// The `(offset, length)` pairs of an encoded index; `None` if it is
+    /// too short (then `zarrs` reports it when it decodes the index).
+    fn parse(&self, bytes: &[u8]) -> Option<Vec<(u64, u64)>> {
+        let pairs = bytes.get(..self.entries.checked_mul(16)?)?;
+        let word = |b: &[u8]| {
+            let b: [u8; 8] = b.try_into().unwrap_or_default();
+            if self.big_endian {
+                u64::from_be_bytes(b)
+            } else {
+                u64::from_le_bytes(b)
+            }
+        };
+        Some(
+            pairs
+                .chunks_exact(16)
+                .map(|p| (word(&p[..8]), word(&p[8..])))
+                .collect(),
+        )
+    }
+
+    /// The bytes of inner chunk `i` by `pairs`: `None` for an empty
+    /// inner chunk (both words `u64::MAX`) or a pair that overflows.
+    fn inner(pairs: &[(u64, u64)], i: usize) -> Option<Span> {
+        let &(start, len) = pairs.get(i)?;
+        if start == u64::MAX && len == u64::MAX {
+            return None;
+        }
+        start.checked_add(len)?;
+        Some(Span::From { start, len })
+    }
+}
+
 /// A fetch started ahead of the decoder, or done without one.
 enum Slot {
+    /// In flight (holding back its expected size from the budget).
     Pending,
     Ready(std::result::Result<MaybeBytes, Arc<std::io::Error>>),
     /// Fetched on demand during this walk (its decoded chunk is in the
@@ -205,13 +358,139 @@ enum Slot {
     Done,
 }
 
+/// What a walk has fetched ahead: answers waiting for their reads, and
+/// what is known of the shards it reads.
 #[derive(Default)]
 struct Ahead {
-    slots: HashMap<String, Slot>,
-    /// Bytes held by ready slots.
+    slots: HashMap<(String, Span), Slot>,
+    /// Bytes held by ready slots, and held back for pending ones.
     bytes: usize,
     /// Slots pending.
     pending: usize,
+    /// The index layout of every shard a prefetch has named.
+    layouts: HashMap<String, Arc<ShardIndex>>,
+    /// The decoded indexes of the shards seen so far.
+    indexes: HashMap<String, Arc<Vec<(u64, u64)>>>,
+    /// Walks ended so far: a fetch started in an earlier walk finds its
+    /// slot forgotten.
+    walk: u64,
+    /// Whether a walk is under way (it has asked for a prefetch and not
+    /// ended): reads on demand are noted only then.
+    walking: bool,
+}
+
+/// Once a shard's index has arrived: decode it and fetch these inner
+/// chunks of the shard.
+struct Then {
+    layout: Arc<ShardIndex>,
+    inner: Vec<usize>,
+}
+
+/// Whether a prefetch could start.
+#[derive(PartialEq, Eq)]
+enum Start {
+    /// Started, or already fetched or in flight.
+    Done,
+    /// The requests or the bytes in flight are at their bound.
+    Full,
+}
+
+/// What a task fetching ahead needs of its store.
+#[derive(Clone)]
+struct Fetcher {
+    store: Arc<dyn ObjectStore>,
+    counters: Arc<Counters>,
+    ahead: Arc<(Mutex<Ahead>, Condvar)>,
+    runtime: tokio::runtime::Handle,
+    url: Arc<str>,
+    max_pending: usize,
+}
+
+impl Fetcher {
+    /// Starts fetching `span` of `key` unless it is fetched or in flight,
+    /// holding back `reserve` bytes of `limit` until the answer comes;
+    /// with `then`, the answer is a shard's index, and the inner chunks
+    /// it names are fetched next.
+    fn start(
+        &self,
+        ahead: &mut Ahead,
+        key: String,
+        span: Span,
+        reserve: usize,
+        limit: usize,
+        then: Option<Then>,
+    ) -> Start {
+        if ahead.slots.contains_key(&(key.clone(), span)) {
+            return Start::Done;
+        }
+        if ahead.pending >= self.max_pending || ahead.bytes.saturating_add(reserve) > limit {
+            return Start::Full;
+        }
+        ahead.slots.insert((key.clone(), span), Slot::Pending);
+        ahead.pending += 1;
+        ahead.bytes += reserve;
+        let walk = ahead.walk;
+        let fetcher = self.clone();
+        self.runtime.spawn(async move {
+            let url = format!("{}/{}", fetcher.url, key.trim_start_matches('/'));
+            let result = fetch(
+                fetcher.store.clone(),
+                fetcher.counters.clone(),
+                url,
+                key.clone(),
+                span.get_range(),
+            )
+            .await;
+            fetcher.counters.prefetched.fetch_add(1, Ordering::Relaxed);
+            let (lock, ready) = &*fetcher.ahead;
+            if let Ok(mut ahead) = lock.lock() {
+                // a walk that has ended forgot what it fetched ahead: this
+                // answer is dropped, not kept for a later walk
+                if ahead.walk == walk {
+                    ahead.pending -= 1;
+                    ahead.bytes = ahead.bytes.saturating_sub(reserve);
+                    if let Ok(Some(b)) = &result {
+                        ahead.bytes += b.len();
+                    }
+                    let index = match (&then, &result) {
+                        (Some(then), Ok(Some(b))) => then.layout.parse(b).map(Arc::new),
+                        _ => None,
+                    };
+                    ahead
+                        .slots
+                        .insert((key.clone(), span), Slot::Ready(result.map_err(Arc::new)));
+                    if let (Some(then), Some(index)) = (then, index) {
+                        ahead.indexes.insert(key.clone(), index.clone());
+                        fetcher.start_inner(&mut ahead, &key, &index, &then.inner, limit);
+                    }
+                }
+            }
+            ready.notify_all();
+        });
+        Start::Done
+    }
+
+    /// Starts fetching the inner chunks `inner` of the shard `key`, whose
+    /// index is `index`, in this order, while the bounds allow.
+    fn start_inner(
+        &self,
+        ahead: &mut Ahead,
+        key: &str,
+        index: &[(u64, u64)],
+        inner: &[usize],
+        limit: usize,
+    ) -> Start {
+        for &i in inner {
+            let Some(span @ Span::From { len, .. }) = ShardIndex::inner(index, i) else {
+                continue;
+            };
+            let reserve = usize::try_from(len).unwrap_or(usize::MAX);
+            if self.start(ahead, key.to_string(), span, reserve, limit, None) == Start::Full {
+                return Start::Full;
+            }
+        }
+        Start::Done
+    }
 }
 
 /// A Zarr store on S3 or an HTTP server: `zarrs`'s readable storage over
@@ -398,75 +677,130 @@ impl RemoteStore {
         })
     }
 
+    fn fetcher(&self) -> Fetcher {
+        Fetcher {
+            store: self.store.clone(),
+            counters: self.counters.clone(),
+            ahead: self.ahead.clone(),
+            runtime: self.runtime.handle().clone(),
+            url: self.url.as_str().into(),
+            max_pending: self.options.prefetch,
+        }
+    }
+
+    /// The bytes a prefetch may hold: `budget`, within
+    /// [`RemoteOptions::prefetch_bytes`].
+    fn limit(&self, budget: usize) -> usize {
+        budget.min(self.options.prefetch_bytes)
+    }
+
     /// Starts fetching `keys` (whole objects, in this order) on the I/O
-    /// threads, at most [`RemoteOptions::prefetch`] at a time and within
-    /// [`RemoteOptions::prefetch_bytes`]; a later [`get`] of one of them
-    /// waits for its fetch instead of sending another request. Keys already
-    /// fetched or in flight are skipped.
+    /// threads, at most [`RemoteOptions::prefetch`] requests at a time;
+    /// each holds back `each` bytes (what its chunk decodes to, say) until
+    /// its answer's size is known, and what is fetched ahead and not yet
+    /// read stays within `budget` bytes (and
+    /// [`RemoteOptions::prefetch_bytes`]). A later [`get`] of one of them
+    /// waits for its fetch instead of sending another request. Keys
+    /// already fetched or in flight are skipped.
     ///
     /// [`get`]: ReadableStorageTraits::get
-    pub fn prefetch(&self, keys: impl IntoIterator<Item = String>) {
+    pub fn prefetch(&self, keys: impl IntoIterator<Item = String>, each: usize, budget: usize) {
         if self.options.prefetch == 0 {
             return;
         }
+        let fetcher = self.fetcher();
+        let limit = self.limit(budget);
         let (lock, _) = &*self.ahead;
         let Ok(mut ahead) = lock.lock() else {
             return;
         };
+        ahead.walking = true;
         for key in keys {
-            if ahead.pending >= self.options.prefetch || ahead.bytes >= self.options.prefetch_bytes
-            {
+            if fetcher.start(&mut ahead, key, Span::Whole, each, limit, None) == Start::Full {
                 break;
             }
-            if ahead.slots.contains_key(&key) {
-                continue;
-            }
-            ahead.slots.insert(key.clone(), Slot::Pending);
-            ahead.pending += 1;
-            let store = self.store.clone();
-            let counters = self.counters.clone();
-            let shared = self.ahead.clone();
-            let url = self.key_url(&key);
-            self.runtime.spawn(async move {
-                let result = fetch(store, counters.clone(), url, key.clone(), None).await;
-                counters.prefetched.fetch_add(1, Ordering::Relaxed);
-                let (lock, ready) = &*shared;
-                if let Ok(mut ahead) = lock.lock() {
-                    ahead.pending -= 1;
-                    if let Ok(Some(b)) = &result {
-                        ahead.bytes += b.len();
-                    }
-                    ahead
-                        .slots
-                        .insert(key, Slot::Ready(result.map_err(Arc::new)));
-                }
-                ready.notify_all();
-            });
         }
     }
 
-    /// Forgets every chunk fetched ahead and not taken, and which chunks
-    /// were fetched (the end of a walk).
+    /// Starts fetching the inner chunks `inner` (positions in C order of
+    /// the inner chunks' grid) of each shard named, shard after shard, as
+    /// [`prefetch`](Self::prefetch) does: a shard whose index is not yet
+    /// known has its index fetched first (one ranged `GET`), and its inner
+    /// chunks as soon as the index arrives (one ranged `GET` each; empty
+    /// inner chunks are not asked for).
+    pub(crate) fn prefetch_shards(
+        &self,
+        shards: Vec<(String, Vec<usize>)>,
+        layout: &Arc<ShardIndex>,
+        budget: usize,
+    ) {
+        if self.options.prefetch == 0 {
+            return;
+        }
+        let fetcher = self.fetcher();
+        let limit = self.limit(budget);
+        let (lock, _) = &*self.ahead;
+        let Ok(mut ahead) = lock.lock() else {
+            return;
+        };
+        ahead.walking = true;
+        for (key, inner) in shards {
+            ahead
+                .layouts
+                .entry(key.clone())
+                .or_insert_with(|| layout.clone());
+            let started = match ahead.indexes.get(&key).cloned() {
+                Some(index) => fetcher.start_inner(&mut ahead, &key, &index, &inner, limit),
+                None => {
+                    let reserve = usize::try_from(layout.len).unwrap_or(usize::MAX);
+                    let then = Then {
+                        layout: layout.clone(),
+                        inner,
+                    };
+                    fetcher.start(&mut ahead, key, layout.span(), reserve, limit, Some(then))
+                }
+            };
+            if started == Start::Full {
+                break;
+            }
+        }
+    }
+
+    /// Forgets every chunk fetched ahead and not taken, which chunks were
+    /// fetched, and the shard indexes seen (the end of a walk); fetches
+    /// still in flight are dropped when they end.
     pub fn forget_prefetched(&self) {
         let (lock, _) = &*self.ahead;
         if let Ok(mut ahead) = lock.lock() {
-            ahead.slots.retain(|_, s| matches!(s, Slot::Pending));
-            ahead.bytes = 0;
+            let walk = ahead.walk.wrapping_add(1);
+            *ahead = Ahead {
+                walk,
+                ..Ahead::default()
+            };
         }
     }
 
-    /// The result of a prefetch of `key`, waiting for it if it is in
-    /// flight; `None` if `key` was not prefetched (then noted as fetched
-    /// on demand, so a later prefetch skips it).
-    fn take_prefetched(&self, key: &str) -> Option<std::result::Result<MaybeBytes, StorageError>> {
+    /// The result of a prefetch of `span` of `key`, waiting for it if it
+    /// is in flight; `None` if it was not prefetched (then noted as
+    /// fetched on demand, so a later prefetch skips it).
+    fn take_prefetched(
+        &self,
+        key: &str,
+        span: Span,
+    ) -> Option<std::result::Result<MaybeBytes, StorageError>> {
+        if self.options.prefetch == 0 {
+            return None;
+        }
         let (lock, ready) = &*self.ahead;
         let mut ahead = lock.lock().ok()?;
+        let slot_key = (key.to_string(), span);
         loop {
-            let Some(slot) = ahead.slots.get(key) else {
-                // fetched on demand by the caller: noted under the same
-                // lock, so no prefetch starts a second fetch of it
-                if self.options.prefetch > 0 {
-                    ahead.slots.insert(key.to_string(), Slot::Done);
+            let Some(slot) = ahead.slots.get(&slot_key) else {
+                // fetched on demand by the caller during a walk: noted
+                // under the same lock, so no prefetch starts a second
+                // fetch of it
+                if ahead.walking {
+                    ahead.slots.insert(slot_key, Slot::Done);
                 }
                 return None;
             };
@@ -474,8 +808,7 @@ impl RemoteStore {
                 Slot::Done => return None,
                 Slot::Pending => ahead = ready.wait(ahead).ok()?,
                 Slot::Ready(_) => {
-                    let Some(Slot::Ready(result)) = ahead.slots.insert(key.into(), Slot::Done)
-                    else {
+                    let Some(Slot::Ready(result)) = ahead.slots.insert(slot_key, Slot::Done) else {
                         return None;
                     };
                     if let Ok(Some(b)) = &result {
@@ -483,6 +816,27 @@ impl RemoteStore {
                     }
                     return Some(result.map_err(StorageError::IOError));
                 }
+            }
+        }
+    }
+
+    /// A range read on demand: a shard's index (of a shard a prefetch
+    /// named) is decoded on the way, so that its inner chunks can be
+    /// fetched ahead.
+    fn note_on_demand(&self, key: &str, span: Span, bytes: &MaybeBytes) {
+        let Some(bytes) = bytes else {
+            return;
+        };
+        let (lock, _) = &*self.ahead;
+        let Ok(mut ahead) = lock.lock() else {
+            return;
+        };
+        let Some(layout) = ahead.layouts.get(key).cloned() else {
+            return;
+        };
+        if layout.span() == span && !ahead.indexes.contains_key(key) {
+            if let Some(index) = layout.parse(bytes) {
+                ahead.indexes.insert(key.to_string(), Arc::new(index));
             }
         }
     }
@@ -734,7 +1088,7 @@ fn byte_range(range: ByteRange) -> Option<GetRange> {
 
 impl ReadableStorageTraits for RemoteStore {
     fn get(&self, key: &StoreKey) -> std::result::Result<MaybeBytes, StorageError> {
-        if let Some(result) = self.take_prefetched(key.as_str()) {
+        if let Some(result) = self.take_prefetched(key.as_str(), Span::Whole) {
             return result;
         }
         self.block_on_fetch(key, None)
@@ -745,7 +1099,17 @@ impl ReadableStorageTraits for RemoteStore {
         key: &StoreKey,
         range: ByteRange,
     ) -> std::result::Result<MaybeBytes, StorageError> {
-        self.block_on_fetch(key, byte_range(range))
+        let Some(span) = Span::of(range) else {
+            return self.block_on_fetch(key, byte_range(range));
+        };
+        if let Some(result) = self.take_prefetched(key.as_str(), span) {
+            return result;
+        }
+        let bytes = self.block_on_fetch(key, span.get_range())?;
+        if self.options.prefetch > 0 {
+            self.note_on_demand(key.as_str(), span, &bytes);
+        }
+        Ok(bytes)
     }
 
     fn get_partial_many<'a>(
@@ -875,5 +1239,122 @@ impl zarrs::storage::WritableStorageTraits for RemoteStore {
 
     fn supports_set_partial(&self) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sharding(index_codecs: serde_json::Value, location: Option<&str>) -> serde_json::Value {
+        let mut config = json!({
+            "chunk_shape": [2, 3],
+            "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}],
+            "index_codecs": index_codecs,
+        });
+        if let Some(l) = location {
+            config["index_location"] = json!(l);
+        }
+        json!([{"name": "sharding_indexed", "configuration": config}])
+    }
+
+    #[test]
+    fn the_index_layout_follows_the_sharding_codec() {
+        let le_crc =
+            json!([{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}]);
+        // shards of 4 x 6 over inner chunks of 2 x 3: 4 entries of 16 bytes
+        let index = ShardIndex::of_codecs(&sharding(le_crc.clone(), None), &[4, 6], &[2, 3])
+            .expect("a layout");
+        assert_eq!(
+            index,
+            ShardIndex {
+                entries: 4,
+                len: 4 * 16 + 4,
+                at_end: true,
+                big_endian: false
+            }
+        );
+        assert_eq!(index.span(), Span::Suffix(68));
+        let start = ShardIndex::of_codecs(
+            &sharding(
+                json!([{"name": "bytes", "configuration": {"endian": "big"}}]),
+                Some("start"),
+            ),
+            &[4, 6],
+            &[2, 3],
+        )
+        .expect("a layout");
+        assert_eq!(
+            (start.len, start.at_end, start.big_endian),
+            (64, false, true)
+        );
+        assert_eq!(start.span(), Span::From { start: 0, len: 64 });
+        // what the index cannot be read ahead of: another index codec, an
+        // inner chunk that does not divide the shard, codecs after sharding
+        let zstd = json!([{"name": "bytes"}, {"name": "zstd"}]);
+        assert_eq!(
+            ShardIndex::of_codecs(&sharding(zstd, None), &[4, 6], &[2, 3]),
+            None
+        );
+        assert_eq!(
+            ShardIndex::of_codecs(&sharding(le_crc.clone(), None), &[4, 6], &[3, 3]),
+            None
+        );
+        let mut two = sharding(le_crc, None);
+        two.as_array_mut().unwrap().push(json!({"name": "zstd"}));
+        assert_eq!(ShardIndex::of_codecs(&two, &[4, 6], &[2, 3]), None);
+    }
+
+    #[test]
+    fn an_index_reads_its_pairs_and_skips_empty_and_overflowing_ones() {
+        let index = ShardIndex {
+            entries: 3,
+            len: 3 * 16 + 4,
+            at_end: true,
+            big_endian: false,
+        };
+        let mut bytes = Vec::new();
+        for (o, n) in [(0u64, 10u64), (u64::MAX, u64::MAX), (u64::MAX - 1, 5)] {
+            bytes.extend(o.to_le_bytes());
+            bytes.extend(n.to_le_bytes());
+        }
+        bytes.extend([1, 2, 3, 4]); // the checksum, not read here
+        let pairs = index.parse(&bytes).expect("pairs");
+        assert_eq!(pairs, [(0, 10), (u64::MAX, u64::MAX), (u64::MAX - 1, 5)]);
+        assert_eq!(
+            ShardIndex::inner(&pairs, 0),
+            Some(Span::From { start: 0, len: 10 })
+        );
+        assert_eq!(ShardIndex::inner(&pairs, 1), None);
+        assert_eq!(ShardIndex::inner(&pairs, 2), None);
+        assert_eq!(ShardIndex::inner(&pairs, 3), None);
+        // too short: not read (zarrs then reports the index)
+        assert_eq!(index.parse(&bytes[..40]), None);
+        let big = ShardIndex {
+            big_endian: true,
+            ..index
+        };
+        let be: Vec<u8> = [7u64, 9].iter().flat_map(|v| v.to_be_bytes()).collect();
+        assert_eq!(
+            ShardIndex { entries: 1, ..big }.parse(&be),
+            Some(vec![(7, 9)])
+        );
+    }
+
+    #[test]
+    fn spans_are_the_ranges_zarrs_asks_for() {
+        assert_eq!(Span::of(ByteRange::FromStart(0, None)), Some(Span::Whole));
+        assert_eq!(
+            Span::of(ByteRange::FromStart(5, Some(3))),
+            Some(Span::From { start: 5, len: 3 })
+        );
+        assert_eq!(Span::of(ByteRange::Suffix(68)), Some(Span::Suffix(68)));
+        assert_eq!(Span::of(ByteRange::FromStart(5, None)), None);
+        assert_eq!(
+            Span::From { start: 5, len: 3 }.get_range(),
+            Some(GetRange::Bounded(5..8))
+        );
+        assert_eq!(Span::Whole.get_range(), None);
     }
 }

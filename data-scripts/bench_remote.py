@@ -4,7 +4,9 @@ chunks, Zarr v3) on a loopback S3 server (``s3s-fs``), read and summarised
 (min, max, mean, sum per cell) by ``impart stats``, by TensorStore
 (``zarr3`` over its ``s3`` kvstore) and by zarr-python 3 over ``obstore``,
 at stride 1.0 and 0.5; then the same impart run with 20 ms added to every
-request (a delaying proxy), prefetch on against off.
+request (a delaying proxy), prefetch on against off; and impart over the
+same data written sharded (8 shards of 64 inner chunks), prefetch on and
+off, with and without the delay.
 
 Usage::
 
@@ -59,25 +61,33 @@ def wait_port(port, timeout=30):
     raise RuntimeError(f"nothing listens on {port}")
 
 
-def make_volume(root, shape):
+def make_volume(root, shape, name="vol.zarr", shards=None):
     import zarr
 
-    path = root / "bench" / "vol.zarr"
+    path = root / "bench" / name
     if (path / "zarr.json").exists():
         return path
     z = zarr.create_array(
-        store=str(path), shape=shape, chunks=CHUNK, dtype="uint16",
+        store=str(path), shape=shape, chunks=CHUNK, shards=shards, dtype="uint16",
         compressors=[zarr.codecs.ZstdCodec(level=3)], fill_value=0,
     )
-    # a smooth field plus a hash: compresses like a real scan (about 2x)
-    for z0 in range(0, shape[0], CHUNK[0]):
-        i = np.arange(z0, z0 + CHUNK[0], dtype=np.uint32)[:, None, None]
-        j = np.arange(shape[1], dtype=np.uint32)[None, :, None]
-        k = np.arange(shape[2], dtype=np.uint32)[None, None, :]
-        smooth = (i * 3 + j * 5 + k * 7) % 2048
-        noise = ((i * 73856093) ^ (j * 19349663) ^ (k * 83492791)) % 64
-        z[z0 : z0 + CHUNK[0]] = (smooth + noise).astype(np.uint16)
+    # a smooth field plus a hash: compresses like a real scan (about 2x);
+    # written a shard's (else a chunk's) depth at a time
+    depth = (shards or CHUNK)[0]
+    for z0 in range(0, shape[0], depth):
+        z[z0 : z0 + depth] = volume_data(shape, z0, z0 + depth)
     return path
+
+
+def volume_data(shape, z0, z1):
+    """The values make_volume writes in slabs z0..z1 (for the sharded copy,
+    written a shard's depth at a time)."""
+    i = np.arange(z0, z1, dtype=np.uint32)[:, None, None]
+    j = np.arange(shape[1], dtype=np.uint32)[None, :, None]
+    k = np.arange(shape[2], dtype=np.uint32)[None, None, :]
+    smooth = (i * 3 + j * 5 + k * 7) % 2048
+    noise = ((i * 73856093) ^ (j * 19349663) ^ (k * 83492791)) % 64
+    return (smooth + noise).astype(np.uint16)
 
 
 class Proxy:
@@ -213,6 +223,8 @@ def main():
     root = work / f"s3-{SHAPE[0]}"
     (root / "bench").mkdir(parents=True, exist_ok=True)
     make_volume(root, SHAPE)
+    shard = tuple(n // 2 for n in SHAPE)
+    make_volume(root, SHAPE, "sharded.zarr", shards=shard)
     port = free_port()
     server = subprocess.Popen(
         [s3s, "--host", "127.0.0.1", "--port", str(port), "--access-key", ACCESS,
@@ -234,9 +246,11 @@ def main():
 
         # warm the server's page cache: one untimed pass
         run_impart(impart, "s3://bench/vol.zarr", 1.0, 16, dict(env, AWS_ENDPOINT_URL=direct))
+        sums = {}
         for stride in (1.0, 0.5):
             secs, n, total, fetched = run_impart(
                 impart, "s3://bench/vol.zarr", stride, 16, dict(env, AWS_ENDPOINT_URL=direct))
+            sums[stride] = total
             record(tool="impart", stride=stride, delay_ms=0, seconds=secs, cells=n, sum=total,
                    gets=fetched.get("gets"), chunks=int(chunks))
             secs, n, total2 = run_tensorstore(port, stride)
@@ -270,6 +284,20 @@ def main():
                        cells=n, gets=fetched.get("gets"), counted_gets=slow.gets - before)
             secs, n, _ = run_tensorstore(slow.port, stride)
             record(tool="tensorstore", stride=stride, delay_ms=20, seconds=secs, cells=n)
+        # the same data in 8 shards of 64 inner chunks: one ranged GET per
+        # shard index and per inner chunk; prefetch fetches the index, then
+        # the inner chunks' ranges
+        shards = int(np.prod([n // s for n, s in zip(SHAPE, shard)]))
+        for delay, proxy in ((0, Proxy(port, 0.0)), (20, slow)):
+            via = f"http://127.0.0.1:{proxy.port}"
+            for prefetch in (16, 0):
+                before = proxy.gets
+                secs, n, total_s, fetched = run_impart(
+                    impart, "s3://bench/sharded.zarr", 1.0, prefetch, dict(env, AWS_ENDPOINT_URL=via))
+                assert total_s == sums[1.0], (total_s, sums[1.0])
+                record(tool="impart", array="sharded", stride=1.0, delay_ms=delay, prefetch=prefetch,
+                       seconds=secs, cells=n, sum=total_s, gets=fetched.get("gets"),
+                       counted_gets=proxy.gets - before, chunks=int(chunks), shards=shards)
     finally:
         server.kill()
     mib = np.prod(SHAPE) * 2 / 2**20
@@ -277,6 +305,8 @@ def main():
     for r in results:
         if "seconds" in r:
             extra = f", prefetch {r['prefetch']}" if "prefetch" in r else ""
+            if r.get("array") == "sharded":
+                extra += f", sharded ({r['shards']} shards): {r['counted_gets']} GETs"
             print(f"  {r['tool']:<22} stride {r['stride']}  +{r['delay_ms']} ms{extra}: "
                   f"{r['seconds']:.2f} s ({r['cells']} cells)")
         else:

@@ -12,7 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::copy_dir;
+use common::{copy_dir, impart_json};
 use impart::{Error, Partition, Volume, ZarrOptions};
 use serde_json::Value;
 
@@ -234,27 +234,13 @@ fn broken_multiscale_metadata_is_an_error_naming_the_group() {
     }
 }
 
-fn impart(args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_impart"))
-        .args(args)
-        .output()
-        .expect("impart runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).expect("UTF-8");
-    serde_json::from_str(text.lines().next().expect("a line")).expect("JSON")
-}
-
 #[test]
 fn the_command_line_lists_levels_and_gives_world_origins() {
     let m = manifest();
     let image = &m["images"][0];
     let path = dir().join(image["path"].as_str().expect("path"));
     let p = path.to_str().expect("UTF-8 path");
-    let info = impart(&["info", p, "--json", "--level", "2"]);
+    let info = impart_json(&["info", p, "--json", "--level", "2"]);
     assert_eq!(info["level"], 2);
     assert_eq!(info["ome"]["version"], "0.4");
     assert_eq!(info["ome"]["labels"], serde_json::json!(["cells"]));
@@ -272,7 +258,7 @@ fn the_command_line_lists_levels_and_gives_world_origins() {
         .map(|n| n.to_string())
         .collect();
     let (shape, index) = (shape.join(","), index.join(","));
-    let region = impart(&[
+    let region = impart_json(&[
         "region", p, "--level", "2", "--cell", &shape, "--select", &index, "--json",
     ]);
     assert!(

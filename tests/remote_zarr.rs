@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::copy_dir;
+use common::{copy_dir, impart_json};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -571,19 +571,6 @@ fn tree(root: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
         }
     }
     out
-}
-
-fn impart_json(args: &[&str]) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_impart"))
-        .args(args)
-        .output()
-        .expect("impart runs");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("one JSON object")
 }
 
 #[test]

@@ -490,6 +490,27 @@ pub fn check_selected<V: Volume>(
     }
 }
 
+/// Runs the `impart` program with `args`, which must succeed, and returns
+/// the first JSON value it prints (a `--json` line, or one object).
+#[allow(dead_code)]
+pub fn impart_json(args: &[&str]) -> Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_impart"))
+        .args(args)
+        .output()
+        .expect("impart runs");
+    assert!(
+        out.status.success(),
+        "impart {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    serde_json::Deserializer::from_str(&text)
+        .into_iter::<Value>()
+        .next()
+        .expect("a JSON value")
+        .expect("JSON")
+}
+
 /// Copies the directory tree `from` to `to` (created).
 #[allow(dead_code)]
 pub fn copy_dir(from: &Path, to: &Path) {

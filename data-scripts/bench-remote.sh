@@ -29,6 +29,11 @@ if [ -z "$S3S_FS" ]; then
 fi
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r data-scripts/requirements-bench-remote.txt
+# s3s-fs leaves Nagle's algorithm on: without this every request of every
+# tool waits ~40 ms for a delayed ACK (data-scripts/loopback-quickack.sh);
+# restored when the benchmark ends
+data-scripts/loopback-quickack.sh on
+trap 'data-scripts/loopback-quickack.sh off' EXIT
 mkdir -p "$OUT_DIR"
 "$VENV/bin/python" data-scripts/bench_remote.py "$IMPART_BIN" "$S3S_FS" "$WORK" "$@" | tee "$OUT_DIR/remote.txt"
 grep '^{' "$OUT_DIR/remote.txt" > "$OUT_DIR/remote.json"

@@ -298,6 +298,20 @@ def main():
                 record(tool="impart", array="sharded", stride=1.0, delay_ms=delay, prefetch=prefetch,
                        seconds=secs, cells=n, sum=total_s, gets=fetched.get("gets"),
                        counted_gets=proxy.gets - before, chunks=int(chunks), shards=shards)
+        # what the loopback server costs with delayed ACKs on (s3s-fs
+        # leaves Nagle's algorithm on; bench-remote.sh turns them off)
+        quickack = str(Path(__file__).with_name("loopback-quickack.sh"))
+        subprocess.run([quickack, "off"], check=True)
+        try:
+            secs, n, _, fetched = run_impart(
+                impart, "s3://bench/vol.zarr", 1.0, 16, dict(env, AWS_ENDPOINT_URL=direct))
+            record(tool="impart", stride=1.0, delay_ms=0, delayed_acks=True, seconds=secs, cells=n,
+                   gets=fetched.get("gets"))
+            secs, n, _ = run_tensorstore(port, 1.0)
+            record(tool="tensorstore", stride=1.0, delay_ms=0, delayed_acks=True, seconds=secs,
+                   cells=n)
+        finally:
+            subprocess.run([quickack, "on"], check=True)
     finally:
         server.kill()
     mib = np.prod(SHAPE) * 2 / 2**20
@@ -305,6 +319,8 @@ def main():
     for r in results:
         if "seconds" in r:
             extra = f", prefetch {r['prefetch']}" if "prefetch" in r else ""
+            if r.get("delayed_acks"):
+                extra += ", delayed ACKs on (no quickack)"
             if r.get("array") == "sharded":
                 extra += f", sharded ({r['shards']} shards): {r['counted_gets']} GETs"
             print(f"  {r['tool']:<22} stride {r['stride']}  +{r['delay_ms']} ms{extra}: "

@@ -371,6 +371,11 @@ struct Ahead {
     layouts: HashMap<String, Arc<ShardIndex>>,
     /// The decoded indexes of the shards seen so far.
     indexes: HashMap<String, Arc<Vec<(u64, u64)>>>,
+    /// Inner chunks asked for of shards whose index is in flight.
+    waiting: HashMap<String, Vec<usize>>,
+    /// Fetches asked for and not yet started (the bounds were reached),
+    /// in the order the walk needs them.
+    queue: std::collections::VecDeque<Wanted>,
     /// Walks ended so far: a fetch started in an earlier walk finds its
     /// slot forgotten.
     walk: u64,
@@ -386,13 +391,15 @@ struct Then {
     inner: Vec<usize>,
 }
 
-/// Whether a prefetch could start.
-#[derive(PartialEq, Eq)]
-enum Start {
-    /// Started, or already fetched or in flight.
-    Done,
-    /// The requests or the bytes in flight are at their bound.
-    Full,
+/// A fetch a walk has asked for: `span` of `key`, holding back `reserve`
+/// bytes of `limit` until its answer's size is known; with `then`, the
+/// answer is a shard's index, and the inner chunks it names come next.
+struct Wanted {
+    key: String,
+    span: Span,
+    reserve: usize,
+    limit: usize,
+    then: Option<Then>,
 }
 
 /// What a task fetching ahead needs of its store.
@@ -407,25 +414,66 @@ struct Fetcher {
 }
 
 impl Fetcher {
-    /// Starts fetching `span` of `key` unless it is fetched or in flight,
-    /// holding back `reserve` bytes of `limit` until the answer comes;
-    /// with `then`, the answer is a shard's index, and the inner chunks
-    /// it names are fetched next.
-    fn start(
-        &self,
-        ahead: &mut Ahead,
-        key: String,
-        span: Span,
-        reserve: usize,
-        limit: usize,
-        then: Option<Then>,
-    ) -> Start {
-        if ahead.slots.contains_key(&(key.clone(), span)) {
-            return Start::Done;
+    /// Queues `wanted` behind the fetches asked for before it, and starts
+    /// what the bounds allow.
+    fn want(&self, ahead: &mut Ahead, wanted: Wanted) {
+        ahead.queue.push_back(wanted);
+        self.pump(ahead);
+    }
+
+    /// Starts queued fetches, in order, while fewer than
+    /// [`RemoteOptions::prefetch`] are in flight and the next one fits in
+    /// its budget; called whenever a fetch ends or a read takes one.
+    fn pump(&self, ahead: &mut Ahead) {
+        while let Some(wanted) = ahead.queue.pop_front() {
+            if let Err(wanted) = self.try_start(ahead, wanted) {
+                ahead.queue.push_front(wanted);
+                break;
+            }
         }
-        if ahead.pending >= self.max_pending || ahead.bytes.saturating_add(reserve) > limit {
-            return Start::Full;
+    }
+
+    /// Starts `wanted` unless it is fetched or in flight already (or can
+    /// never fit in its budget); gives it back if the bounds do not allow
+    /// it now.
+    fn try_start(&self, ahead: &mut Ahead, wanted: Wanted) -> std::result::Result<(), Wanted> {
+        if let Some(slot) = ahead.slots.get(&(wanted.key.clone(), wanted.span)) {
+            // a shard index asked for again (by a later batch): its inner
+            // chunks come once it is in
+            if let Some(then) = wanted.then {
+                let pending = matches!(slot, Slot::Pending);
+                match ahead.indexes.get(&wanted.key).cloned() {
+                    Some(index) => {
+                        let inner = Fetcher::inner(&wanted.key, &index, &then.inner, wanted.limit);
+                        for w in inner.into_iter().rev() {
+                            ahead.queue.push_front(w);
+                        }
+                    }
+                    None if pending => ahead
+                        .waiting
+                        .entry(wanted.key)
+                        .or_default()
+                        .extend(then.inner),
+                    None => {}
+                }
+            }
+            return Ok(());
         }
+        if wanted.reserve > wanted.limit {
+            return Ok(());
+        }
+        if ahead.pending >= self.max_pending
+            || ahead.bytes.saturating_add(wanted.reserve) > wanted.limit
+        {
+            return Err(wanted);
+        }
+        let Wanted {
+            key,
+            span,
+            reserve,
+            limit,
+            then,
+        } = wanted;
         ahead.slots.insert((key.clone(), span), Slot::Pending);
         ahead.pending += 1;
         ahead.bytes += reserve;
@@ -459,37 +507,41 @@ impl Fetcher {
                     ahead
                         .slots
                         .insert((key.clone(), span), Slot::Ready(result.map_err(Arc::new)));
-                    if let (Some(then), Some(index)) = (then, index) {
+                    let waiting = ahead.waiting.remove(&key).unwrap_or_default();
+                    if let (Some(mut then), Some(index)) = (then, index) {
                         ahead.indexes.insert(key.clone(), index.clone());
-                        fetcher.start_inner(&mut ahead, &key, &index, &then.inner, limit);
+                        // the shard's inner chunks are needed before what
+                        // was asked for after them
+                        then.inner.extend(waiting);
+                        let inner = Fetcher::inner(&key, &index, &then.inner, limit);
+                        for wanted in inner.into_iter().rev() {
+                            ahead.queue.push_front(wanted);
+                        }
                     }
+                    fetcher.pump(&mut ahead);
                 }
             }
             ready.notify_all();
         });
-        Start::Done
+        Ok(())
     }
 
-    /// Starts fetching the inner chunks `inner` of the shard `key`, whose
-    /// index is `index`, in this order, while the bounds allow.
-    fn start_inner(
-        &self,
-        ahead: &mut Ahead,
-        key: &str,
-        index: &[(u64, u64)],
-        inner: &[usize],
-        limit: usize,
-    ) -> Start {
-        for &i in inner {
-            let Some(span @ Span::From { len, .. }) = ShardIndex::inner(index, i) else {
-                continue;
-            };
-            let reserve = usize::try_from(len).unwrap_or(usize::MAX);
-            if self.start(ahead, key.to_string(), span, reserve, limit, None) == Start::Full {
-                return Start::Full;
-            }
-        }
-        Start::Done
+    /// The fetches of the inner chunks `inner` of the shard `key`, whose
+    /// index is `index`, in this order (empty inner chunks left out).
+    fn inner(key: &str, index: &[(u64, u64)], inner: &[usize], limit: usize) -> Vec<Wanted> {
+        inner
+            .iter()
+            .filter_map(|&i| match ShardIndex::inner(index, i)? {
+                span @ Span::From { len, .. } => Some(Wanted {
+                    key: key.to_string(),
+                    span,
+                    reserve: usize::try_from(len).unwrap_or(usize::MAX),
+                    limit,
+                    then: None,
+                }),
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -694,8 +746,9 @@ impl RemoteStore {
         budget.min(self.options.prefetch_bytes)
     }
 
-    /// Starts fetching `keys` (whole objects, in this order) on the I/O
-    /// threads, at most [`RemoteOptions::prefetch`] requests at a time;
+    /// Fetches `keys` (whole objects, in this order) on the I/O threads,
+    /// behind those asked for before, at most [`RemoteOptions::prefetch`]
+    /// requests at a time (the next starts as one ends);
     /// each holds back `each` bytes (what its chunk decodes to, say) until
     /// its answer's size is known, and what is fetched ahead and not yet
     /// read stays within `budget` bytes (and
@@ -716,9 +769,14 @@ impl RemoteStore {
         };
         ahead.walking = true;
         for key in keys {
-            if fetcher.start(&mut ahead, key, Span::Whole, each, limit, None) == Start::Full {
-                break;
-            }
+            let wanted = Wanted {
+                key,
+                span: Span::Whole,
+                reserve: each,
+                limit,
+                then: None,
+            };
+            fetcher.want(&mut ahead, wanted);
         }
     }
 
@@ -749,19 +807,25 @@ impl RemoteStore {
                 .layouts
                 .entry(key.clone())
                 .or_insert_with(|| layout.clone());
-            let started = match ahead.indexes.get(&key).cloned() {
-                Some(index) => fetcher.start_inner(&mut ahead, &key, &index, &inner, limit),
-                None => {
-                    let reserve = usize::try_from(layout.len).unwrap_or(usize::MAX);
-                    let then = Then {
-                        layout: layout.clone(),
-                        inner,
-                    };
-                    fetcher.start(&mut ahead, key, layout.span(), reserve, limit, Some(then))
+            match ahead.indexes.get(&key).cloned() {
+                Some(index) => {
+                    for wanted in Fetcher::inner(&key, &index, &inner, limit) {
+                        fetcher.want(&mut ahead, wanted);
+                    }
                 }
-            };
-            if started == Start::Full {
-                break;
+                None => {
+                    let wanted = Wanted {
+                        key,
+                        span: layout.span(),
+                        reserve: usize::try_from(layout.len).unwrap_or(usize::MAX),
+                        limit,
+                        then: Some(Then {
+                            layout: layout.clone(),
+                            inner,
+                        }),
+                    };
+                    fetcher.want(&mut ahead, wanted);
+                }
             }
         }
     }
@@ -813,6 +877,10 @@ impl RemoteStore {
                     };
                     if let Ok(Some(b)) = &result {
                         ahead.bytes = ahead.bytes.saturating_sub(b.len());
+                    }
+                    // what the read took frees budget for what is queued
+                    if !ahead.queue.is_empty() {
+                        self.fetcher().pump(&mut ahead);
                     }
                     return Some(result.map_err(StorageError::IOError));
                 }

@@ -14,8 +14,8 @@ Usage::
 
 ``data-scripts/bench-remote.sh`` builds impart, installs ``s3s-fs`` and
 the pinned packages (``requirements-bench-remote.txt``) and runs this. The
-array is written once by zarr-python into the server's directory
-(deterministic integer data). Each tool is measured in the same run,
+array is written once by zarr-python (deterministic integer data) and put
+into the server through the S3 API. Each tool is measured in the same run,
 against the same server, one after the other; the numbers are wall times
 of one pass (the first of each tool's pass after a warm-up open). GET
 counts: impart's own (``stats --json``'s ``fetched``) and, for every tool,
@@ -41,6 +41,8 @@ import numpy as np
 SHAPE = (512, 512, 512)
 CHUNK = (64, 64, 64)
 CELL = 64
+# impart's default --prefetch
+PREFETCH = 32
 ACCESS, SECRET = "impart-bench", "impart-bench-secret"
 
 
@@ -62,9 +64,11 @@ def wait_port(port, timeout=30):
 
 
 def make_volume(root, shape, name="vol.zarr", shards=None):
+    """Writes the array with zarr-python into ``root/name`` (a staging
+    directory, uploaded by :func:`upload`)."""
     import zarr
 
-    path = root / "bench" / name
+    path = root / name
     if (path / "zarr.json").exists():
         return path
     z = zarr.create_array(
@@ -79,6 +83,29 @@ def make_volume(root, shape, name="vol.zarr", shards=None):
     return path
 
 
+def upload(port, staging, name):
+    """PUTs every file of ``staging/name`` into the bucket ``bench``, once.
+    Through the S3 API, not by copying into the server's directory:
+    s3s-fs keeps the entity tag of what it was sent, and computes the MD5
+    of the whole object on every GET of a file it was not (7 MB per ranged
+    GET of an inner chunk of a shard)."""
+    import obstore
+
+    store = obstore.store.S3Store(
+        "bench", endpoint=f"http://127.0.0.1:{port}", region="us-east-1",
+        access_key_id=ACCESS, secret_access_key=SECRET, client_options={"allow_http": True},
+    )
+    try:
+        obstore.head(store, f"{name}/zarr.json")
+        return
+    except FileNotFoundError:
+        pass
+    base = staging / name
+    files = sorted(p for p in base.rglob("*") if p.is_file() and p.name != "zarr.json")
+    for p in files + [base / "zarr.json"]:  # the metadata last
+        obstore.put(store, f"{name}/{p.relative_to(base).as_posix()}", p.read_bytes())
+
+
 def volume_data(shape, z0, z1):
     """The values make_volume writes in slabs z0..z1 (for the sharded copy,
     written a shard's depth at a time)."""
@@ -91,9 +118,9 @@ def volume_data(shape, z0, z1):
 
 
 class Proxy:
-    """A TCP proxy to the S3 server that holds every answer back by
-    ``delay`` seconds (a fixed latency, not a bandwidth limit) and counts
-    the GET requests it forwards."""
+    """A TCP proxy to the S3 server that delivers every byte of every
+    answer ``delay`` seconds after the server sent it (a fixed latency, not
+    a bandwidth limit) and counts the GET requests it forwards."""
 
     def __init__(self, upstream, delay):
         self.upstream, self.delay = upstream, delay
@@ -127,15 +154,28 @@ class Proxy:
                 await up_w.drain()
             up_w.close()
 
+        # every byte of an answer arrives `delay` after the server sent it
+        # (a link's latency): pieces are read as they come and written out
+        # each at its own due time, so a long answer is not delayed once
+        # per piece
+        pieces = asyncio.Queue()
+
         async def downward():
             while data := await up_r.read(1 << 16):
-                due = self.loop.time() + self.delay
+                await pieces.put((self.loop.time() + self.delay, data))
+            await pieces.put((self.loop.time() + self.delay, b""))
+
+        async def deliver():
+            while True:
+                due, data = await pieces.get()
                 await asyncio.sleep(max(0.0, due - self.loop.time()))
+                if not data:
+                    break
                 writer.write(data)
                 await writer.drain()
             writer.close()
 
-        await asyncio.gather(upward(), downward(), return_exceptions=True)
+        await asyncio.gather(upward(), downward(), deliver(), return_exceptions=True)
 
 
 def cells(shape, step):
@@ -220,11 +260,13 @@ def main():
     global SHAPE
     if quick:
         SHAPE = (256, 256, 256)
-    root = work / f"s3-{SHAPE[0]}"
+    root = work / f"s3-{SHAPE[0]}-put"
+    staging = work / f"staging-{SHAPE[0]}"
     (root / "bench").mkdir(parents=True, exist_ok=True)
-    make_volume(root, SHAPE)
+    staging.mkdir(parents=True, exist_ok=True)
+    make_volume(staging, SHAPE)
     shard = tuple(n // 2 for n in SHAPE)
-    make_volume(root, SHAPE, "sharded.zarr", shards=shard)
+    make_volume(staging, SHAPE, "sharded.zarr", shards=shard)
     port = free_port()
     server = subprocess.Popen(
         [s3s, "--host", "127.0.0.1", "--port", str(port), "--access-key", ACCESS,
@@ -237,6 +279,8 @@ def main():
     results = []
     try:
         wait_port(port)
+        for name in ("vol.zarr", "sharded.zarr"):
+            upload(port, staging, name)
         direct = f"http://127.0.0.1:{port}"
         chunks = np.prod([n // c for n, c in zip(SHAPE, CHUNK)])
 
@@ -245,14 +289,18 @@ def main():
             print(json.dumps(r), flush=True)
 
         # warm the server's page cache: one untimed pass
-        run_impart(impart, "s3://bench/vol.zarr", 1.0, 16, dict(env, AWS_ENDPOINT_URL=direct))
+        run_impart(impart, "s3://bench/vol.zarr", 1.0, PREFETCH, dict(env, AWS_ENDPOINT_URL=direct))
         sums = {}
         for stride in (1.0, 0.5):
             secs, n, total, fetched = run_impart(
-                impart, "s3://bench/vol.zarr", stride, 16, dict(env, AWS_ENDPOINT_URL=direct))
+                impart, "s3://bench/vol.zarr", stride, PREFETCH, dict(env, AWS_ENDPOINT_URL=direct))
             sums[stride] = total
             record(tool="impart", stride=stride, delay_ms=0, seconds=secs, cells=n, sum=total,
                    gets=fetched.get("gets"), chunks=int(chunks))
+            secs, n, total_l, _ = run_impart(impart, str(staging / "vol.zarr"), stride, PREFETCH, env)
+            assert total_l == total, (total_l, total)
+            record(tool="impart (local copy)", stride=stride, delay_ms=0, seconds=secs, cells=n,
+                   sum=total_l)
             secs, n, total2 = run_tensorstore(port, stride)
             assert total2 == total, (total2, total)
             record(tool="tensorstore", stride=stride, delay_ms=0, seconds=secs, cells=n, sum=total2)
@@ -264,7 +312,7 @@ def main():
         via = f"http://127.0.0.1:{proxy.port}"
         for stride in (1.0, 0.5):
             for tool, run in [
-                ("impart", lambda: run_impart(impart, "s3://bench/vol.zarr", stride, 16,
+                ("impart", lambda: run_impart(impart, "s3://bench/vol.zarr", stride, PREFETCH,
                                               dict(env, AWS_ENDPOINT_URL=via))[:3]),
                 ("tensorstore", lambda: run_tensorstore(proxy.port, stride)),
                 ("zarr-python+obstore", lambda: run_zarr_python(proxy.port, stride)),
@@ -276,7 +324,7 @@ def main():
         slow = Proxy(port, 0.020)
         via = f"http://127.0.0.1:{slow.port}"
         for stride in (1.0, 0.5):
-            for prefetch in (16, 0):
+            for prefetch in (PREFETCH, 0):
                 before = slow.gets
                 secs, n, total, fetched = run_impart(
                     impart, "s3://bench/vol.zarr", stride, prefetch, dict(env, AWS_ENDPOINT_URL=via))
@@ -290,7 +338,7 @@ def main():
         shards = int(np.prod([n // s for n, s in zip(SHAPE, shard)]))
         for delay, proxy in ((0, Proxy(port, 0.0)), (20, slow)):
             via = f"http://127.0.0.1:{proxy.port}"
-            for prefetch in (16, 0):
+            for prefetch in (PREFETCH, 0):
                 before = proxy.gets
                 secs, n, total_s, fetched = run_impart(
                     impart, "s3://bench/sharded.zarr", 1.0, prefetch, dict(env, AWS_ENDPOINT_URL=via))
@@ -304,7 +352,7 @@ def main():
         subprocess.run([quickack, "off"], check=True)
         try:
             secs, n, _, fetched = run_impart(
-                impart, "s3://bench/vol.zarr", 1.0, 16, dict(env, AWS_ENDPOINT_URL=direct))
+                impart, "s3://bench/vol.zarr", 1.0, PREFETCH, dict(env, AWS_ENDPOINT_URL=direct))
             record(tool="impart", stride=1.0, delay_ms=0, delayed_acks=True, seconds=secs, cells=n,
                    gets=fetched.get("gets"))
             secs, n, _ = run_tensorstore(port, 1.0)

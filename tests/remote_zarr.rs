@@ -754,7 +754,7 @@ fn a_walk_over_a_sharded_array_on_s3_fetches_each_index_and_inner_chunk_once() {
             (sums, part.volume().remote().map(|r| r.stats()))
         };
         let (expected, _) = sums(local);
-        for prefetch in [16, 0] {
+        for prefetch in [32, 0] {
             let options = ZarrOptions::new().remote(RemoteOptions::new().prefetch(prefetch));
             let volume = options
                 .open(format!("s3://fixtures/{name}"))

@@ -426,7 +426,7 @@ pub struct InputArgs {
     /// Remote Zarr (s3://, http(s)://): most chunk requests in flight
     /// ahead of the decoder during a walk (0: fetch each chunk when a read
     /// needs it).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 32)]
     pub prefetch: usize,
     /// Raw files: byte order of the elements [default: little].
     #[arg(long, value_enum)]

@@ -61,14 +61,14 @@ impl Default for RemoteOptions {
         RemoteOptions {
             retries: 10,
             timeout: Duration::from_secs(30),
-            prefetch: 16,
+            prefetch: 32,
             prefetch_bytes: 256 << 20,
         }
     }
 }
 
 impl RemoteOptions {
-    /// Defaults: 10 retries, a 30 s timeout per request, at most 16
+    /// Defaults: 10 retries, a 30 s timeout per request, at most 32
     /// requests and 256 MiB of fetched chunks ahead of the decoder.
     pub fn new() -> Self {
         Self::default()
@@ -95,7 +95,9 @@ impl RemoteOptions {
     }
 
     /// Most bytes of fetched, not yet decoded chunks held ahead of the
-    /// decoder (part of the walk's memory budget).
+    /// decoder, in-flight requests counted at their expected size (a
+    /// bound on top of the walk's memory budget, which counts them beside
+    /// its decoded chunks: the smaller of the two applies).
     pub fn prefetch_bytes(mut self, bytes: usize) -> Self {
         self.prefetch_bytes = bytes;
         self

@@ -811,3 +811,34 @@ fn what_a_walk_fetches_ahead_stays_within_its_memory_budget() {
     assert_eq!(sums, expected);
     assert!(prefetched > Some(0), "{prefetched:?}");
 }
+
+#[test]
+fn the_command_line_bounds_the_retries() {
+    let server = http_server(&fixtures());
+    // every request answered 503
+    let proxy = faulty_proxy(server.port, 1);
+    let url = format!("http://127.0.0.1:{}/v3_u16_zstd_3d", proxy.port);
+    for (retries, requests) in [(0, 1), (2, 3)] {
+        let before = proxy.requests.load(Ordering::SeqCst);
+        let out = Command::new(env!("CARGO_BIN_EXE_impart"))
+            .args([
+                "info",
+                &url,
+                "--retries",
+                &retries.to_string(),
+                "--timeout",
+                "5",
+            ])
+            .output()
+            .expect("impart runs");
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&url), "{stderr}");
+        // the metadata's first request, then the retries, no more
+        assert_eq!(
+            proxy.requests.load(Ordering::SeqCst) - before,
+            requests,
+            "--retries {retries}: {stderr}"
+        );
+    }
+}

@@ -428,6 +428,14 @@ pub struct InputArgs {
     /// needs it).
     #[arg(long, default_value_t = 32)]
     pub prefetch: usize,
+    /// Remote Zarr: most retries of a request after a timeout, a reset
+    /// connection or a 5xx answer, with exponential backoff (0: none;
+    /// 403 and 404 are never retried).
+    #[arg(long, default_value_t = 10)]
+    pub retries: usize,
+    /// Remote Zarr: longest time one request may take, in seconds.
+    #[arg(long, default_value_t = 30.0, value_parser = positive_seconds)]
+    pub timeout: f64,
     /// Raw files: byte order of the elements [default: little].
     #[arg(long, value_enum)]
     pub byte_order: Option<ByteOrderArg>,
@@ -480,4 +488,13 @@ pub struct GridArgs {
     /// Keep only these indices of the last carried axis (e.g. 0,1,2).
     #[arg(long, value_delimiter = ',')]
     pub channels: Option<Vec<usize>>,
+}
+
+/// A timeout in seconds: positive and finite.
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s < 1e9 => Ok(s),
+        Ok(_) => Err("a timeout must be a positive number of seconds".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }

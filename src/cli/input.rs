@@ -30,9 +30,12 @@ pub fn open(input: &InputArgs) -> Result<AnyVolume> {
     if let Some(page) = input.page {
         options = options.page(page);
     }
-    options = options
-        .level(input.level)
-        .remote(impart::RemoteOptions::new().prefetch(input.prefetch));
+    options = options.level(input.level).remote(
+        impart::RemoteOptions::new()
+            .prefetch(input.prefetch)
+            .retries(input.retries)
+            .timeout(std::time::Duration::from_secs_f64(input.timeout)),
+    );
     match (&input.shape, &input.dtype) {
         (Some(shape), Some(dtype_text)) => options = raw(options, input, shape, dtype_text)?,
         (None, None) => {}

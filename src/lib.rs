@@ -259,7 +259,7 @@ pub use error::{Error, GridError, NotZeroCopyReason, Result, SelectionError};
 pub use grid::{CellBox, Edge, Grid, PadMode, PerAxis, Region, Spacing};
 pub use io::{CacheLimits, DecodeCache, MemoryLimits};
 pub use layout::{Layout, LayoutMut, MemoryOrder};
-pub use partition::{Partition, PartitionBuilder, Selected};
+pub use partition::{Partition, PartitionBuilder, Selected, Shard, ShardSplit};
 pub use selection::{AxisIndex, IntoSelection, Selection};
 #[cfg(feature = "fragment")]
 pub use sink::fragment;

@@ -71,6 +71,17 @@ impl<V: Volume> Partition<V> {
         false
     }
 
+    /// The box of cells `selection` names in this partition's grid (what
+    /// [`shard_split`](Self::shard_split) splits).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Selection`](crate::Error::Selection) if the selection does
+    /// not parse or resolve against the grid.
+    pub fn resolve(&self, selection: impl IntoSelection) -> Result<CellBox> {
+        Ok(selection.into_selection()?.resolve(self.grid.shape())?)
+    }
+
     /// Resolves a selection of cells (`s![..3, 15..21]`, `"10,-1"`, …).
     ///
     /// # Errors

@@ -24,8 +24,10 @@ mod builder;
 mod indexing;
 mod materialize;
 mod selected;
+pub mod shard;
 mod spatial;
 
 pub use builder::PartitionBuilder;
 pub use indexing::Partition;
 pub use selected::Selected;
+pub use shard::{Shard, ShardSplit};

@@ -191,6 +191,10 @@ impl<S: ChunkSource> Volume for ChunkedVolume<S> {
         self.source.axis_transform()
     }
 
+    fn chunk_shape(&self) -> Option<&[usize]> {
+        Some(self.source.chunk_shape())
+    }
+
     fn check_unchanged(&self) -> Result<()> {
         self.source.check_unchanged()
     }

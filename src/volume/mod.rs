@@ -203,6 +203,17 @@ pub trait Volume: Send + Sync {
         None
     }
 
+    /// The extent per axis of the units the volume is stored and decoded
+    /// in (Zarr chunks or sub-chunks, TIFF tiles or strips), for a volume
+    /// read chunk by chunk; `None` for addressable memory (a mapped file)
+    /// and backends without chunks. The split of a job into shards groups
+    /// cells by the chunks they touch ([`Partition::shard_split`]).
+    ///
+    /// [`Partition::shard_split`]: crate::Partition::shard_split
+    fn chunk_shape(&self) -> Option<&[usize]> {
+        None
+    }
+
     /// Starts a walk over the regions of `plan`: a volume that decodes
     /// chunks returns a [`WalkSession`] that serves the walk's reads,
     /// decoding each chunk once and keeping it exactly as long as a later
@@ -320,6 +331,9 @@ macro_rules! forward_volume {
             }
             fn scaling(&self) -> Option<(f64, f64)> {
                 (**self).scaling()
+            }
+            fn chunk_shape(&self) -> Option<&[usize]> {
+                (**self).chunk_shape()
             }
             fn begin_walk<'a>(&'a self, plan: &WalkPlan) -> Option<Box<dyn WalkSession + 'a>> {
                 (**self).begin_walk(plan)

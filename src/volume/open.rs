@@ -707,6 +707,9 @@ impl Volume for AnyVolume {
     fn scaling(&self) -> Option<(f64, f64)> {
         each_backend!(self, v => v.scaling())
     }
+    fn chunk_shape(&self) -> Option<&[usize]> {
+        each_backend!(self, v => Volume::chunk_shape(v))
+    }
     fn begin_walk<'a>(&'a self, plan: &WalkPlan) -> Option<Box<dyn WalkSession + 'a>> {
         each_backend!(self, v => v.begin_walk(plan))
     }

@@ -810,6 +810,10 @@ impl Volume for TiffVolume {
         self.inner().begin_walk(plan)
     }
 
+    fn chunk_shape(&self) -> Option<&[usize]> {
+        self.inner().chunk_shape()
+    }
+
     fn hint(&self, hint: AccessHint) {
         self.inner().hint(hint)
     }

@@ -69,6 +69,8 @@ pub enum Command {
         /// Print one JSON line per cell, then a summary line.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        shard: ShardArgs,
     },
     /// Write every selected cell to its own file, in parallel, named by its
     /// grid index, with a manifest.jsonl (index, start, shape, file).
@@ -95,6 +97,19 @@ pub enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        #[command(flatten)]
+        shard: ShardArgs,
+    },
+    /// After a sharded `fragment` (--shard K/N on every worker): check
+    /// that every shard finished and every cell is there, and write the
+    /// manifest.jsonl a single run writes (the partial manifests are
+    /// removed).
+    Merge {
+        /// The output directory the shards wrote.
+        dir: PathBuf,
+        /// Print JSON (keys: cells, shards, manifest).
+        #[arg(long)]
+        json: bool,
     },
     /// Put per-cell predictions back into one output (blended where cells
     /// overlap, reduced as regions finish, in bounded memory): the other
@@ -166,6 +181,20 @@ pub enum Command {
         #[arg(long, default_value_t = 0.5)]
         stride: f64,
     },
+}
+
+/// Which part of the job this process runs (`--shard`, `--shards`).
+#[derive(Debug, Clone, Args)]
+pub struct ShardArgs {
+    /// Run part K of N of the job (0-based, e.g. 2/4): the cells are split
+    /// the same way on every worker, from the grid alone; or `auto`: from a
+    /// Slurm job array (SLURM_ARRAY_TASK_ID and its count) or a Kubernetes
+    /// Indexed Job (JOB_COMPLETION_INDEX, with --shards N or IMPART_SHARDS).
+    #[arg(long, value_name = "K/N|auto")]
+    pub shard: Option<String>,
+    /// The number of parts for --shard auto (overrides the scheduler's).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<usize>,
 }
 
 /// What `impart preview` draws, and where.

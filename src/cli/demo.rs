@@ -43,7 +43,7 @@ pub fn run(size: usize, dir: Option<&Path>, cell: usize, stride: f64) -> Result<
         .build()?;
     print_grid(&part);
     println!();
-    let rows = compute_stats(&part, "...", false)?;
+    let rows = compute_stats(&part, "...", impart::Shard::whole(), false)?;
     let mid = part
         .grid()
         .shape()

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use impart::fragment::{Format, FragmentEvent, FragmentOptions, ProgressHook};
-use impart::{AnyVolume, Partition, Result};
+use impart::{AnyVolume, Partition, Result, Shard};
 
 use super::text::{human_bytes, progress_bar};
 
@@ -19,6 +19,7 @@ pub fn run(
     format: &str,
     resume: bool,
     quiet: bool,
+    shard: Shard,
 ) -> Result<()> {
     let format: Format = format.parse()?;
     let bar = progress_bar(
@@ -52,6 +53,7 @@ pub fn run(
         .georeference(geo)
         .format(format)
         .resume(resume)
+        .shard(shard)
         .progress(Some(hook))
         .fragment(part, select);
     bar.finish_and_clear();
@@ -62,8 +64,13 @@ pub fn run(
     } else {
         String::new()
     };
+    let of = if shard.count() > 1 {
+        format!(" of shard {shard}")
+    } else {
+        String::new()
+    };
     println!(
-        "{} cells ({} written{skipped}) as {format} to {}: {} in {:.3} s, {:.2} GB/s on {} threads",
+        "{} cells{of} ({} written{skipped}) as {format} to {}: {} in {:.3} s, {:.2} GB/s on {} threads",
         report.cells,
         report.written,
         out.display(),
@@ -72,5 +79,28 @@ pub fn run(
         gbps,
         rayon::current_num_threads(),
     );
+    Ok(())
+}
+
+/// `impart merge DIR`: the shards' partial manifests into `manifest.jsonl`.
+pub fn merge(dir: &Path, json: bool) -> Result<()> {
+    let report = impart::fragment::merge(dir)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "cells": report.cells,
+                "shards": report.shards,
+                "manifest": report.manifest,
+            })
+        );
+    } else {
+        println!(
+            "{} cells of {} shards merged into {}",
+            report.cells,
+            report.shards,
+            report.manifest.display()
+        );
+    }
     Ok(())
 }

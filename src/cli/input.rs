@@ -231,3 +231,21 @@ fn warn_raw_longer(input: &InputArgs, shape: &[usize], dtype: DType) {
         }
     }
 }
+
+/// The part of the job `--shard` (and `--shards`) name: the whole job
+/// without them.
+pub fn shard(args: &super::args::ShardArgs) -> Result<impart::Shard> {
+    match (args.shard.as_deref(), args.shards) {
+        (None, None) => Ok(impart::Shard::whole()),
+        (None, Some(_)) => Err(Error::InvalidArgument {
+            what: "shard",
+            detail: "--shards N goes with --shard auto".into(),
+        }),
+        (Some("auto"), n) => impart::Shard::from_env(n),
+        (Some(k_of_n), None) => k_of_n.parse(),
+        (Some(k_of_n), Some(_)) => Err(Error::InvalidArgument {
+            what: "shard",
+            detail: format!("--shard {k_of_n} names its count; --shards N goes with --shard auto"),
+        }),
+    }
+}

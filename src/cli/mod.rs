@@ -54,9 +54,11 @@ fn run(cli: Cli) -> Result<()> {
             threads,
             scaled,
             json,
+            shard,
         } => {
+            let shard = input::shard(&shard)?;
             let part = input::partition(input::open(&input)?, &grid)?;
-            with_threads(threads, || stats::run(&part, &select, scaled, json))?
+            with_threads(threads, || stats::run(&part, &select, shard, scaled, json))?
         }
         Command::Fragment {
             input,
@@ -67,12 +69,15 @@ fn run(cli: Cli) -> Result<()> {
             threads,
             resume,
             quiet,
+            shard,
         } => {
+            let shard = input::shard(&shard)?;
             let part = input::partition(input::open(&input)?, &grid)?;
             with_threads(threads, || {
-                fragment::run(&part, &select, &out, &format, resume, quiet)
+                fragment::run(&part, &select, &out, &format, resume, quiet, shard)
             })?
         }
+        Command::Merge { dir, json } => fragment::merge(&dir, json),
         Command::Stitch {
             input,
             grid,

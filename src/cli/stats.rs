@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use impart::{dispatch_dtype, AnyVolume, DType, Element, Error, Partition, Result, Volume};
+use impart::{dispatch_dtype, AnyVolume, DType, Element, Error, Partition, Result, Shard, Volume};
 use serde_json::json;
 
 use super::input::carried_axes;
@@ -25,6 +25,7 @@ pub struct Row {
 pub fn compute_stats<V: Volume>(
     part: &Partition<V>,
     select: &str,
+    shard: Shard,
     scaled: bool,
 ) -> Result<Vec<Row>> {
     let scaling = if scaled {
@@ -33,7 +34,7 @@ pub fn compute_stats<V: Volume>(
         None
     };
     dispatch_dtype!(part.volume().dtype(), T => {
-        part.par_map_cells::<T, _, _>(select, |cell, view| {
+        part.par_map_shard_cells::<T, _, _>(select, shard, |cell, view| {
             let mut stats = match view.as_slice_memory_order() {
                 Some(s) => stats_of(s),
                 None => stats_of(&view.iter().copied().collect::<Vec<T>>()),
@@ -57,9 +58,15 @@ pub fn compute_stats<V: Volume>(
 
 /// Prints the statistics of every cell of `select` (a line each, JSON
 /// lines with `json_out`), then the throughput on the current rayon pool.
-pub fn run(part: &Partition<AnyVolume>, select: &str, scaled: bool, json_out: bool) -> Result<()> {
+pub fn run(
+    part: &Partition<AnyVolume>,
+    select: &str,
+    shard: Shard,
+    scaled: bool,
+    json_out: bool,
+) -> Result<()> {
     let t0 = Instant::now();
-    let rows = compute_stats(part, select, scaled)?;
+    let rows = compute_stats(part, select, shard, scaled)?;
     let secs = t0.elapsed().as_secs_f64();
     let elem = part.volume().dtype().size();
     let bytes: usize = rows.iter().map(|r| r.stats.count * elem).sum();
@@ -96,6 +103,15 @@ pub fn run(part: &Partition<AnyVolume>, select: &str, scaled: bool, json_out: bo
             "chunks_decoded": part.volume().decoded_chunks(),
         });
         let mut summary = summary;
+        // what summaries of shards combine by: cells, bytes, count and
+        // sum add up, min and max are the least and greatest
+        summary["min"] = json!(rows.iter().map(|r| r.stats.min).reduce(f64::min));
+        summary["max"] = json!(rows.iter().map(|r| r.stats.max).reduce(f64::max));
+        summary["count"] = json!(rows.iter().map(|r| r.stats.count).sum::<usize>());
+        if shard.count() > 1 {
+            summary["shard"] = json!(shard.index());
+            summary["shards"] = json!(shard.count());
+        }
         if let AnyVolume::Zarr(z) = part.volume() {
             if let Some(remote) = z.remote() {
                 let r = remote.stats();

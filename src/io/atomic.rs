@@ -47,6 +47,17 @@ pub(crate) fn resumable_temp_path_for(target: &Path, tag: &str) -> PathBuf {
     target.with_file_name(format!(".{name}.{tag}{TMP_SUFFIX}"))
 }
 
+/// The name of the target a temporary name of [`temp_path`] stands for
+/// (`cell_1.npy` for `.cell_1.npy.4242-7.impart-tmp`).
+#[cfg_attr(not(feature = "fragment"), allow(dead_code))]
+pub(crate) fn temp_target(name: &str) -> Option<&str> {
+    let inner = name.strip_prefix('.')?.strip_suffix(TMP_SUFFIX)?;
+    let (target, tag) = inner.rsplit_once('.')?;
+    let (pid, n) = tag.split_once('-')?;
+    (pid.bytes().all(|b| b.is_ascii_digit()) && n.bytes().all(|b| b.is_ascii_digit()))
+        .then_some(target)
+}
+
 /// Whether a directory entry's name is one of [`temp_path`]'s.
 pub(crate) fn is_temp_name(name: &str) -> bool {
     name.starts_with('.') && name.ends_with(TMP_SUFFIX)

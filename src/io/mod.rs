@@ -15,7 +15,7 @@ mod stamp;
 #[allow(unused_imports)]
 pub(crate) use atomic::{
     is_temp_name, remove_if_exists, resumable_temp_path, resumable_temp_path_for, sync_dir,
-    temp_path, write_atomic, write_atomic_via, write_dir_atomic, TMP_SUFFIX,
+    temp_path, temp_target, write_atomic, write_atomic_via, write_dir_atomic, TMP_SUFFIX,
 };
 pub use cache::{CacheLimits, DecodeCache};
 pub use limits::MemoryLimits;

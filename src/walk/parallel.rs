@@ -121,6 +121,56 @@ impl<V: Volume> Partition<V> {
         Ok(out.into_iter().map(|(_, r)| r).collect())
     }
 
+    /// [`par_map_cells`](Self::par_map_cells) over the cells of `shard`
+    /// only ([`shard_split`](Self::shard_split) of the selection): the
+    /// results of those cells, in C order. One worker of a job split
+    /// `shard.count()` ways runs this with its own `shard`.
+    ///
+    /// ```
+    /// use impart::{ArrayVolume, Partition, Shard};
+    /// use ndarray::Array2;
+    ///
+    /// let data = Array2::<u8>::ones((64, 64));
+    /// let part = Partition::builder(ArrayVolume::new(data.view())?).cell(&[16, 16]).build()?;
+    /// let mut total = 0;
+    /// for k in 0..3 {
+    ///     let sums = part.par_map_shard_cells::<u8, _, _>("...", Shard::new(k, 3)?, |_, v| v.len())?;
+    ///     total += sums.iter().sum::<usize>();
+    /// }
+    /// assert_eq!(total, 64 * 64);
+    /// # Ok::<(), impart::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`par_map_cells`](Self::par_map_cells) and
+    /// [`shard_split`](Self::shard_split).
+    pub fn par_map_shard_cells<U, R, F>(
+        &self,
+        selection: impl IntoSelection,
+        shard: crate::Shard,
+        f: F,
+    ) -> Result<Vec<R>>
+    where
+        U: Element,
+        R: Send,
+        F: Fn(&Selected<'_, V>, ArrayViewD<'_, U>) -> R + Sync + Send,
+    {
+        let cells = selection.into_selection()?.resolve(self.grid().shape())?;
+        let split = if shard.count() > 1 {
+            Some(self.shard_split(&cells, shard.count())?)
+        } else {
+            None
+        };
+        let include = |c: usize| split.as_ref().is_none_or(|s| s.owner(c) == shard.index());
+        let mut out = self.walk::<U, _, _>(&cells, &include, |cell, buf| {
+            let view = cell.read_into_vec(buf)?;
+            Ok(f(cell, view))
+        })?;
+        out.sort_unstable_by_key(|(c, _)| *c);
+        Ok(out.into_iter().map(|(_, r)| r).collect())
+    }
+
     /// Like [`par_map_cells`](Self::par_map_cells) without results.
     ///
     /// # Errors

@@ -94,6 +94,7 @@
 //! volume's size.
 
 mod encode;
+mod merge;
 mod plan;
 mod progress;
 mod read;
@@ -105,9 +106,10 @@ use std::str::FromStr;
 use std::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::partition::Partition;
+use crate::partition::{Partition, Shard};
 use crate::selection::IntoSelection;
 use crate::volume::Volume;
+pub use merge::{merge, shard_manifest_name, MergeReport};
 use plan::Plan;
 pub use progress::{FragmentEvent, ProgressHook};
 pub use read::{parse_manifest, read_manifest, Fragments, GridDescription, ManifestEntry};
@@ -256,6 +258,7 @@ pub struct FragmentOptions {
     resume: bool,
     sync: bool,
     progress: Option<ProgressHook>,
+    shard: Shard,
     #[cfg(feature = "tiff")]
     pub(super) georeference: Option<crate::volume::tiff::GeoTiff>,
 }
@@ -269,6 +272,7 @@ impl FragmentOptions {
             resume: false,
             sync: false,
             progress: None,
+            shard: Shard::whole(),
             #[cfg(feature = "tiff")]
             georeference: None,
         }
@@ -298,6 +302,18 @@ impl FragmentOptions {
     /// A progress callback, or none.
     pub fn progress(mut self, hook: Option<ProgressHook>) -> Self {
         self.progress = hook;
+        self
+    }
+
+    /// Write only the cells of `shard` ([`Partition::shard_split`]; default
+    /// the whole selection): the other shards' workers write theirs into
+    /// the same directory at the same time, each with its own partial
+    /// manifest ([`shard_manifest_name`]) instead of `manifest.jsonl`, and
+    /// [`merge`] checks that every cell is there and writes the manifest
+    /// one run would have written. With [`resume`](Self::resume), a shard
+    /// skips its own finished cells.
+    pub fn shard(mut self, shard: Shard) -> Self {
+        self.shard = shard;
         self
     }
 
@@ -375,12 +391,12 @@ impl FragmentOptions {
             bytes_written = r.stats().bytes_sent - before;
         }
         Ok(FragmentReport {
-            cells: cells.len(),
+            cells: written + skipped,
             written,
             skipped,
             bytes_written,
             seconds: t0.elapsed().as_secs_f64(),
-            manifest: self.out_dir.join(MANIFEST),
+            manifest: self.out_dir.join(plan.manifest_name()),
         })
     }
 }
@@ -389,7 +405,8 @@ impl FragmentOptions {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct FragmentReport {
-    /// Cells selected (lines in the manifest).
+    /// Cells selected (lines in the manifest), or for a shard the cells of
+    /// the shard.
     pub cells: usize,
     /// Cells written by this run.
     pub written: usize,
@@ -399,7 +416,7 @@ pub struct FragmentReport {
     pub bytes_written: u64,
     /// Wall time of the whole run.
     pub seconds: f64,
-    /// Path of the manifest.
+    /// Path of the manifest (of a shard: its partial manifest).
     pub manifest: PathBuf,
 }
 // ---------------------------------------------------------------------------

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::format::nifti::{nifti_dims, NII_VOX_OFFSET};
 use crate::grid::CellBox;
 use crate::io::{is_temp_name, remove_if_exists, sync_dir, write_atomic};
-use crate::partition::{Partition, Selected};
+use crate::partition::{Partition, Selected, Shard, ShardSplit};
 use crate::sink::CellSink;
 use crate::volume::{MemoryOrder, Volume};
 
@@ -31,6 +31,8 @@ pub(super) struct Plan<'a, V> {
     pub(super) widths: Vec<usize>,
     /// Memory order of `.npy` files (the volume's).
     pub(super) npy_order: MemoryOrder,
+    /// The split of the selection when this run writes one shard of it.
+    split: Option<ShardSplit>,
     /// The object store an `s3://` or `http(s)://` output directory is in:
     /// every file a `PUT` (no temporary names, none needed: an object
     /// appears whole or not at all), a Zarr cell's metadata put after its
@@ -81,12 +83,29 @@ impl<'a, V: Volume> Plan<'a, V> {
             }
             _ => None,
         };
+        let shard = options.shard;
+        let split = if shard.count() > 1 {
+            #[cfg(feature = "remote")]
+            if remote.is_some() {
+                return Err(Error::InvalidArgument {
+                    what: "shard",
+                    detail: format!(
+                        "{}: sharded fragmentation writes to a local or shared file system (impart merge reads the directory); an object store takes a single run",
+                        options.out_dir.display()
+                    ),
+                });
+            }
+            Some(part.shard_split(cells, shard.count())?)
+        } else {
+            None
+        };
         let plan = Plan {
             options,
             part,
             cells,
             widths,
             npy_order,
+            split,
             #[cfg(feature = "remote")]
             remote,
         };
@@ -96,6 +115,26 @@ impl<'a, V: Volume> Plan<'a, V> {
 
     pub(super) fn format(&self) -> Format {
         self.options.format
+    }
+
+    /// The shard this run writes.
+    pub(super) fn shard(&self) -> Shard {
+        self.options.shard
+    }
+
+    /// Whether the cell at C-order position `k` is this run's to write.
+    pub(super) fn mine(&self, k: usize) -> bool {
+        self.split
+            .as_ref()
+            .is_none_or(|s| s.owner(k) == self.shard().index())
+    }
+
+    /// The manifest this run writes: `manifest.jsonl`, or a shard's own.
+    pub(super) fn manifest_name(&self) -> String {
+        match self.split {
+            Some(_) => super::shard_manifest_name(self.shard()),
+            None => MANIFEST.to_string(),
+        }
     }
 
     pub(super) fn dir(&self) -> &Path {
@@ -179,12 +218,27 @@ impl<'a, V: Volume> Plan<'a, V> {
             }
         }
         remove_if_exists(&dir.join(MANIFEST))?;
+        // a shard removes only what it writes: the other shards' workers
+        // may be writing beside it
+        let own: Option<std::collections::HashSet<String>> = self.split.as_ref().map(|_| {
+            (0..self.cells.len())
+                .filter(|&k| self.mine(k))
+                .map(|k| self.name(&self.cell(k).index()))
+                .collect()
+        });
+        if own.is_some() {
+            remove_if_exists(&dir.join(self.manifest_name()))?;
+        }
         let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| Error::io(dir, e))?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if is_temp_name(&name) {
+            let stale = match &own {
+                None => is_temp_name(&name),
+                Some(own) => crate::io::temp_target(&name).is_some_and(|t| own.contains(t)),
+            };
+            if stale {
                 remove_if_exists(&entry.path())?;
             }
         }
@@ -298,13 +352,29 @@ impl<'a, V: Volume> Plan<'a, V> {
                 .set(&key, text.into_bytes().into())
                 .map_err(|e| Error::write(&url, e));
         }
-        write_atomic(&self.dir().join(MANIFEST), self.options.sync, |w, path| {
-            for k in 0..self.cells.len() {
-                let line = self.manifest_line(&self.cell(k));
-                writeln!(w, "{line}").map_err(|e| Error::io(path, e))?;
-            }
-            Ok(())
-        })
+        let header = self.split.as_ref().map(|split| {
+            let shard = self.shard();
+            json!({
+                "shard": shard.index(),
+                "shards": shard.count(),
+                "selection": self.cells.ranges().iter().map(|r| [r.start, r.end]).collect::<Vec<_>>(),
+                "cells": split.part_len(shard.index()),
+            })
+        });
+        write_atomic(
+            &self.dir().join(self.manifest_name()),
+            self.options.sync,
+            |w, path| {
+                if let Some(header) = &header {
+                    writeln!(w, "{header}").map_err(|e| Error::io(path, e))?;
+                }
+                for k in (0..self.cells.len()).filter(|&k| self.mine(k)) {
+                    let line = self.manifest_line(&self.cell(k));
+                    writeln!(w, "{line}").map_err(|e| Error::io(path, e))?;
+                }
+                Ok(())
+            },
+        )
         .map(|_| ())
     }
 }
@@ -322,6 +392,8 @@ pub(super) struct CellFiles<'p, 'a, V, T> {
     plan: &'p Plan<'a, V>,
     skipped: AtomicUsize,
     done: AtomicUsize,
+    /// Cells this run writes or skips (the selection, or a shard of it).
+    mine: AtomicUsize,
     bytes: AtomicU64,
     _element: PhantomData<fn() -> T>,
 }
@@ -332,6 +404,7 @@ impl<'p, 'a, V, T> CellFiles<'p, 'a, V, T> {
             plan,
             skipped: AtomicUsize::new(0),
             done: AtomicUsize::new(0),
+            mine: AtomicUsize::new(0),
             bytes: AtomicU64::new(0),
             _element: PhantomData,
         }
@@ -341,7 +414,7 @@ impl<'p, 'a, V, T> CellFiles<'p, 'a, V, T> {
     pub(super) fn totals(&self) -> (usize, usize, u64) {
         let skipped = self.skipped.load(Ordering::Relaxed);
         (
-            self.plan.cells.len() - skipped,
+            self.mine.load(Ordering::Relaxed) - skipped,
             skipped,
             self.bytes.load(Ordering::Relaxed),
         )
@@ -365,12 +438,15 @@ impl<V: Volume, T: Element + WritableElement> CellSink<V> for CellFiles<'_, '_, 
             visit.par_extend(
                 (0..total)
                     .into_par_iter()
-                    .map(|k| !plan.is_complete::<T>(&plan.cell(k))),
+                    .map(|k| plan.mine(k) && !plan.is_complete::<T>(&plan.cell(k))),
             );
         } else {
-            visit.resize(total, true);
+            visit.par_extend((0..total).into_par_iter().map(|k| plan.mine(k)));
         }
-        let skipped = visit.iter().filter(|&&v| !v).count();
+        let mine = (0..total).filter(|&k| plan.mine(k)).count();
+        self.mine.store(mine, Ordering::Relaxed);
+        let total = mine;
+        let skipped = mine - visit.iter().filter(|&&v| v).count();
         self.skipped.store(skipped, Ordering::Relaxed);
         self.done.store(skipped, Ordering::Relaxed);
         if let Some(h) = plan.options.progress.as_ref() {
@@ -386,7 +462,7 @@ impl<V: Volume, T: Element + WritableElement> CellSink<V> for CellFiles<'_, '_, 
         if let Some(h) = self.plan.options.progress.as_ref() {
             h.call(&FragmentEvent::CellWritten {
                 done: d,
-                total: self.plan.cells.len(),
+                total: self.mine.load(Ordering::Relaxed),
                 bytes: n,
             });
         }

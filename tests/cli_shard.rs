@@ -302,3 +302,134 @@ fn wrong_shards_are_refused_with_a_message() {
         "cell_0_0_0.npy",
     );
 }
+
+fn stitch_args(vol: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut rest = vec![
+        "--synthetic",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+        "--chunks",
+        "16,16,16",
+        "--quiet",
+    ];
+    rest.extend_from_slice(extra);
+    let mut a = vec!["stitch".to_string()];
+    a.extend(args(vol, &rest));
+    a
+}
+
+#[test]
+fn a_stitch_split_over_workers_writes_the_bytes_of_one_stitch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let vol = volume(tmp.path());
+    let one = tmp.path().join("one.zarr");
+    let single: Value =
+        serde_json::from_str(ok(&impart(&stitch_args(&vol, &one, &["--json"]))).trim()).unwrap();
+    let cells = single["cells"].as_u64().unwrap();
+    let reference = tree(&one);
+    for n in [2usize, 3, 4] {
+        let out = tmp.path().join(format!("sharded-{n}.zarr"));
+        let children: Vec<Child> = (0..n)
+            .map(|k| {
+                let s = format!("{k}/{n}");
+                let mut c = Command::new(env!("CARGO_BIN_EXE_impart"));
+                c.args(stitch_args(&vol, &out, &["--shard", &s, "--json"]))
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                c.spawn().unwrap()
+            })
+            .collect();
+        let mut added = 0;
+        let mut foreign = 0;
+        for c in children {
+            let o = c.wait_with_output().unwrap();
+            let text = ok(&o);
+            let v: Value = serde_json::from_str(text.trim()).unwrap();
+            added += v["cells_added"].as_u64().unwrap();
+            foreign += v["foreign_regions"].as_u64().unwrap();
+            assert_eq!(v["shards"], n);
+        }
+        let regions = 6 * 5 * 5; // 96 x 80 x 72 in 16^3 chunks
+                                 // each region written by exactly one worker
+        assert_eq!(foreign, (n as u64 - 1) * regions);
+        let merged = ok(&impart(&["merge".into(), out.to_str().unwrap().into()]));
+        assert!(
+            merged.contains(&format!("all {n} shards finished")),
+            "{merged}"
+        );
+        assert!(
+            tree(&out) == reference,
+            "{n} shards: the output differs from one stitch's"
+        );
+        // cells on the faces between the workers' blocks are computed twice
+        assert!(
+            added >= cells && added < n as u64 * cells,
+            "{added} of {cells}"
+        );
+        eprintln!(
+            "{n} shards: {added} cells computed for {cells} ({:.0} % recomputed)",
+            100.0 * (added as f64 / cells as f64 - 1.0)
+        );
+    }
+}
+
+#[test]
+fn a_killed_stitch_shard_resumes_to_the_same_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let vol = volume(tmp.path());
+    let one = tmp.path().join("one.zarr");
+    let t0 = std::time::Instant::now();
+    ok(&impart(&stitch_args(&vol, &one, &[])));
+    let measured = t0.elapsed();
+    let reference = tree(&one);
+    let mut rng = Rng(0x57c4);
+    for i in 0..4 {
+        let out = tmp.path().join(format!("k{i}.zarr"));
+        ok(&impart(&stitch_args(&vol, &out, &["--shard", "0/2"])));
+        let delay = rng.moment(measured / 2);
+        spawn_and_kill(&stitch_args(&vol, &out, &["--shard", "1/2"]), delay);
+        let done = out.with_file_name(format!(".k{i}.zarr.shard-1-of-2.impart-done"));
+        if !done.exists() {
+            let o = impart(&["merge".into(), out.to_str().unwrap().into()]);
+            assert!(!o.status.success());
+            assert!(String::from_utf8_lossy(&o.stderr).contains("shard 1 of 2 has not finished"));
+        }
+        ok(&impart(&stitch_args(
+            &vol,
+            &out,
+            &["--shard", "1/2", "--resume"],
+        )));
+        ok(&impart(&["merge".into(), out.to_str().unwrap().into()]));
+        assert!(tree(&out) == reference, "kill #{i} after {delay:?}");
+        // nothing left beside the array: no journal, no marker
+        let beside: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(&format!(".k{i}.zarr")))
+            .collect();
+        assert!(beside.is_empty(), "{beside:?}");
+    }
+}
+
+#[test]
+fn a_sharded_stitch_needs_a_local_zarr_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let vol = volume(tmp.path());
+    let nii = tmp.path().join("out.nii");
+    let o = impart(&stitch_args(&vol, &nii, &["--shard", "0/2"]));
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains(".zarr output"), "{e}");
+    // an output holding another array is refused, not overwritten
+    let out = tmp.path().join("other.zarr");
+    ok(&impart(&stitch_args(&vol, &out, &["--shard", "0/2"])));
+    let mut other = stitch_args(&vol, &out, &["--shard", "1/2"]);
+    let at = other.iter().position(|a| a == "3").unwrap();
+    other[at] = "2".into(); // two channels, not three
+    let o = impart(&other);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("holds another array"), "{e}");
+}

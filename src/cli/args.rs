@@ -304,9 +304,15 @@ pub struct StitchArgs {
     /// Print the summary as JSON (keys: out, shape, dtype, channels,
     /// blend, reduce, cells, cells_added, regions, resumed_regions,
     /// buffered, peak_accumulator_bytes, planned_peak_bytes,
-    /// chunk_writes (Zarr; else null), order, seconds, threads).
+    /// chunk_writes (Zarr; else null), order, seconds, threads; with
+    /// --shard also shard, shards, foreign_regions).
     #[arg(long)]
     pub json: bool,
+    /// A Zarr output split over workers: each writes the chunks of its own
+    /// block of the output (and computes every cell that covers them);
+    /// `impart merge OUT` after the last one checks that all finished.
+    #[command(flatten)]
+    pub shard: ShardArgs,
 }
 
 /// What `impart cache` does.

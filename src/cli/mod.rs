@@ -77,7 +77,14 @@ fn run(cli: Cli) -> Result<()> {
                 fragment::run(&part, &select, &out, &format, resume, quiet, shard)
             })?
         }
-        Command::Merge { dir, json } => fragment::merge(&dir, json),
+        Command::Merge { dir, json } => {
+            let zarr = dir.join("zarr.json").is_file() || dir.join(".zarray").is_file();
+            if zarr && !dir.join(impart::fragment::MANIFEST).exists() {
+                stitch::merge(&dir, json)
+            } else {
+                fragment::merge(&dir, json)
+            }
+        }
         Command::Stitch {
             input,
             grid,

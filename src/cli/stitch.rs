@@ -119,9 +119,49 @@ fn journal_path(out: &Path) -> PathBuf {
     out.with_file_name(format!(".{name}.impart-journal"))
 }
 
+/// The journal of one worker of a sharded stitch into `out`.
+fn shard_journal_path(out: &Path, shard: impart::Shard) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    out.with_file_name(format!(
+        ".{name}.shard-{}-of-{}.impart-journal",
+        shard.index(),
+        shard.count()
+    ))
+}
+
 /// Runs the stitch.
 pub fn run(part: &Partition<AnyVolume>, args: &StitchArgs) -> Result<()> {
     let t0 = Instant::now();
+    let shard = super::input::shard(&args.shard)?;
+    if shard.count() > 1 {
+        let refuse = |detail: String| Error::InvalidArgument {
+            what: "--shard",
+            detail,
+        };
+        if args.ome_labels.is_some() {
+            return Err(refuse(
+                "an OME-Zarr label image has levels computed from the whole of level 0: stitch it in one run".into(),
+            ));
+        }
+        if kind_of(&args.out)? != Kind::Zarr
+            || impart::volume::is_remote(&args.out.to_string_lossy())
+        {
+            return Err(refuse(format!(
+                "{}: a stitch splits over workers into a local (or shared) .zarr output, whose chunks each worker writes alone",
+                args.out.display()
+            )));
+        }
+        if args.resume && ZarrOutput::shard_done_path(&args.out, shard).exists() {
+            println!(
+                "shard {shard} of {} is complete: nothing to resume",
+                args.out.display()
+            );
+            return Ok(());
+        }
+    }
     // an OME-Zarr label image: the array inside the image group
     let labels = match (&args.ome_labels, part.volume()) {
         (None, _) => None,
@@ -164,7 +204,11 @@ pub fn run(part: &Partition<AnyVolume>, args: &StitchArgs) -> Result<()> {
             })
         }
     };
-    if args.resume && target.exists() && !resumable_temp_path(&target).exists() {
+    if shard.count() == 1
+        && args.resume
+        && target.exists()
+        && !resumable_temp_path(&target).exists()
+    {
         // complete: the rename is the last step of a stitch (for a label
         // image, then its metadata, written again)
         let _ = std::fs::remove_file(journal_path(&target));
@@ -200,6 +244,7 @@ fn stitch_with<A: Accumulator>(
     t0: Instant,
 ) -> Result<()> {
     let grid = part.grid();
+    let shard = super::input::shard(&args.shard)?;
     let blend = match args.blend {
         BlendArg::Mean => Blend::Mean,
         BlendArg::Gaussian => Blend::Gaussian {
@@ -314,15 +359,30 @@ fn stitch_with<A: Accumulator>(
             if let Some(labels) = to.labels {
                 labels.prepare()?;
             }
-            Out::Zarr(Box::new(ZarrOutput::create_resumable_as(
-                to.path,
-                &shape,
-                &chunks,
-                dtype,
-                args.resume,
-                to.labels.map_or(3, |l| l.zarr_format()),
-                to.labels.and_then(|l| l.dimension_names()).as_deref(),
-            )?))
+            let format = to.labels.map_or(3, |l| l.zarr_format());
+            let names = to.labels.and_then(|l| l.dimension_names());
+            Out::Zarr(Box::new(if shard.count() > 1 {
+                ZarrOutput::create_shard(
+                    to.path,
+                    &shape,
+                    &chunks,
+                    dtype,
+                    format,
+                    names.as_deref(),
+                    shard,
+                    args.resume,
+                )?
+            } else {
+                ZarrOutput::create_resumable_as(
+                    to.path,
+                    &shape,
+                    &chunks,
+                    dtype,
+                    args.resume,
+                    format,
+                    names.as_deref(),
+                )?
+            }))
         }
     };
     let resumed = out.resumed();
@@ -351,10 +411,16 @@ fn stitch_with<A: Accumulator>(
     let sink = OutputSink::new(out, reduce, channels, axis)?;
     let mut options = StitchOptions::new(blend.clone())
         .blocks(blocks)
-        .scratch(args.scratch.clone());
+        .scratch(args.scratch.clone())
+        .shard(shard);
     // an output in an object store is not resumable (no journal for it)
     if !impart::volume::is_remote(&to.path.to_string_lossy()) {
-        options = options.journal(journal_path(to.path), job, resumed);
+        let journal = if shard.count() > 1 {
+            shard_journal_path(to.path, shard)
+        } else {
+            journal_path(to.path)
+        };
+        options = options.journal(journal, job, resumed);
     }
     let stitcher = Stitcher::<A>::new(grid, channels, &options, &sink)?;
     let bar = progress_bar(
@@ -402,7 +468,7 @@ fn stitch_with<A: Accumulator>(
         _ => None,
     };
     if args.json {
-        print_json(&serde_json::json!({
+        let mut summary = serde_json::json!({
             "out": to.path.display().to_string(),
             "shape": shape,
             "dtype": dtype.name(),
@@ -428,13 +494,26 @@ fn stitch_with<A: Accumulator>(
             "order": stitcher.order(),
             "seconds": seconds,
             "threads": rayon::current_num_threads(),
-        }));
+        });
+        if shard.count() > 1 {
+            summary["shard"] = serde_json::json!(shard.index());
+            summary["shards"] = serde_json::json!(shard.count());
+            summary["foreign_regions"] = serde_json::json!(report.foreign);
+        }
+        print_json(&summary);
     } else {
-        let resumed_text = if report.resumed > 0 {
+        let mut resumed_text = if report.resumed > 0 {
             format!(", {} regions resumed", report.resumed)
         } else {
             String::new()
         };
+        if shard.count() > 1 {
+            resumed_text.push_str(&format!(
+                " ({} of shard {shard}, {} left to the other shards)",
+                report.regions - report.foreign,
+                report.foreign
+            ));
+        }
         println!(
             "stitched {} of {} cells ({channels} channels, {}) into {}: {:?} {}, {} regions{resumed_text}; accumulators peaked at {} (plan: {}) in {:.2} s on {} threads",
             report.cells_added,
@@ -616,4 +695,15 @@ fn npy_dtype_of(path: &Path, header: &ndarray_npy::npy::header::Header) -> Resul
             path.display()
         ),
     })
+}
+
+/// `impart merge OUT.zarr` after a sharded stitch: every worker finished.
+pub fn merge(out: &Path, json: bool) -> Result<()> {
+    let shards = ZarrOutput::merge_shards(out)?;
+    if json {
+        print_json(&serde_json::json!({"out": out.display().to_string(), "shards": shards}));
+    } else {
+        println!("{}: all {shards} shards finished", out.display());
+    }
+    Ok(())
 }

@@ -44,6 +44,9 @@ pub struct ZarrOutput {
     chunk_writes: AtomicU64,
     resumable: bool,
     resumed: bool,
+    /// The shard of a stitch split over workers that this output writes
+    /// (then `tmp` is `path`: every worker writes into the array in place).
+    shard: Option<crate::Shard>,
 }
 
 impl std::fmt::Debug for ZarrOutput {
@@ -223,6 +226,185 @@ impl ZarrOutput {
         ))
     }
 
+    /// One worker's share of an output written by `shard.count()` workers
+    /// at once (a stitch split with
+    /// [`StitchOptions::shard`](crate::stitch::StitchOptions::shard)):
+    /// every worker opens the array at `path` in place (none removes it),
+    /// its metadata written whole (through a rename) and the same for
+    /// all; each writes the chunks of its own regions. `finish` leaves the
+    /// marker [`shard_done_path`](Self::shard_done_path) beside the array;
+    /// [`merge_shards`](Self::merge_shards) checks that every worker left
+    /// one. An array already at `path` with other metadata is refused.
+    /// With `resume`, the chunks there are kept for the worker's journal
+    /// to skip.
+    ///
+    /// # Errors
+    ///
+    /// As [`create_resumable_as`](Self::create_resumable_as);
+    /// [`Error::InvalidArgument`] for an object store's URL, or if `path`
+    /// holds an array of another shape, chunking or type.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_shard(
+        path: impl AsRef<Path>,
+        shape: &[usize],
+        chunks: &[usize],
+        dtype: DType,
+        zarr_format: u8,
+        dimension_names: Option<&[String]>,
+        shard: crate::Shard,
+        resume: bool,
+    ) -> Result<Self> {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        if crate::volume::is_remote(&name) {
+            return Err(Error::InvalidArgument {
+                what: "shard",
+                detail: format!("{name}: a sharded stitch writes to a local or shared file system"),
+            });
+        }
+        checked_size(&name, shape, dtype)?;
+        checked_size(&name, chunks, dtype)?;
+        if chunks.len() != shape.len() || !matches!(zarr_format, 2 | 3) {
+            return Err(Error::InvalidLayout {
+                volume: name,
+                detail: format!(
+                    "chunk shape {chunks:?} for an output of shape {shape:?} (Zarr {zarr_format})"
+                ),
+            });
+        }
+        std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
+        let layout = (shape, chunks, dtype, zarr_format, dimension_names);
+        // the metadata, written by zarrs into a directory of this worker's
+        // own, then renamed into the array: whole, and the same bytes as a
+        // single stitch's
+        let staged = crate::io::temp_path(path);
+        let staging = (|| {
+            std::fs::create_dir(&staged).map_err(|e| Error::io(&staged, e))?;
+            let store: Arc<Store> =
+                Arc::new(FilesystemStore::new(&staged).map_err(|e| Error::write(&staged, e))?);
+            let array = build_array(store, layout, &staged)?;
+            store_metadata(&array, &staged)?;
+            let mut files = Vec::new();
+            for entry in std::fs::read_dir(&staged).map_err(|e| Error::io(&staged, e))? {
+                let entry = entry.map_err(|e| Error::io(&staged, e))?;
+                if entry.path().is_file() {
+                    files.push(entry.file_name());
+                }
+            }
+            let mut resumed = resume;
+            for f in &files {
+                let ours = std::fs::read(staged.join(f)).map_err(|e| Error::io(&staged, e))?;
+                match std::fs::read(path.join(f)) {
+                    Ok(theirs) if theirs == ours => continue,
+                    Ok(_) => {
+                        return Err(Error::InvalidArgument {
+                            what: "shard",
+                            detail: format!(
+                                "{} holds another array (its {} differs from this stitch's): remove it or write elsewhere",
+                                path.display(),
+                                f.to_string_lossy()
+                            ),
+                        })
+                    }
+                    Err(_) => {
+                        resumed = false;
+                        std::fs::rename(staged.join(f), path.join(f))
+                            .map_err(|e| Error::io(path.join(f), e))?;
+                    }
+                }
+            }
+            Ok(resumed)
+        })();
+        let _ = crate::io::remove_if_exists(&staged);
+        let resumed = staging?;
+        let store: Arc<Store> =
+            Arc::new(FilesystemStore::new(path).map_err(|e| Error::write(path, e))?);
+        let array = build_array(store, layout, path)?;
+        let made = (path.to_path_buf(), path.to_path_buf(), name, array);
+        let mut out = ZarrOutput::new(made, shape, chunks, dtype, true, resumed);
+        out.shard = Some(shard);
+        Ok(out)
+    }
+
+    /// The marker a worker of a sharded output leaves when its share is
+    /// written: `.<name>.shard-K-of-N.impart-done` beside the array.
+    pub fn shard_done_path(path: impl AsRef<Path>, shard: crate::Shard) -> PathBuf {
+        let path = path.as_ref();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        path.with_file_name(format!(
+            ".{name}.shard-{}-of-{}.impart-done",
+            shard.index(),
+            shard.count()
+        ))
+    }
+
+    /// After every worker of a sharded output: checks that each of the
+    /// `N` workers left its marker ([`shard_done_path`](Self::shard_done_path);
+    /// `N` from the markers) and removes them. Returns `N`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] naming `path` if there is no marker, the
+    /// markers disagree on `N`, or a worker has not finished;
+    /// [`Error::Io`] if the directory cannot be listed or a marker removed.
+    pub fn merge_shards(path: impl AsRef<Path>) -> Result<usize> {
+        let path = path.as_ref();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let refuse = |detail: String| Error::InvalidArgument {
+            what: "merge",
+            detail: format!("{}: {detail}", path.display()),
+        };
+        let prefix = format!(".{name}.shard-");
+        let mut found: Vec<(usize, usize, PathBuf)> = Vec::new();
+        for entry in std::fs::read_dir(&parent).map_err(|e| Error::io(&parent, e))? {
+            let entry = entry.map_err(|e| Error::io(&parent, e))?;
+            let file = entry.file_name().to_string_lossy().into_owned();
+            let Some(rest) = file
+                .strip_prefix(&prefix)
+                .and_then(|r| r.strip_suffix(".impart-done"))
+            else {
+                continue;
+            };
+            if let Some((k, n)) = rest.split_once("-of-") {
+                if let (Ok(k), Ok(n)) = (k.parse::<usize>(), n.parse::<usize>()) {
+                    found.push((k, n, entry.path()));
+                }
+            }
+        }
+        let Some(&(_, n, _)) = found.first() else {
+            return Err(refuse(
+                "no worker of a sharded stitch has finished here (no .<name>.shard-K-of-N.impart-done beside it)".into(),
+            ));
+        };
+        if found.iter().any(|f| f.1 != n) {
+            return Err(refuse("markers of different shard counts".into()));
+        }
+        let missing: Vec<String> = (0..n)
+            .filter(|k| !found.iter().any(|f| f.0 == *k))
+            .map(|k| k.to_string())
+            .collect();
+        if !missing.is_empty() {
+            return Err(refuse(format!(
+                "shard {} of {n} has not finished",
+                missing.join(", ")
+            )));
+        }
+        for (_, _, p) in found {
+            crate::io::remove_if_exists(&p)?;
+        }
+        Ok(n)
+    }
+
     /// An output in an object store (`s3://`, `http(s)://`): chunks put as
     /// they are written, the metadata last (by `finish`), so a reader never
     /// sees an incomplete array; not resumable.
@@ -279,6 +461,7 @@ impl ZarrOutput {
             chunk_writes: AtomicU64::new(0),
             resumable,
             resumed,
+            shard: None,
         }
     }
 
@@ -473,6 +656,11 @@ impl OutputVolume for ZarrOutput {
             return store_metadata(&array, &self.path);
         }
         drop(array);
+        if let Some(shard) = self.shard {
+            // this worker's chunks are in place: say so beside the array
+            let marker = Self::shard_done_path(&self.path, shard);
+            return crate::io::write_atomic(&marker, false, |_, _| Ok(())).map(|_| ());
+        }
         crate::io::remove_if_exists(&self.path)?;
         std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))
     }
@@ -484,6 +672,10 @@ impl Drop for ZarrOutput {
         #[cfg(feature = "remote")]
         if self.remote.is_some() {
             // chunks put without metadata: no reader sees them as an array
+            return;
+        }
+        if self.shard.is_some() {
+            // the other workers' chunks are in it: never removed
             return;
         }
         if !self.done.load(Ordering::Acquire) && !self.resumable {

@@ -266,9 +266,38 @@ impl ShardSplit {
     }
 }
 
+/// Splits `keyed` (a key, a position `0..n` and a weight per item) into
+/// `count` parts: ordered by [`bisect`], cut into runs of equal weight by
+/// the middle-byte rule. Returns each position's part and each part's
+/// weight. Also the split of a stitch's output regions.
+pub(crate) fn split_keyed(mut keyed: Vec<Keyed>, count: usize) -> (Vec<u32>, Vec<u64>) {
+    let n = keyed.len();
+    bisect(&mut keyed, count);
+    let total: u128 = keyed.iter().map(|k| u128::from(k.2)).sum();
+    let mut owner = vec![0u32; n];
+    let mut bytes = vec![0u64; count];
+    let mut before: u128 = 0;
+    for (rank, (_, c, w)) in keyed.iter().enumerate() {
+        let part = if total == 0 {
+            rank * count / n.max(1)
+        } else {
+            // the part the item's middle byte falls in
+            let middle = 2 * before + u128::from(*w);
+            ((middle * count as u128) / (2 * total)) as usize
+        }
+        .min(count - 1);
+        if let Some(o) = owner.get_mut(*c) {
+            *o = part as u32;
+        }
+        bytes[part] = bytes[part].saturating_add(*w);
+        before += u128::from(*w);
+    }
+    (owner, bytes)
+}
+
 /// A cell's key (its chunk, axes outermost first), its C-order position
 /// and the bytes it reads.
-type Keyed = (Vec<usize>, usize, u64);
+pub(crate) type Keyed = (Vec<usize>, usize, u64);
 
 /// Orders `items` for `parts` parts: cut at the byte fraction
 /// `floor(parts / 2) / parts` across the axis on which their keys spread
@@ -378,26 +407,7 @@ impl<V: Volume> Partition<V> {
             };
             keyed.push((key, c, bytes));
         }
-        bisect(&mut keyed, count);
-        let total: u128 = keyed.iter().map(|k| u128::from(k.2)).sum();
-        let mut owner: Vec<u32> = Vec::new();
-        owner.try_reserve_exact(n).map_err(|_| too_many())?;
-        owner.resize(n, 0);
-        let mut bytes = vec![0u64; count];
-        let mut before: u128 = 0;
-        for (rank, (_, c, w)) in keyed.iter().enumerate() {
-            let part = if total == 0 {
-                rank * count / n.max(1)
-            } else {
-                // the part the cell's middle byte falls in
-                let middle = 2 * before + u128::from(*w);
-                ((middle * count as u128) / (2 * total)) as usize
-            }
-            .min(count - 1);
-            owner[*c] = part as u32;
-            bytes[part] = bytes[part].saturating_add(*w);
-            before += u128::from(*w);
-        }
+        let (owner, bytes) = split_keyed(keyed, count);
         Ok(ShardSplit {
             owner,
             count,

@@ -74,6 +74,7 @@ pub struct StitchOptions {
     order: Option<Vec<usize>>,
     scratch: Option<PathBuf>,
     journal: Option<(PathBuf, String, bool)>,
+    shard: Option<crate::Shard>,
 }
 
 impl StitchOptions {
@@ -116,6 +117,21 @@ impl StitchOptions {
         self.journal = Some((path, job, resume));
         self
     }
+
+    /// Stitch only the regions of `shard` (default: all): the output's
+    /// regions (a Zarr output's chunks) are split into `shard.count()`
+    /// compact blocks of about equal voxels, the same way on every worker
+    /// (from the grid and the blocks alone), and this stitcher finishes
+    /// the regions of block `shard.index()`, adding every cell that covers
+    /// one of them ([`needed`](Stitcher::needed)). Each region has one
+    /// writer among the workers, and is the same as in a single stitch: a
+    /// region depends on its own cells only. Cells on the faces between
+    /// blocks are computed by both sides ([`StitchReport::cells_added`]
+    /// summed over the shards, against the grid's cells, is the recompute).
+    pub fn shard(mut self, shard: crate::Shard) -> Self {
+        self.shard = (shard.count() > 1).then_some(shard);
+        self
+    }
 }
 
 /// An accumulator: in memory, or a region of the scratch file.
@@ -144,6 +160,9 @@ pub struct StitchReport {
     pub finished: usize,
     /// Regions an earlier run had finished (resume).
     pub resumed: usize,
+    /// Regions of other shards ([`StitchOptions::shard`]): left to their
+    /// workers, counted in `finished`.
+    pub foreign: usize,
     /// Cell predictions added.
     pub cells_added: u64,
     /// Contributions that arrived before their turn and waited.
@@ -170,6 +189,7 @@ pub struct Stitcher<'s, A: Accumulator = f32> {
     sink: &'s dyn RegionSink<A>,
     journal: Option<Journal>,
     resumed: usize,
+    foreign: usize,
     finished: AtomicUsize,
     added: AtomicU64,
     buffered: AtomicU64,
@@ -269,6 +289,25 @@ impl<'s, A: Accumulator> Stitcher<'s, A> {
                 }
             }
         }
+        // the regions of the other shards count as done here
+        let mut foreign = 0;
+        if let Some(shard) = options.shard {
+            let keyed: Vec<crate::partition::shard::Keyed> = (0..lattice.len())
+                .map(|id| {
+                    let index = lattice.unravel(id);
+                    let voxels = lattice.region(&index).voxels().unwrap_or(0) as u64;
+                    (index, id, voxels)
+                })
+                .collect();
+            let (owner, _) = crate::partition::shard::split_keyed(keyed, shard.count());
+            for (id, r) in regions.iter_mut().enumerate() {
+                let st = r.get_mut().unwrap_or_else(|e| e.into_inner());
+                if owner[id] as usize != shard.index() && !st.done {
+                    st.done = true;
+                    foreign += 1;
+                }
+            }
+        }
         Ok(Stitcher {
             grid: grid.clone(),
             lattice,
@@ -280,7 +319,8 @@ impl<'s, A: Accumulator> Stitcher<'s, A> {
             sink,
             journal,
             resumed,
-            finished: AtomicUsize::new(resumed),
+            foreign,
+            finished: AtomicUsize::new(resumed + foreign),
             added: AtomicU64::new(0),
             buffered: AtomicU64::new(0),
             live: AtomicU64::new(0),
@@ -585,6 +625,7 @@ impl<'s, A: Accumulator> Stitcher<'s, A> {
             regions: self.regions.len(),
             finished: self.finished.load(Ordering::Acquire),
             resumed: self.resumed,
+            foreign: self.foreign,
             cells_added: self.added.load(Ordering::Relaxed),
             buffered: self.buffered.load(Ordering::Relaxed),
             peak_accumulator_bytes: self.peak.load(Ordering::Relaxed),

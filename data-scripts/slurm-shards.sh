@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# A real Slurm cluster on this machine runs a sharded impart job, and the
+# result is checked against one process, byte for byte.
+#
+#   data-scripts/slurm-shards.sh [IMPART_BIN] [WORK_DIR]
+#
+# What it does:
+#   1. installs Debian's slurm-wlm and munge if missing (root, apt);
+#   2. starts munged, slurmctld and slurmd on localhost, with a config of
+#      its own in WORK_DIR (no cgroups: proctrack/linuxproc, task/none);
+#   3. writes a small raw volume, and with one process fragments it and
+#      stitches a synthetic prediction of it into Zarr (the references);
+#   4. submits `sbatch --array=0-3 --wait` jobs that run
+#      `impart fragment --shard auto` and `impart stitch --shard auto` into
+#      one output each, then `impart merge`s both;
+#   5. the same job as a Kubernetes Indexed Job runs it: JOB_COMPLETION_INDEX
+#      0..3 set as the kubelet sets it, the count from IMPART_SHARDS;
+#   6. compares every output with the references (diff -r) and stops the
+#      daemons (also on failure).
+#
+# Environment: SHARDS (default 4). Prints a line per check; exits non-zero
+# on the first difference.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+IMPART_BIN=$(realpath "${1:-target/release/impart}")
+WORK=$(realpath -m "${2:-target/slurm-shards}")
+SHARDS=${SHARDS:-4}
+[ -x "$IMPART_BIN" ] || { echo "no impart binary at $IMPART_BIN" >&2; exit 2; }
+
+if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+    echo "installing slurm-wlm and munge (apt)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq slurm-wlm munge >/dev/null
+fi
+
+rm -rf "$WORK"
+mkdir -p "$WORK"/{state,spool,log,run,data}
+HOST=$(hostname -s)
+CPUS=$(nproc)
+MEM_MB=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 / 2 ))
+export SLURM_CONF="$WORK/slurm.conf"
+cat > "$SLURM_CONF" <<EOF
+ClusterName=impart-test
+SlurmctldHost=$HOST(127.0.0.1)
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SwitchType=switch/none
+MpiDefault=none
+ReturnToService=2
+SlurmctldPidFile=$WORK/run/slurmctld.pid
+SlurmdPidFile=$WORK/run/slurmd.pid
+SlurmdSpoolDir=$WORK/spool
+StateSaveLocation=$WORK/state
+SlurmctldLogFile=$WORK/log/slurmctld.log
+SlurmdLogFile=$WORK/log/slurmd.log
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+SlurmctldPort=${SLURMCTLD_PORT:-6817}
+SlurmdPort=${SLURMD_PORT:-6818}
+NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM_MB State=UNKNOWN
+PartitionName=impart Nodes=$HOST Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
+EOF
+
+MUNGED_STARTED=no
+stop() {
+    set +e
+    [ -f "$WORK/run/slurmd.pid" ] && kill "$(cat "$WORK/run/slurmd.pid")" 2>/dev/null
+    [ -f "$WORK/run/slurmctld.pid" ] && kill "$(cat "$WORK/run/slurmctld.pid")" 2>/dev/null
+    if [ $MUNGED_STARTED = yes ]; then
+        kill "$(cat /run/munge/munged.pid 2>/dev/null)" 2>/dev/null
+    fi
+    sleep 1
+}
+trap stop EXIT
+fail() {
+    echo "FAIL: $*" >&2
+    for f in "$WORK"/log/*.log; do echo "--- $f" >&2; tail -20 "$f" >&2; done
+    exit 1
+}
+
+# munge: the key the package made (or a new one), the daemon as its user
+if ! pgrep -x munged >/dev/null; then
+    [ -s /etc/munge/munge.key ] || { mungekey --create --force 2>/dev/null || create-munge-key -f; }
+    mkdir -p /run/munge /var/log/munge /var/lib/munge
+    chown -R munge:munge /run/munge /var/log/munge /var/lib/munge /etc/munge
+    chmod 0700 /etc/munge /var/log/munge /var/lib/munge
+    chmod 0755 /run/munge
+    chmod 0400 /etc/munge/munge.key
+    runuser -u munge -- /usr/sbin/munged
+    MUNGED_STARTED=yes
+fi
+munge -n | unmunge >/dev/null || fail "munge does not work"
+
+slurmctld -c -f "$SLURM_CONF" || fail "slurmctld did not start"
+slurmd -f "$SLURM_CONF" || fail "slurmd did not start"
+for _ in $(seq 60); do
+    state=$(sinfo -h -N -o %t 2>/dev/null | head -1 || true)
+    case $state in idle*|mix*) break ;; esac
+    sleep 1
+done
+case ${state:-} in idle*|mix*) echo "slurm: node $HOST is $state ($CPUS CPUs)" ;;
+    *) fail "the node did not come up (state: ${state:-none})" ;; esac
+
+# the input and the single-process references
+DATA=$WORK/data
+python3 - "$DATA/vol.u16.raw" <<'EOF'
+import struct, sys
+nz, ny, nx = 64, 56, 48
+with open(sys.argv[1], "wb") as f:
+    for z in range(nz):
+        row = bytearray()
+        for y in range(ny):
+            for x in range(nx):
+                row += struct.pack("<H", (z * 7919 + y * 104729 + x * 1299709) % 65521)
+        f.write(row)
+EOF
+GRID=(--shape 64,56,48 --dtype u16 --cell 24,20,16 --stride 0.5)
+FRAGMENT=(fragment "$DATA/vol.u16.raw" "${GRID[@]}" --format zarr --quiet)
+STITCH=(stitch "$DATA/vol.u16.raw" "${GRID[@]}" --synthetic 3 --chunks 16,16,16 --quiet)
+"$IMPART_BIN" "${FRAGMENT[@]}" --out "$DATA/ref-cells" >/dev/null
+"$IMPART_BIN" "${STITCH[@]}" --out "$DATA/ref.zarr" >/dev/null
+
+# the job array: every task fragments its shard, then stitches its shard
+cat > "$WORK/job.sh" <<EOF
+#!/usr/bin/env bash
+set -euo pipefail
+echo "task \$SLURM_ARRAY_TASK_ID of \$SLURM_ARRAY_TASK_COUNT on \$(hostname -s)"
+"$IMPART_BIN" ${FRAGMENT[*]@Q} --out "$DATA/slurm-cells" --shard auto
+"$IMPART_BIN" ${STITCH[*]@Q} --out "$DATA/slurm.zarr" --shard auto --json
+EOF
+chmod +x "$WORK/job.sh"
+echo "sbatch --array=0-$((SHARDS - 1)) --wait"
+sbatch --array=0-$((SHARDS - 1)) --wait --chdir="$WORK" \
+    --output="$WORK/log/task-%a.out" --error="$WORK/log/task-%a.out" \
+    "$WORK/job.sh" || { cat "$WORK"/log/task-*.out >&2; fail "the job array failed"; }
+for f in "$WORK"/log/task-*.out; do head -1 "$f"; done
+"$IMPART_BIN" merge "$DATA/slurm-cells"
+"$IMPART_BIN" merge "$DATA/slurm.zarr"
+diff -r "$DATA/ref-cells" "$DATA/slurm-cells" || fail "slurm fragment differs from one process"
+echo "slurm: fragment of $SHARDS shards identical to one process"
+diff -r "$DATA/ref.zarr" "$DATA/slurm.zarr" || fail "slurm stitch differs from one process"
+echo "slurm: stitch of $SHARDS shards identical to one process"
+
+# a Kubernetes Indexed Job: the kubelet sets JOB_COMPLETION_INDEX per pod
+for k in $(seq 0 $((SHARDS - 1))); do
+    (
+        unset SLURM_ARRAY_TASK_ID SLURM_ARRAY_TASK_COUNT SLURM_ARRAY_TASK_MIN SLURM_ARRAY_TASK_MAX
+        export JOB_COMPLETION_INDEX=$k IMPART_SHARDS=$SHARDS
+        "$IMPART_BIN" "${FRAGMENT[@]}" --out "$DATA/k8s-cells" --shard auto >/dev/null
+        "$IMPART_BIN" "${STITCH[@]}" --out "$DATA/k8s.zarr" --shard auto >/dev/null
+    ) &
+done
+wait
+"$IMPART_BIN" merge "$DATA/k8s-cells" >/dev/null
+"$IMPART_BIN" merge "$DATA/k8s.zarr" >/dev/null
+diff -r "$DATA/ref-cells" "$DATA/k8s-cells" || fail "indexed-job fragment differs"
+diff -r "$DATA/ref.zarr" "$DATA/k8s.zarr" || fail "indexed-job stitch differs"
+echo "kubernetes (JOB_COMPLETION_INDEX): fragment and stitch of $SHARDS shards identical to one process"

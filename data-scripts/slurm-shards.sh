@@ -8,23 +8,32 @@
 #   1. installs Debian's slurm-wlm and munge if missing (root, apt);
 #   2. starts munged, slurmctld and slurmd on localhost, with a config of
 #      its own in WORK_DIR (no cgroups: proctrack/linuxproc, task/none);
-#   3. writes a small raw volume, and with one process fragments it and
-#      stitches a synthetic prediction of it into Zarr (the references);
-#   4. submits `sbatch --array=0-3 --wait` jobs that run
-#      `impart fragment --shard auto` and `impart stitch --shard auto` into
-#      one output each, then `impart merge`s both;
+#   3. writes a phantom volume (impart demo), and with one process
+#      fragments it and stitches a synthetic prediction of it into Zarr
+#      (the references);
+#   4. submits two `sbatch --array=0-3 --wait` job arrays, one running
+#      `impart fragment --shard auto` and one `impart stitch --shard auto`,
+#      each into one output, then `impart merge`s both;
 #   5. the same job as a Kubernetes Indexed Job runs it: JOB_COMPLETION_INDEX
 #      0..3 set as the kubelet sets it, the count from IMPART_SHARDS;
 #   6. compares every output with the references (diff -r) and stops the
 #      daemons (also on failure).
 #
-# Environment: SHARDS (default 4). Prints a line per check; exits non-zero
-# on the first difference.
+# Environment: SHARDS (default 4), SIZE (the phantom's edge, default 64),
+# CELL (default 24,20,16), CHUNKS (the stitched Zarr's, default 16,16,16),
+# FORMAT (of the cells, default zarr). Prints a line per check and a JSON
+# line of timings (one process against the job arrays, submit to --wait's
+# return) and of the stitch's recompute; exits non-zero on the first
+# difference.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IMPART_BIN=$(realpath "${1:-target/release/impart}")
 WORK=$(realpath -m "${2:-target/slurm-shards}")
 SHARDS=${SHARDS:-4}
+SIZE=${SIZE:-64}
+CELL=${CELL:-24,20,16}
+CHUNKS=${CHUNKS:-16,16,16}
+FORMAT=${FORMAT:-zarr}
 [ -x "$IMPART_BIN" ] || { echo "no impart binary at $IMPART_BIN" >&2; exit 2; }
 
 if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
@@ -110,45 +119,60 @@ done
 case ${state:-} in idle*|mix*) echo "slurm: node $HOST is $state ($CPUS CPUs)" ;;
     *) fail "the node did not come up (state: ${state:-none})" ;; esac
 
-# the input and the single-process references
+# the input (impart's own phantom) and the single-process references
 DATA=$WORK/data
-python3 - "$DATA/vol.u16.raw" <<'EOF'
-import struct, sys
-nz, ny, nx = 64, 56, 48
-with open(sys.argv[1], "wb") as f:
-    for z in range(nz):
-        row = bytearray()
-        for y in range(ny):
-            for x in range(nx):
-                row += struct.pack("<H", (z * 7919 + y * 104729 + x * 1299709) % 65521)
-        f.write(row)
-EOF
-GRID=(--shape 64,56,48 --dtype u16 --cell 24,20,16 --stride 0.5)
-FRAGMENT=(fragment "$DATA/vol.u16.raw" "${GRID[@]}" --format zarr --quiet)
-STITCH=(stitch "$DATA/vol.u16.raw" "${GRID[@]}" --synthetic 3 --chunks 16,16,16 --quiet)
+"$IMPART_BIN" demo --size "$SIZE" --cell 16 --dir "$DATA" >/dev/null
+GRID=(--shape "$SIZE,$SIZE,$SIZE" --dtype u16 --cell "$CELL" --stride 0.5)
+INPUT=$DATA/shepp_logan_$SIZE.u16.raw
+FRAGMENT=(fragment "$INPUT" "${GRID[@]}" --format "$FORMAT" --quiet)
+STITCH=(stitch "$INPUT" "${GRID[@]}" --synthetic 3 --chunks "$CHUNKS" --quiet)
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+t=$(now)
 "$IMPART_BIN" "${FRAGMENT[@]}" --out "$DATA/ref-cells" >/dev/null
-"$IMPART_BIN" "${STITCH[@]}" --out "$DATA/ref.zarr" >/dev/null
+ONE_FRAGMENT=$(since "$t")
+t=$(now)
+"$IMPART_BIN" "${STITCH[@]}" --out "$DATA/ref.zarr" --json > "$WORK/log/ref-stitch.json"
+ONE_STITCH=$(since "$t")
 
-# the job array: every task fragments its shard, then stitches its shard
-cat > "$WORK/job.sh" <<EOF
-#!/usr/bin/env bash
-set -euo pipefail
-echo "task \$SLURM_ARRAY_TASK_ID of \$SLURM_ARRAY_TASK_COUNT on \$(hostname -s)"
-"$IMPART_BIN" ${FRAGMENT[*]@Q} --out "$DATA/slurm-cells" --shard auto
-"$IMPART_BIN" ${STITCH[*]@Q} --out "$DATA/slurm.zarr" --shard auto --json
-EOF
-chmod +x "$WORK/job.sh"
-echo "sbatch --array=0-$((SHARDS - 1)) --wait"
-sbatch --array=0-$((SHARDS - 1)) --wait --chdir="$WORK" \
-    --output="$WORK/log/task-%a.out" --error="$WORK/log/task-%a.out" \
-    "$WORK/job.sh" || { cat "$WORK"/log/task-*.out >&2; fail "the job array failed"; }
-for f in "$WORK"/log/task-*.out; do head -1 "$f"; done
+# two job arrays: every task fragments its shard, then every task
+# stitches its shard (all tasks of an array into one output)
+{
+    echo '#!/usr/bin/env bash'
+    echo 'set -euo pipefail'
+    echo 'echo "task $SLURM_ARRAY_TASK_ID of $SLURM_ARRAY_TASK_COUNT on $(hostname -s)"'
+    echo "${IMPART_BIN@Q} ${FRAGMENT[*]@Q} --out ${DATA@Q}/slurm-cells --shard auto"
+} > "$WORK/fragment.sh"
+{
+    echo '#!/usr/bin/env bash'
+    echo 'set -euo pipefail'
+    echo "${IMPART_BIN@Q} ${STITCH[*]@Q} --out ${DATA@Q}/slurm.zarr --shard auto --json"
+} > "$WORK/stitch.sh"
+chmod +x "$WORK/fragment.sh" "$WORK/stitch.sh"
+submit() {
+    local what=$1
+    echo "sbatch --array=0-$((SHARDS - 1)) --wait $what.sh"
+    sbatch --array=0-$((SHARDS - 1)) --wait --chdir="$WORK" --cpus-per-task=1 \
+        --output="$WORK/log/$what-%a.out" --error="$WORK/log/$what-%a.out" \
+        "$WORK/$what.sh" >/dev/null || { cat "$WORK"/log/"$what"-*.out >&2; fail "the $what array failed"; }
+}
+t=$(now)
+submit fragment
+ARRAY_FRAGMENT=$(since "$t")
+t=$(now)
+submit stitch
+ARRAY_STITCH=$(since "$t")
+for f in "$WORK"/log/fragment-*.out; do head -1 "$f"; done
 "$IMPART_BIN" merge "$DATA/slurm-cells"
 "$IMPART_BIN" merge "$DATA/slurm.zarr"
 diff -r "$DATA/ref-cells" "$DATA/slurm-cells" || fail "slurm fragment differs from one process"
 echo "slurm: fragment of $SHARDS shards identical to one process"
 diff -r "$DATA/ref.zarr" "$DATA/slurm.zarr" || fail "slurm stitch differs from one process"
 echo "slurm: stitch of $SHARDS shards identical to one process"
+CELLS=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cells"])' "$WORK/log/ref-stitch.json")
+ADDED=$(cat "$WORK"/log/stitch-*.out | python3 -c 'import json,sys; print(sum(json.loads(l)["cells_added"] for l in sys.stdin if l.startswith("{")))')
+printf '{"size": %s, "cell": "%s", "chunks": "%s", "shards": %s, "one_process_fragment_s": %s, "array_fragment_s": %s, "one_process_stitch_s": %s, "array_stitch_s": %s, "stitch_cells": %s, "stitch_cells_computed": %s}\n' \
+    "$SIZE" "$CELL" "$CHUNKS" "$SHARDS" "$ONE_FRAGMENT" "$ARRAY_FRAGMENT" "$ONE_STITCH" "$ARRAY_STITCH" "$CELLS" "$ADDED"
 
 # a Kubernetes Indexed Job: the kubelet sets JOB_COMPLETION_INDEX per pod
 for k in $(seq 0 $((SHARDS - 1))); do

@@ -162,7 +162,34 @@ impl<V: Volume> Partition<V> {
         } else {
             None
         };
-        let include = |c: usize| split.as_ref().is_none_or(|s| s.owner(c) == shard.index());
+        self.par_map_cells_where(
+            &cells,
+            |c| split.as_ref().is_none_or(|s| s.owner(c) == shard.index()),
+            f,
+        )
+    }
+
+    /// [`par_map_cells`](Self::par_map_cells) over the cells of the
+    /// selection whose C-order position `c` in it passes `include(c)`
+    /// (the cells a scheduler of your own gave this worker): one walk,
+    /// each chunk they share decoded once; their results in C order.
+    ///
+    /// # Errors
+    ///
+    /// As [`par_map_cells`](Self::par_map_cells).
+    pub fn par_map_cells_where<U, R, F, I>(
+        &self,
+        selection: impl IntoSelection,
+        include: I,
+        f: F,
+    ) -> Result<Vec<R>>
+    where
+        U: Element,
+        R: Send,
+        F: Fn(&Selected<'_, V>, ArrayViewD<'_, U>) -> R + Sync + Send,
+        I: Fn(usize) -> bool + Sync,
+    {
+        let cells = selection.into_selection()?.resolve(self.grid().shape())?;
         let mut out = self.walk::<U, _, _>(&cells, &include, |cell, buf| {
             let view = cell.read_into_vec(buf)?;
             Ok(f(cell, view))

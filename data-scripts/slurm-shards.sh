@@ -141,12 +141,16 @@ ONE_STITCH=$(since "$t")
     echo '#!/usr/bin/env bash'
     echo 'set -euo pipefail'
     echo 'echo "task $SLURM_ARRAY_TASK_ID of $SLURM_ARRAY_TASK_COUNT on $(hostname -s)"'
+    echo 'echo "started $(date +%s.%N)"'
     echo "${IMPART_BIN@Q} ${FRAGMENT[*]@Q} --out ${DATA@Q}/slurm-cells --shard auto"
+    echo 'echo "ended $(date +%s.%N)"'
 } > "$WORK/fragment.sh"
 {
     echo '#!/usr/bin/env bash'
     echo 'set -euo pipefail'
+    echo 'echo "started $(date +%s.%N)"'
     echo "${IMPART_BIN@Q} ${STITCH[*]@Q} --out ${DATA@Q}/slurm.zarr --shard auto --json"
+    echo 'echo "ended $(date +%s.%N)"'
 } > "$WORK/stitch.sh"
 chmod +x "$WORK/fragment.sh" "$WORK/stitch.sh"
 submit() {
@@ -170,9 +174,12 @@ echo "slurm: fragment of $SHARDS shards identical to one process"
 diff -r "$DATA/ref.zarr" "$DATA/slurm.zarr" || fail "slurm stitch differs from one process"
 echo "slurm: stitch of $SHARDS shards identical to one process"
 CELLS=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cells"])' "$WORK/log/ref-stitch.json")
-ADDED=$(cat "$WORK"/log/stitch-*.out | python3 -c 'import json,sys; print(sum(json.loads(l)["cells_added"] for l in sys.stdin if l.startswith("{")))')
-printf '{"size": %s, "cell": "%s", "chunks": "%s", "shards": %s, "one_process_fragment_s": %s, "array_fragment_s": %s, "one_process_stitch_s": %s, "array_stitch_s": %s, "stitch_cells": %s, "stitch_cells_computed": %s}\n' \
-    "$SIZE" "$CELL" "$CHUNKS" "$SHARDS" "$ONE_FRAGMENT" "$ARRAY_FRAGMENT" "$ONE_STITCH" "$ARRAY_STITCH" "$CELLS" "$ADDED"
+ADDED=$(grep -h '^{' "$WORK"/log/stitch-*.out | python3 -c 'import json,sys; print(sum(json.loads(l)["cells_added"] for l in sys.stdin if l.startswith("{")))')
+# the tasks' own span (first start to last end): sbatch --wait polls the
+# job's state every few seconds, so its return says little about the work
+span() { cat "$WORK"/log/"$1"-*.out | awk '/^started/ {if (!a || $2 < a) a = $2} /^ended/ {if ($2 > b) b = $2} END {printf "%.2f", b - a}'; }
+printf '{"size": %s, "cell": "%s", "chunks": "%s", "shards": %s, "one_process_fragment_s": %s, "array_fragment_tasks_s": %s, "array_fragment_sbatch_s": %s, "one_process_stitch_s": %s, "array_stitch_tasks_s": %s, "array_stitch_sbatch_s": %s, "stitch_cells": %s, "stitch_cells_computed": %s}\n' \
+    "$SIZE" "$CELL" "$CHUNKS" "$SHARDS" "$ONE_FRAGMENT" "$(span fragment)" "$ARRAY_FRAGMENT" "$ONE_STITCH" "$(span stitch)" "$ARRAY_STITCH" "$CELLS" "$ADDED"
 
 # a Kubernetes Indexed Job: the kubelet sets JOB_COMPLETION_INDEX per pod
 for k in $(seq 0 $((SHARDS - 1))); do

@@ -244,3 +244,85 @@ fn bad_counts_are_errors() {
     let split = part.shard_split(&cells, 9).unwrap();
     assert_eq!((0..9).map(|k| split.part_len(k)).sum::<usize>(), 4);
 }
+
+mod stitched {
+    use super::*;
+    use impart::grid::Grid;
+    use impart::stitch::{Blend, Blocks, StitchOptions, Stitcher};
+    use impart::Region;
+    use ndarray::Dimension;
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    /// Every region a stitcher finishes: its start and its values' bits.
+    type Written = Mutex<BTreeMap<Vec<usize>, (Vec<usize>, Vec<u32>)>>;
+
+    /// Stitches a deterministic prediction of every cell of `grid` (C
+    /// channels of a hash of the voxel's position and the cell) with
+    /// `options`, collecting what the sink is handed.
+    fn stitch(
+        grid: &Grid,
+        channels: usize,
+        options: &StitchOptions,
+    ) -> BTreeMap<Vec<usize>, (Vec<usize>, Vec<u32>)> {
+        let written: Written = Mutex::default();
+        let sink = |region: &Region, values: ndarray::ArrayViewD<'_, f32>| -> impart::Result<()> {
+            let bits = values.iter().map(|v| v.to_bits()).collect();
+            let prev = written
+                .lock()
+                .unwrap()
+                .insert(region.start().to_vec(), (region.shape().to_vec(), bits));
+            assert!(prev.is_none(), "region {region} written twice");
+            Ok(())
+        };
+        let stitcher = Stitcher::<f32>::new(grid, channels, options, &sink).unwrap();
+        stitcher
+            .run(
+                |cell| {
+                    let region = grid.cell_region(cell).unwrap();
+                    let mut shape = vec![channels];
+                    shape.extend_from_slice(region.shape());
+                    let seed: usize = cell
+                        .iter()
+                        .fold(7usize, |h, &i| h.wrapping_mul(31).wrapping_add(i));
+                    let p = ArrayD::from_shape_fn(shape, |i| {
+                        let v: usize = i
+                            .as_array_view()
+                            .iter()
+                            .fold(seed, |h, &x| h.wrapping_mul(131).wrapping_add(x));
+                        (v % 1009) as f32 / 1009.0
+                    });
+                    stitcher.add(cell, p.view())
+                },
+                &|_, _| {},
+            )
+            .unwrap();
+        stitcher.finish().unwrap();
+        written.into_inner().unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// The regions of N sharded stitchers, put together, are one
+        /// stitcher's: each written by exactly one shard, bit for bit.
+        #[test]
+        fn sharded_stitches_write_each_region_once_as_one_stitch(
+            (shape, cell, stride, chunk, n) in grid_case(),
+            channels in 1usize..3,
+        ) {
+            let cell: Vec<usize> = cell.iter().zip(&shape).map(|(&c, &s)| c.min(s)).collect();
+            let grid = Grid::builder(&shape).cell(&cell).stride(stride.clone()).build().unwrap();
+            let options = StitchOptions::new(Blend::gaussian()).blocks(Blocks::Regular(chunk.clone()));
+            let single = stitch(&grid, channels, &options);
+            let mut merged = BTreeMap::new();
+            for k in 0..n {
+                let part = stitch(&grid, channels, &options.clone().shard(Shard::new(k, n).unwrap()));
+                for (start, values) in part {
+                    prop_assert!(merged.insert(start.clone(), values).is_none(), "region at {:?} written by two shards", start);
+                }
+            }
+            prop_assert!(merged == single, "the shards' regions differ from one stitch's");
+        }
+    }
+}

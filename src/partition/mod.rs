@@ -17,7 +17,10 @@
 //! only.
 
 // One file per seam: the builder, the `Partition` type and its indexing,
-// `Selected` and its zero-copy views, materialization, world coordinates.
+// `Selected` and its zero-copy views, materialization, world coordinates,
+// and the split of a selection into shards (a function of the grid and the
+// volume's chunks alone; the walk layer walks one part, the sinks write
+// one).
 // Parallel walks over a partition belong to the walk layer (`crate::walk`,
 // feature `rayon`), which imports this module, never the other way round.
 mod builder;

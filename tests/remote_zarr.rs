@@ -137,6 +137,20 @@ fn set_s3_env(server: &Server) {
 
 static S3_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// An S3 server over a fresh directory whose bucket `bucket` holds a copy
+/// of `from` (or nothing), the environment set for it. Keep the returned
+/// directory and server alive as long as they are used.
+fn s3_bucket(from: Option<&Path>, bucket: &str) -> (tempfile::TempDir, Server) {
+    let root = tempfile::tempdir().expect("tempdir");
+    match from {
+        Some(from) => copy_dir(from, &root.path().join(bucket)),
+        None => std::fs::create_dir(root.path().join(bucket)).expect("bucket"),
+    }
+    let server = s3_server(root.path());
+    set_s3_env(&server);
+    (root, server)
+}
+
 /// The arrays among the fixtures (directories with Zarr metadata), and for
 /// groups the arrays inside them.
 fn arrays() -> Vec<String> {
@@ -456,11 +470,7 @@ fn retries_through_503s_and_resets_give_the_same_values() {
 #[ignore = "needs s3s-fs: cargo install s3s-fs --features binary (CI installs it), then --include-ignored"]
 fn every_fixture_over_s3_reads_as_the_local_array() {
     let _guard = S3_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let root = tempfile::tempdir().expect("tempdir");
-    let bucket = root.path().join("fixtures");
-    copy_dir(&fixtures(), &bucket);
-    let server = s3_server(root.path());
-    set_s3_env(&server);
+    let (_root, _server) = s3_bucket(Some(&fixtures()), "fixtures");
     let n = compare_all(|name| format!("s3://fixtures/{name}"), &ZarrOptions::new());
     assert!(n >= 20, "only {n} arrays compared");
     // a bucket prefix as the store, the array inside it
@@ -548,10 +558,7 @@ fn ome_zarr_images_over_http_read_as_the_local_ones() {
 #[ignore = "needs s3s-fs: cargo install s3s-fs --features binary (CI installs it), then --include-ignored"]
 fn ome_zarr_images_over_s3_read_as_the_local_ones() {
     let _guard = S3_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let root = tempfile::tempdir().expect("tempdir");
-    copy_dir(&ome_fixtures(), &root.path().join("images"));
-    let server = s3_server(root.path());
-    set_s3_env(&server);
+    let (_root, _server) = s3_bucket(Some(&ome_fixtures()), "images");
     assert_eq!(compare_ome(|name| format!("s3://images/{name}")), 11);
 }
 
@@ -577,10 +584,7 @@ fn tree(root: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
 #[ignore = "needs s3s-fs: cargo install s3s-fs --features binary (CI installs it), then --include-ignored"]
 fn a_stitch_into_s3_puts_the_bytes_of_a_local_stitch() {
     let _guard = S3_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let root = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir(root.path().join("out")).expect("bucket");
-    let server = s3_server(root.path());
-    set_s3_env(&server);
+    let (root, _server) = s3_bucket(None, "out");
     let input = fixtures().join("v3_u16_zstd_3d");
     let input = input.to_str().expect("UTF-8");
     let local = root.path().join("local.zarr");
@@ -648,10 +652,7 @@ fn a_stitch_into_s3_puts_the_bytes_of_a_local_stitch() {
 #[ignore = "needs s3s-fs: cargo install s3s-fs --features binary (CI installs it), then --include-ignored"]
 fn a_fragmentation_into_s3_puts_the_files_of_a_local_one_and_resumes() {
     let _guard = S3_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let root = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir(root.path().join("cells")).expect("bucket");
-    let server = s3_server(root.path());
-    set_s3_env(&server);
+    let (root, _server) = s3_bucket(None, "cells");
     let input = fixtures().join("v3_u16_zstd_3d");
     let input = input.to_str().expect("UTF-8");
     let local = root.path().join("local");
@@ -728,10 +729,7 @@ fn shard_objects(name: &str, inner_per_shard: usize) -> (u64, u64) {
 #[ignore = "needs s3s-fs: cargo install s3s-fs --features binary (CI installs it), then --include-ignored"]
 fn a_walk_over_a_sharded_array_on_s3_fetches_each_index_and_inner_chunk_once() {
     let _guard = S3_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let root = tempfile::tempdir().expect("tempdir");
-    copy_dir(&fixtures(), &root.path().join("fixtures"));
-    let server = s3_server(root.path());
-    set_s3_env(&server);
+    let (_root, _server) = s3_bucket(Some(&fixtures()), "fixtures");
     // (array, inner chunks per shard: shard shape / inner chunk shape)
     for (name, per_shard) in [
         ("v3_f32_sharded_3d", 4),           // shards 4 x 6 x 5 of 2 x 3 x 5

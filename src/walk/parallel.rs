@@ -112,13 +112,7 @@ impl<V: Volume> Partition<V> {
         R: Send,
         F: Fn(&Selected<'_, V>, ArrayViewD<'_, U>) -> R + Sync + Send,
     {
-        let cells = selection.into_selection()?.resolve(self.grid().shape())?;
-        let mut out = self.walk::<U, _, _>(&cells, &|_| true, |cell, buf| {
-            let view = cell.read_into_vec(buf)?;
-            Ok(f(cell, view))
-        })?;
-        out.sort_unstable_by_key(|(c, _)| *c);
-        Ok(out.into_iter().map(|(_, r)| r).collect())
+        self.par_map_cells_where(selection, |_| true, f)
     }
 
     /// [`par_map_cells`](Self::par_map_cells) over the cells of `shard`

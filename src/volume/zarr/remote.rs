@@ -760,6 +760,24 @@ impl RemoteStore {
     ///
     /// [`get`]: ReadableStorageTraits::get
     pub fn prefetch(&self, keys: impl IntoIterator<Item = String>, each: usize, budget: usize) {
+        self.ahead_of_walk(budget, |fetcher, ahead, limit| {
+            for key in keys {
+                let wanted = Wanted {
+                    key,
+                    span: Span::Whole,
+                    reserve: each,
+                    limit,
+                    then: None,
+                };
+                fetcher.want(ahead, wanted);
+            }
+        });
+    }
+
+    /// Runs `f` with the fetcher, the walk's prefetch state (locked, the
+    /// walk marked under way) and the byte limit of `budget`; nothing when
+    /// prefetch is off.
+    fn ahead_of_walk(&self, budget: usize, f: impl FnOnce(&Fetcher, &mut Ahead, usize)) {
         if self.options.prefetch == 0 {
             return;
         }
@@ -770,16 +788,7 @@ impl RemoteStore {
             return;
         };
         ahead.walking = true;
-        for key in keys {
-            let wanted = Wanted {
-                key,
-                span: Span::Whole,
-                reserve: each,
-                limit,
-                then: None,
-            };
-            fetcher.want(&mut ahead, wanted);
-        }
+        f(&fetcher, &mut ahead, limit);
     }
 
     /// Starts fetching the inner chunks `inner` (positions in C order of
@@ -794,42 +803,34 @@ impl RemoteStore {
         layout: &Arc<ShardIndex>,
         budget: usize,
     ) {
-        if self.options.prefetch == 0 {
-            return;
-        }
-        let fetcher = self.fetcher();
-        let limit = self.limit(budget);
-        let (lock, _) = &*self.ahead;
-        let Ok(mut ahead) = lock.lock() else {
-            return;
-        };
-        ahead.walking = true;
-        for (key, inner) in shards {
-            ahead
-                .layouts
-                .entry(key.clone())
-                .or_insert_with(|| layout.clone());
-            match ahead.indexes.get(&key).cloned() {
-                Some(index) => {
-                    for wanted in Fetcher::inner(&key, &index, &inner, limit) {
-                        fetcher.want(&mut ahead, wanted);
+        self.ahead_of_walk(budget, |fetcher, ahead, limit| {
+            for (key, inner) in shards {
+                ahead
+                    .layouts
+                    .entry(key.clone())
+                    .or_insert_with(|| layout.clone());
+                match ahead.indexes.get(&key).cloned() {
+                    Some(index) => {
+                        for wanted in Fetcher::inner(&key, &index, &inner, limit) {
+                            fetcher.want(ahead, wanted);
+                        }
+                    }
+                    None => {
+                        let wanted = Wanted {
+                            key,
+                            span: layout.span(),
+                            reserve: usize::try_from(layout.len).unwrap_or(usize::MAX),
+                            limit,
+                            then: Some(Then {
+                                layout: layout.clone(),
+                                inner,
+                            }),
+                        };
+                        fetcher.want(ahead, wanted);
                     }
                 }
-                None => {
-                    let wanted = Wanted {
-                        key,
-                        span: layout.span(),
-                        reserve: usize::try_from(layout.len).unwrap_or(usize::MAX),
-                        limit,
-                        then: Some(Then {
-                            layout: layout.clone(),
-                            inner,
-                        }),
-                    };
-                    fetcher.want(&mut ahead, wanted);
-                }
             }
-        }
+        });
     }
 
     /// Forgets every chunk fetched ahead and not taken, which chunks were

@@ -433,3 +433,67 @@ fn a_sharded_stitch_needs_a_local_zarr_output() {
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("holds another array"), "{e}");
 }
+
+#[test]
+fn a_merge_sees_stale_and_mismatched_shards() {
+    let tmp = tempfile::tempdir().unwrap();
+    let vol = volume(tmp.path());
+    let out = tmp.path().join("cells");
+    // shard 1 of another grid (another stride) in the same directory
+    ok(&impart(&fragment_args(
+        &vol,
+        &out,
+        "npy",
+        &["--shard", "0/2"],
+    )));
+    let mut other = fragment_args(&vol, &out, "npy", &["--shard", "1/2"]);
+    let at = other.iter().position(|a| a == "0.5").unwrap();
+    other[at] = "0.75".into();
+    ok(&impart(&other));
+    let o = impart(&["merge".into(), out.to_str().unwrap().into()]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("another grid"), "{e}");
+    // a single run into the directory clears the partial manifests: a
+    // merge then has nothing to take for its cells
+    ok(&impart(&fragment_args(&vol, &out, "npy", &[])));
+    let partial: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("manifest.shard-")
+        })
+        .collect();
+    assert!(partial.is_empty());
+    let o = impart(&["merge".into(), out.to_str().unwrap().into()]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("merged already, or a single run's"));
+}
+
+#[test]
+fn a_restarted_stitch_shard_is_not_done_until_it_ends() {
+    let tmp = tempfile::tempdir().unwrap();
+    let vol = volume(tmp.path());
+    let out = tmp.path().join("seg.zarr");
+    ok(&impart(&stitch_args(&vol, &out, &["--shard", "0/2"])));
+    let t0 = std::time::Instant::now();
+    ok(&impart(&stitch_args(&vol, &out, &["--shard", "1/2"])));
+    let took = t0.elapsed();
+    let marker = tmp.path().join(".seg.zarr.shard-1-of-2.impart-done");
+    assert!(marker.exists());
+    // shard 1 started again (not resumed) and killed halfway: its old
+    // marker is gone, so the merge refuses
+    let again = stitch_args(&vol, &out, &["--shard", "1/2"]);
+    if spawn_and_kill(&again, took / 2) {
+        assert!(!marker.exists(), "a killed restart left the old marker");
+        let o = impart(&["merge".into(), out.to_str().unwrap().into()]);
+        assert!(!o.status.success());
+        // and a single-process resume is refused: the shards resume theirs
+        let o = impart(&stitch_args(&vol, &out, &["--resume"]));
+        assert!(!o.status.success());
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(e.contains("--shard K/N --resume"), "{e}");
+    }
+}

@@ -777,6 +777,34 @@ fn a_walk_over_a_sharded_array_on_s3_fetches_each_index_and_inner_chunk_once() {
                 assert_eq!(stats.prefetched, 0, "{name}");
             }
         }
+        // a second walk over the same volume: zarrs keeps the shard
+        // indexes, so only the inner chunks are fetched again, ahead
+        let volume = ZarrVolume::open(format!("s3://fixtures/{name}")).expect("remote");
+        let part = Partition::builder(volume)
+            .cell(&cell)
+            .stride(0.5)
+            .build()
+            .expect("grid");
+        let walk = || {
+            part.par_map_cells::<f32, _, _>("...", |_, v| {
+                v.iter().map(|&x| f64::from(x)).sum::<f64>().to_bits()
+            })
+            .expect("walk")
+        };
+        assert_eq!(walk(), expected);
+        let first = part.volume().remote().expect("remote").stats();
+        assert_eq!(walk(), expected);
+        let second = part.volume().remote().expect("remote").stats();
+        assert_eq!(
+            second.gets - first.gets,
+            inner,
+            "{name}: {second:?} after {first:?}"
+        );
+        assert_eq!(
+            second.prefetched - first.prefetched,
+            inner,
+            "{name}: the second walk fetched every inner chunk ahead"
+        );
     }
 }
 

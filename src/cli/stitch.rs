@@ -204,6 +204,32 @@ pub fn run(part: &Partition<AnyVolume>, args: &StitchArgs) -> Result<()> {
             })
         }
     };
+    if shard.count() == 1 && args.resume && target.exists() {
+        // an output the shards of a split stitch write: each resumes its own
+        let name = target
+            .file_name()
+            .map(|n| format!(".{}.shard-", n.to_string_lossy()))
+            .unwrap_or_default();
+        let parent = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let sharded = std::fs::read_dir(&parent)
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with(&name))
+            })
+            .unwrap_or(false);
+        if sharded {
+            return Err(Error::InvalidArgument {
+                what: "--resume",
+                detail: format!(
+                    "{} is written by the shards of a split stitch (their journals or markers are beside it): resume each with --shard K/N --resume, then impart merge",
+                    target.display()
+                ),
+            });
+        }
+    }
     if shard.count() == 1
         && args.resume
         && target.exists()

@@ -2,7 +2,7 @@
 //! temporary-name policy.
 //!
 //! Everything is written under a temporary name beside its target,
-//! `.<name>.<pid>-<n>.impart-tmp` (unique per process and write, so
+//! `.<name>.<pid>-<nonce>-<n>.impart-tmp` (unique per process and write, so
 //! concurrent writers, even in other processes, never share one), optionally
 //! synced, then renamed over the target. A reader never sees a partial file
 //! under a final name; a killed writer leaves only names that
@@ -18,7 +18,23 @@ use crate::error::{Error, Result};
 /// The suffix of every temporary name.
 pub(crate) const TMP_SUFFIX: &str = ".impart-tmp";
 
-/// A fresh temporary path beside `target`.
+/// A number drawn once per process from the OS's randomness (through the
+/// standard library's hash keys): process ids repeat across machines and
+/// containers (every pod's first process is 1), so temporary names of
+/// workers sharing a directory need more than the pid.
+fn process_nonce() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static NONCE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *NONCE.get_or_init(|| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        h.finish()
+    })
+}
+
+/// A fresh temporary path beside `target`:
+/// `.<name>.<pid>-<nonce>-<n>.impart-tmp`, unique per process (even across
+/// machines writing one shared directory) and write.
 pub(crate) fn temp_path(target: &Path) -> PathBuf {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let name = target
@@ -26,7 +42,11 @@ pub(crate) fn temp_path(target: &Path) -> PathBuf {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    target.with_file_name(format!(".{name}.{}-{n}{TMP_SUFFIX}", std::process::id()))
+    target.with_file_name(format!(
+        ".{name}.{}-{:016x}-{n}{TMP_SUFFIX}",
+        std::process::id(),
+        process_nonce()
+    ))
 }
 
 /// The stable temporary path of a resumable output of `target`
@@ -48,13 +68,17 @@ pub(crate) fn resumable_temp_path_for(target: &Path, tag: &str) -> PathBuf {
 }
 
 /// The name of the target a temporary name of [`temp_path`] stands for
-/// (`cell_1.npy` for `.cell_1.npy.4242-7.impart-tmp`).
+/// (`cell_1.npy` for `.cell_1.npy.4242-9f3a0c1d2b4e5f60-7.impart-tmp`).
 #[cfg_attr(not(feature = "fragment"), allow(dead_code))]
 pub(crate) fn temp_target(name: &str) -> Option<&str> {
     let inner = name.strip_prefix('.')?.strip_suffix(TMP_SUFFIX)?;
     let (target, tag) = inner.rsplit_once('.')?;
-    let (pid, n) = tag.split_once('-')?;
-    (pid.bytes().all(|b| b.is_ascii_digit()) && n.bytes().all(|b| b.is_ascii_digit()))
+    let parts: Vec<&str> = tag.split('-').collect();
+    let [pid, nonce, n] = parts.as_slice() else {
+        return None;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(pid) && digits(n) && nonce.len() == 16 && nonce.bytes().all(|b| b.is_ascii_hexdigit()))
         .then_some(target)
 }
 
@@ -217,5 +241,21 @@ mod tests {
         .unwrap();
         assert_eq!((n, fs::read(&target).unwrap()), (3, b"abc".to_vec()));
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}
+
+#[cfg(test)]
+mod temp_name_tests {
+    use super::*;
+
+    #[test]
+    fn temporary_names_say_their_target() {
+        let t = temp_path(Path::new("/d/cell_1_2.npy"));
+        let name = t.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(is_temp_name(&name), "{name}");
+        assert_eq!(temp_target(&name), Some("cell_1_2.npy"));
+        assert_ne!(t, temp_path(Path::new("/d/cell_1_2.npy")));
+        assert_eq!(temp_target(".cell.npy.12-7.impart-tmp"), None);
+        assert_eq!(temp_target("cell.npy"), None);
     }
 }

@@ -9,7 +9,7 @@
 //! canonical path, size and modification time (plus what the backend adds),
 //! so a changed source gets a new file and an unchanged one reuses it.
 //! Files are written under a temporary name
-//! (`.<name>.<pid>-<n>.impart-tmp`), synced and renamed, so a crash never
+//! (`.<name>.<pid>-<nonce>-<n>.impart-tmp`), synced and renamed, so a crash never
 //! leaves a partial file that a later run trusts. Other files in the
 //! directory are never listed or removed.
 //!

@@ -273,6 +273,11 @@ impl ZarrOutput {
             });
         }
         std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
+        if !resume {
+            // this worker starts its share again: until it finishes, a
+            // merge must not count it as done
+            crate::io::remove_if_exists(&Self::shard_done_path(path, shard))?;
+        }
         let layout = (shape, chunks, dtype, zarr_format, dimension_names);
         // the metadata, written by zarrs into a directory of this worker's
         // own, then renamed into the array: whole, and the same bytes as a

@@ -30,8 +30,9 @@
 //! Each cell is keyed by the chunk holding the first voxel it reads (for a
 //! volume without chunks, a mapped file, by that voxel itself), with the
 //! volume's axes ordered outermost first: for chunks, the axis with the
-//! most chunks first; for a mapped file, the axis with the largest stride
-//! first. The cells are then ordered as the leaves of a k-d tree built for
+//! most chunks first; without chunks, the axes in their order (not by a
+//! mapping's strides: a worker that reads without one splits the same
+//! way). The cells are then ordered as the leaves of a k-d tree built for
 //! N parts: a node for `m` parts is cut across the axis its keys spread
 //! widest on, at the byte fraction `floor(m/2) / m`, each side ordered the
 //! same way for its share, a leaf by key and C-order position. That order
@@ -99,14 +100,16 @@ impl Shard {
     /// This worker's part, from the scheduler's environment (`--shard
     /// auto`):
     ///
-    /// - a Slurm job array: `SLURM_ARRAY_TASK_ID`, less
+    /// - a Slurm job array: with `count` given, part
+    ///   `SLURM_ARRAY_TASK_ID` of `count` (the array's indices are the
+    ///   shard numbers, as in `--array=0-7` or a resubmission of failed
+    ///   tasks, `--array=2,5`); else `SLURM_ARRAY_TASK_ID`, less
     ///   `SLURM_ARRAY_TASK_MIN` (0 if unset), divided by
-    ///   `SLURM_ARRAY_TASK_STEP` (1 if unset); of `SLURM_ARRAY_TASK_COUNT`
-    ///   parts, else `(MAX - MIN) / STEP + 1`;
+    ///   `SLURM_ARRAY_TASK_STEP` (1 if unset), of `SLURM_ARRAY_TASK_COUNT`
+    ///   parts (or `(MAX - MIN) / STEP + 1`), which must agree: an array of
+    ///   irregular indices needs `count`;
     /// - a Kubernetes Indexed Job: `JOB_COMPLETION_INDEX`, of `count`
     ///   parts, else of [`SHARDS_VAR`] (`IMPART_SHARDS`).
-    ///
-    /// `count`, when given, overrides the scheduler's count.
     ///
     /// # Errors
     ///
@@ -130,6 +133,11 @@ impl Shard {
             }
         };
         if let Some(id) = number("SLURM_ARRAY_TASK_ID")? {
+            // with the count given, the array's indices are the shard
+            // numbers (--array=0-7, or a resubmission --array=2,5)
+            if let Some(n) = count {
+                return Self::new(id, n);
+            }
             let min = number("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
             let step = number("SLURM_ARRAY_TASK_STEP")?.unwrap_or(1).max(1);
             let offset = id.checked_sub(min).ok_or_else(|| {
@@ -137,16 +145,38 @@ impl Shard {
                     "SLURM_ARRAY_TASK_ID={id} is below SLURM_ARRAY_TASK_MIN={min}"
                 ))
             })?;
-            let n = match (count, number("SLURM_ARRAY_TASK_COUNT")?) {
-                (Some(n), _) | (None, Some(n)) => n,
-                (None, None) => match number("SLURM_ARRAY_TASK_MAX")? {
-                    Some(max) if max >= min => (max - min) / step + 1,
-                    _ => {
-                        return Err(invalid(
-                            "a Slurm array task without SLURM_ARRAY_TASK_COUNT or SLURM_ARRAY_TASK_MAX: give --shards N".into(),
-                        ))
-                    }
-                },
+            let irregular = |why: String| {
+                invalid(format!(
+                    "{why}: an array of irregular indices; give --shards N (the indices are then the shard numbers) or --shard K/N"
+                ))
+            };
+            if offset % step != 0 {
+                return Err(irregular(format!(
+                    "SLURM_ARRAY_TASK_ID={id} is not MIN={min} plus a multiple of STEP={step}"
+                )));
+            }
+            let span = match number("SLURM_ARRAY_TASK_MAX")? {
+                Some(max) if max >= min => Some((max - min) / step + 1),
+                Some(max) => {
+                    return Err(irregular(format!(
+                        "SLURM_ARRAY_TASK_MAX={max} is below SLURM_ARRAY_TASK_MIN={min}"
+                    )))
+                }
+                None => None,
+            };
+            let n = match (number("SLURM_ARRAY_TASK_COUNT")?, span) {
+                (Some(c), Some(s)) if c != s => {
+                    return Err(irregular(format!(
+                        "SLURM_ARRAY_TASK_COUNT={c} tasks between MIN={min} and MAX by STEP={step}, which spans {s}"
+                    )))
+                }
+                (Some(c), _) => c,
+                (None, Some(s)) => s,
+                (None, None) => {
+                    return Err(invalid(
+                        "a Slurm array task without SLURM_ARRAY_TASK_COUNT or SLURM_ARRAY_TASK_MAX: give --shards N".into(),
+                    ))
+                }
             };
             return Self::new(offset / step, n);
         }
@@ -205,7 +235,9 @@ pub struct ShardSplit {
     owner: Vec<u32>,
     count: usize,
     /// Bytes each part reads.
-    bytes: Vec<u64>,
+    /// Bytes each part reads (parts that hold no cell left out: with more
+    /// parts than cells, most are empty).
+    bytes: std::collections::BTreeMap<usize, u64>,
 }
 
 impl ShardSplit {
@@ -218,9 +250,9 @@ impl ShardSplit {
     pub fn round_robin(cells: usize, count: usize, bytes: impl Fn(usize) -> u64) -> Result<Self> {
         let count = checked_count(count)?;
         let owner: Vec<u32> = (0..cells).map(|c| (c % count) as u32).collect();
-        let mut weights = vec![0u64; count];
+        let mut weights = std::collections::BTreeMap::new();
         for (c, &k) in owner.iter().enumerate() {
-            weights[k as usize] += bytes(c);
+            *weights.entry(k as usize).or_insert(0u64) += bytes(c);
         }
         Ok(ShardSplit {
             owner,
@@ -262,7 +294,7 @@ impl ShardSplit {
 
     /// Bytes the cells of part `k` read.
     pub fn part_bytes(&self, k: usize) -> u64 {
-        self.bytes.get(k).copied().unwrap_or(0)
+        self.bytes.get(&k).copied().unwrap_or(0)
     }
 }
 
@@ -270,16 +302,19 @@ impl ShardSplit {
 /// `count` parts: ordered by [`bisect`], cut into runs of equal weight by
 /// the middle-byte rule. Returns each position's part and each part's
 /// weight. Also the split of a stitch's output regions.
-pub(crate) fn split_keyed(mut keyed: Vec<Keyed>, count: usize) -> (Vec<u32>, Vec<u64>) {
+pub(crate) fn split_keyed(
+    mut keyed: Vec<Keyed>,
+    count: usize,
+) -> (Vec<u32>, std::collections::BTreeMap<usize, u64>) {
     let n = keyed.len();
     bisect(&mut keyed, count);
     let total: u128 = keyed.iter().map(|k| u128::from(k.2)).sum();
     let mut owner = vec![0u32; n];
-    let mut bytes = vec![0u64; count];
+    let mut bytes = std::collections::BTreeMap::new();
     let mut before: u128 = 0;
     for (rank, (_, c, w)) in keyed.iter().enumerate() {
         let part = if total == 0 {
-            rank * count / n.max(1)
+            (rank as u128 * count as u128 / n.max(1) as u128) as usize
         } else {
             // the part the item's middle byte falls in
             let middle = 2 * before + u128::from(*w);
@@ -289,7 +324,8 @@ pub(crate) fn split_keyed(mut keyed: Vec<Keyed>, count: usize) -> (Vec<u32>, Vec
         if let Some(o) = owner.get_mut(*c) {
             *o = part as u32;
         }
-        bytes[part] = bytes[part].saturating_add(*w);
+        let b = bytes.entry(part).or_insert(0u64);
+        *b = b.saturating_add(*w);
         before += u128::from(*w);
     }
     (owner, bytes)
@@ -344,7 +380,7 @@ fn bisect(items: &mut [Keyed], parts: usize) {
     bisect(right, parts - left_parts);
 }
 
-fn checked_count(count: usize) -> Result<usize> {
+pub(crate) fn checked_count(count: usize) -> Result<usize> {
     if count == 0 || count > u32::MAX as usize {
         return Err(invalid(format!(
             "{count} shards: at least 1 and at most {}",
@@ -383,14 +419,10 @@ impl<V: Volume> Partition<V> {
                 order.sort_by_key(|&a| (std::cmp::Reverse(chunks(a)), a));
                 (unit, order)
             }
-            _ => {
-                let mut order: Vec<usize> = (0..ndim).collect();
-                if let Some(layout) = volume.layout() {
-                    let strides = layout.strides();
-                    order.sort_by_key(|&a| (std::cmp::Reverse(strides[a]), a));
-                }
-                (vec![1; ndim], order)
-            }
+            // no chunks (a mapped file): by voxel, axes in their order; not
+            // by the mapping's strides, so that a worker reading with
+            // --no-mmap splits the same way as one that maps
+            _ => (vec![1; ndim], (0..ndim).collect()),
         };
         let mut keyed: Vec<(Vec<usize>, usize, u64)> = Vec::new();
         keyed.try_reserve_exact(n).map_err(|_| too_many())?;
@@ -475,6 +507,29 @@ mod tests {
         .unwrap();
         assert_eq!(s, Shard::new(2, 4).unwrap());
         assert!(Shard::from_vars(vars(&[("SLURM_ARRAY_TASK_ID", "1")]), None).is_err());
+        // failed tasks 2 and 5 of 8 resubmitted: --array=2,5
+        let again = [
+            ("SLURM_ARRAY_TASK_ID", "5"),
+            ("SLURM_ARRAY_TASK_COUNT", "2"),
+            ("SLURM_ARRAY_TASK_MIN", "2"),
+            ("SLURM_ARRAY_TASK_MAX", "5"),
+        ];
+        let err = Shard::from_vars(vars(&again), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("irregular"), "{err}");
+        assert_eq!(
+            Shard::from_vars(vars(&again), Some(8)).unwrap(),
+            Shard::new(5, 8).unwrap()
+        );
+        // an id off the step
+        let off = [
+            ("SLURM_ARRAY_TASK_ID", "13"),
+            ("SLURM_ARRAY_TASK_MIN", "10"),
+            ("SLURM_ARRAY_TASK_MAX", "16"),
+            ("SLURM_ARRAY_TASK_STEP", "2"),
+        ];
+        assert!(Shard::from_vars(vars(&off), None).is_err());
         assert_eq!(
             Shard::from_vars(vars(&[("SLURM_ARRAY_TASK_ID", "1")]), Some(3)).unwrap(),
             Shard::new(1, 3).unwrap()

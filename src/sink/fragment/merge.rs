@@ -16,7 +16,8 @@ use crate::partition::Shard;
 /// The partial manifest a shard writes instead of `manifest.jsonl`:
 /// `manifest.shard-K-of-N.jsonl`. Its first line describes the shard
 /// (`shard`, `shards`, `selection`: the selected box of cells as
-/// `[start, end)` per grid axis, `cells`: how many it wrote); each later
+/// `[start, end)` per grid axis, `cells`: how many it wrote, `grid`: the
+/// grid it split, as `grid.json` holds it); each later
 /// line is the manifest line of one of its cells, in C order.
 pub fn shard_manifest_name(shard: Shard) -> String {
     format!(
@@ -27,7 +28,7 @@ pub fn shard_manifest_name(shard: Shard) -> String {
 }
 
 /// The shard a file name is the partial manifest of.
-fn shard_of_name(name: &str) -> Option<Shard> {
+pub(super) fn shard_of_name(name: &str) -> Option<Shard> {
     let rest = name
         .strip_prefix("manifest.shard-")?
         .strip_suffix(".jsonl")?;
@@ -115,9 +116,14 @@ pub fn merge(dir: impl AsRef<Path>) -> Result<MergeReport> {
             shard_manifest_name(Shard::new(missing[0].parse().unwrap_or(0), n)?)
         )));
     }
-    if !dir.join(GRID).is_file() {
-        return Err(refuse(format!("no {GRID}")));
-    }
+    let grid_path = dir.join(GRID);
+    let grid: Value = match fs::read_to_string(&grid_path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|e| Error::InvalidHeader {
+            path: grid_path.clone(),
+            detail: e.to_string(),
+        })?,
+        Err(_) => return Err(refuse(format!("no {GRID}"))),
+    };
     let mut selection: Option<Vec<(usize, usize)>> = None;
     // every cell's line, by its grid index (C order)
     let mut lines: BTreeMap<Vec<usize>, String> = BTreeMap::new();
@@ -149,6 +155,21 @@ pub fn merge(dir: impl AsRef<Path>) -> Result<MergeReport> {
                 )))
             }
             Some(_) => {}
+        }
+        if header["shard"].as_u64() != Some(shard.index() as u64)
+            || header["shards"].as_u64() != Some(shard.count() as u64)
+        {
+            return Err(bad(format!(
+                "its header names shard {}/{}, its name {shard}",
+                header["shard"], header["shards"]
+            )));
+        }
+        // every shard split the grid that grid.json describes
+        if header["grid"] != grid {
+            return Err(refuse(format!(
+                "shard {shard} split another grid ({}) than {GRID} describes ({grid})",
+                header["grid"]
+            )));
         }
         let expected = header["cells"].as_u64();
         let mut count = 0u64;
@@ -191,10 +212,10 @@ pub fn merge(dir: impl AsRef<Path>) -> Result<MergeReport> {
         }
     }
     let selection = selection.unwrap_or_default();
-    let selected: usize = selection
+    let selected = selection
         .iter()
-        .map(|&(a, b)| b.saturating_sub(a))
-        .product();
+        .try_fold(1usize, |n, &(a, b)| n.checked_mul(b.saturating_sub(a)))
+        .ok_or_else(|| refuse(format!("a selection of {selection:?} cells is too large")))?;
     if lines.len() != selected {
         return Err(refuse(format!(
             "{} of {selected} selected cells listed",

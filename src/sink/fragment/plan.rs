@@ -235,7 +235,10 @@ impl<'a, V: Volume> Plan<'a, V> {
             let name = entry.file_name();
             let name = name.to_string_lossy();
             let stale = match &own {
-                None => is_temp_name(&name),
+                // a single run: also the partial manifests of an earlier
+                // sharded run, which a later merge must not take for this
+                // run's cells
+                None => is_temp_name(&name) || super::merge::shard_of_name(&name).is_some(),
                 Some(own) => crate::io::temp_target(&name).is_some_and(|t| own.contains(t)),
             };
             if stale {
@@ -359,6 +362,7 @@ impl<'a, V: Volume> Plan<'a, V> {
                 "shards": shard.count(),
                 "selection": self.cells.ranges().iter().map(|r| [r.start, r.end]).collect::<Vec<_>>(),
                 "cells": split.part_len(shard.index()),
+                "grid": super::grid_json(self.part),
             })
         });
         write_atomic(

@@ -292,6 +292,7 @@ impl<'s, A: Accumulator> Stitcher<'s, A> {
         // the regions of the other shards count as done here
         let mut foreign = 0;
         if let Some(shard) = options.shard {
+            crate::partition::shard::checked_count(shard.count())?;
             let keyed: Vec<crate::partition::shard::Keyed> = (0..lattice.len())
                 .map(|id| {
                     let index = lattice.unravel(id);

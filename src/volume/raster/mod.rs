@@ -28,7 +28,7 @@
 //!   is larger and no cache is given: a file in `<temp dir>/impart-cache/`
 //!   (the system temp directory, `TMPDIR` on Unix, or
 //!   [`ImageOptions::temp_dir`]) under the cache's temporary name
-//!   `.<name>.pixels.<pid>-<n>.impart-tmp`, readable by its owner only,
+//!   `.<name>.pixels.<pid>-<nonce>-<n>.impart-tmp`, readable by its owner only,
 //!   memory-mapped, and removed: on Unix as soon as it is mapped (its disk
 //!   space returns when the volume is dropped, even if the process is
 //!   killed), elsewhere when the volume is dropped. It is not synced and

@@ -212,7 +212,7 @@ impl<'a> PixelFile<'a> {
         // the file: if another process wrote or truncated it, our slices
         // would change under us or a page past the new end would raise
         // SIGBUS. This file is one this process just created under a
-        // unique temporary name (`io::temp_path`, pid and counter) in the
+        // unique temporary name (`io::temp_path`, pid, nonce and counter) in the
         // decode cache's directory, which no other writer uses; the only
         // other actor there, eviction, removes stale temporary files (which
         // leaves an open mapping intact on Unix) and never truncates one.
@@ -398,7 +398,7 @@ impl Drop for TempFile {
 }
 
 /// Creates a temporary cache file for `name` in `dir` (made if missing):
-/// the decode cache's temporary name (`.<name>.<pid>-<n>.impart-tmp`, so
+/// the decode cache's temporary name (`.<name>.<pid>-<nonce>-<n>.impart-tmp`, so
 /// the leftover of a crash is removed by the cache's eviction a day
 /// later), readable by this user only; writes it through `fill`, unsynced,
 /// and returns its path. On error the file is removed.

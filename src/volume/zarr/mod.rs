@@ -610,6 +610,17 @@ impl ZarrChunks {
             }
             _ => None,
         };
+        #[cfg(feature = "remote")]
+        if let (Some(remote), Some((_, layout))) = (&remote, &shards) {
+            // the keys of this array's shards start with its path
+            let node = array.path().as_str().trim_matches('/');
+            let prefix = if node.is_empty() {
+                String::new()
+            } else {
+                format!("{node}/")
+            };
+            remote.register_shards(&prefix, layout.clone());
+        }
         Ok(ZarrChunks {
             path: path.to_path_buf(),
             name,

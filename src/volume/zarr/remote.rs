@@ -350,6 +350,9 @@ impl ShardIndex {
     }
 }
 
+/// A shard's decoded index: `(offset, length)` of each inner chunk.
+type ShardPairs = Arc<Vec<(u64, u64)>>;
+
 /// A fetch started ahead of the decoder, or done without one.
 enum Slot {
     /// In flight (holding back its expected size from the budget).
@@ -365,14 +368,19 @@ enum Slot {
 #[derive(Default)]
 struct Ahead {
     slots: HashMap<(String, Span), Slot>,
-    /// Bytes held by ready slots, and held back for pending ones.
+    /// Bytes held by ready slots, and held back for fetches in flight
+    /// (also those of a walk that has ended, until they end).
     bytes: usize,
-    /// Slots pending.
+    /// Fetches in flight (also those of a walk that has ended).
     pending: usize,
-    /// The index layout of every shard a prefetch has named.
-    layouts: HashMap<String, Arc<ShardIndex>>,
-    /// The decoded indexes of the shards seen so far.
-    indexes: HashMap<String, Arc<Vec<(u64, u64)>>>,
+    /// The shard index layout of the arrays opened on this store, by the
+    /// prefix of their keys (kept across walks).
+    layouts: Vec<(String, Arc<ShardIndex>)>,
+    /// The decoded indexes of the shards seen so far, kept across walks
+    /// as `zarrs` keeps its own (it never asks for an index again).
+    /// `None` for a shard that does not exist (its inner chunks are the
+    /// fill value).
+    indexes: HashMap<String, Option<ShardPairs>>,
     /// Inner chunks asked for of shards whose index is in flight.
     waiting: HashMap<String, Vec<usize>>,
     /// Fetches asked for and not yet started (the bounds were reached),
@@ -445,12 +453,13 @@ impl Fetcher {
             if let Some(then) = wanted.then {
                 let pending = matches!(slot, Slot::Pending);
                 match ahead.indexes.get(&wanted.key).cloned() {
-                    Some(index) => {
+                    Some(Some(index)) => {
                         let inner = Fetcher::inner(&wanted.key, &index, &then.inner, wanted.limit);
                         for w in inner.into_iter().rev() {
                             ahead.queue.push_front(w);
                         }
                     }
+                    Some(None) => {}
                     None if pending => ahead
                         .waiting
                         .entry(wanted.key)
@@ -481,29 +490,40 @@ impl Fetcher {
         ahead.bytes += reserve;
         let walk = ahead.walk;
         let fetcher = self.clone();
+        let url = format!("{}/{}", fetcher.url, key.trim_start_matches('/'));
+        // the fetch in a task of its own: if it panicked, its slot would
+        // wait forever; its end (a panic too) is filed by this one
+        let fetching = self.runtime.spawn(fetch(
+            fetcher.store.clone(),
+            fetcher.counters.clone(),
+            url.clone(),
+            key.clone(),
+            span.get_range(),
+        ));
         self.runtime.spawn(async move {
-            let url = format!("{}/{}", fetcher.url, key.trim_start_matches('/'));
-            let result = fetch(
-                fetcher.store.clone(),
-                fetcher.counters.clone(),
-                url,
-                key.clone(),
-                span.get_range(),
-            )
-            .await;
+            let result = match fetching.await {
+                Ok(result) => result,
+                Err(e) => Err(std::io::Error::other(format!(
+                    "{url}: the fetch ahead of the decoder ended without an answer ({e})"
+                ))),
+            };
             fetcher.counters.prefetched.fetch_add(1, Ordering::Relaxed);
             let (lock, ready) = &*fetcher.ahead;
             if let Ok(mut ahead) = lock.lock() {
+                ahead.pending = ahead.pending.saturating_sub(1);
+                ahead.bytes = ahead.bytes.saturating_sub(reserve);
                 // a walk that has ended forgot what it fetched ahead: this
                 // answer is dropped, not kept for a later walk
                 if ahead.walk == walk {
-                    ahead.pending -= 1;
-                    ahead.bytes = ahead.bytes.saturating_sub(reserve);
                     if let Ok(Some(b)) = &result {
                         ahead.bytes += b.len();
                     }
+                    // the decoded index, or that there is no such shard
                     let index = match (&then, &result) {
-                        (Some(then), Ok(Some(b))) => then.layout.parse(b).map(Arc::new),
+                        (Some(then), Ok(Some(b))) => {
+                            then.layout.parse(b).map(|i| Some(Arc::new(i)))
+                        }
+                        (Some(_), Ok(None)) => Some(None),
                         _ => None,
                     };
                     ahead
@@ -512,6 +532,13 @@ impl Fetcher {
                     let waiting = ahead.waiting.remove(&key).unwrap_or_default();
                     if let (Some(mut then), Some(index)) = (then, index) {
                         ahead.indexes.insert(key.clone(), index.clone());
+                        let Some(index) = index else {
+                            // no shard: every inner chunk is the fill value
+                            fetcher.pump(&mut ahead);
+                            drop(ahead);
+                            ready.notify_all();
+                            return;
+                        };
                         // the shard's inner chunks are needed before what
                         // was asked for after them
                         then.inner.extend(waiting);
@@ -520,8 +547,8 @@ impl Fetcher {
                             ahead.queue.push_front(wanted);
                         }
                     }
-                    fetcher.pump(&mut ahead);
                 }
+                fetcher.pump(&mut ahead);
             }
             ready.notify_all();
         });
@@ -803,18 +830,21 @@ impl RemoteStore {
         layout: &Arc<ShardIndex>,
         budget: usize,
     ) {
+        // a server without range requests sends whole shards: reads then
+        // share the last few (range_of_whole), prefetching would not
+        if self.counters.no_ranges.load(Ordering::Relaxed) {
+            return;
+        }
         self.ahead_of_walk(budget, |fetcher, ahead, limit| {
             for (key, inner) in shards {
-                ahead
-                    .layouts
-                    .entry(key.clone())
-                    .or_insert_with(|| layout.clone());
                 match ahead.indexes.get(&key).cloned() {
-                    Some(index) => {
+                    Some(Some(index)) => {
                         for wanted in Fetcher::inner(&key, &index, &inner, limit) {
                             fetcher.want(ahead, wanted);
                         }
                     }
+                    // no such shard: nothing to fetch
+                    Some(None) => {}
                     None => {
                         let wanted = Wanted {
                             key,
@@ -839,11 +869,41 @@ impl RemoteStore {
     pub fn forget_prefetched(&self) {
         let (lock, _) = &*self.ahead;
         if let Ok(mut ahead) = lock.lock() {
-            let walk = ahead.walk.wrapping_add(1);
+            let ready: usize = ahead
+                .slots
+                .values()
+                .map(|s| match s {
+                    Slot::Ready(Ok(Some(b))) => b.len(),
+                    _ => 0,
+                })
+                .sum();
+            let old = std::mem::take(&mut *ahead);
             *ahead = Ahead {
-                walk,
+                walk: old.walk.wrapping_add(1),
+                // fetches still in flight give their share back as they end
+                pending: old.pending,
+                bytes: old.bytes.saturating_sub(ready),
+                layouts: old.layouts,
+                indexes: old.indexes,
                 ..Ahead::default()
             };
+        }
+    }
+
+    /// The arrays whose keys start with `prefix` are sharded with shard
+    /// indexes laid out as `layout`: an index read on demand (by `zarrs`,
+    /// in a walk or not) is decoded on the way, so that a walk's prefetch
+    /// knows it and fetches the inner chunks it names without asking for
+    /// the index again.
+    pub(crate) fn register_shards(&self, prefix: &str, layout: Arc<ShardIndex>) {
+        let (lock, _) = &*self.ahead;
+        if let Ok(mut ahead) = lock.lock() {
+            ahead.layouts.retain(|(p, _)| p != prefix);
+            ahead.layouts.push((prefix.to_string(), layout));
+            // the longest prefix first
+            ahead
+                .layouts
+                .sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
         }
     }
 
@@ -895,19 +955,26 @@ impl RemoteStore {
     /// named) is decoded on the way, so that its inner chunks can be
     /// fetched ahead.
     fn note_on_demand(&self, key: &str, span: Span, bytes: &MaybeBytes) {
-        let Some(bytes) = bytes else {
-            return;
-        };
         let (lock, _) = &*self.ahead;
         let Ok(mut ahead) = lock.lock() else {
             return;
         };
-        let Some(layout) = ahead.layouts.get(key).cloned() else {
+        let Some(layout) = ahead
+            .layouts
+            .iter()
+            .find(|(prefix, _)| key.starts_with(prefix.as_str()))
+            .map(|(_, l)| l.clone())
+        else {
             return;
         };
         if layout.span() == span && !ahead.indexes.contains_key(key) {
-            if let Some(index) = layout.parse(bytes) {
-                ahead.indexes.insert(key.to_string(), Arc::new(index));
+            let index = match bytes {
+                Some(b) => layout.parse(b).map(|i| Some(Arc::new(i))),
+                // no such shard
+                None => Some(None),
+            };
+            if let Some(index) = index {
+                ahead.indexes.insert(key.to_string(), index);
             }
         }
     }

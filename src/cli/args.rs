@@ -192,7 +192,9 @@ pub struct ShardArgs {
     /// Indexed Job (JOB_COMPLETION_INDEX, with --shards N or IMPART_SHARDS).
     #[arg(long, value_name = "K/N|auto")]
     pub shard: Option<String>,
-    /// The number of parts for --shard auto (overrides the scheduler's).
+    /// The number of parts for --shard auto; with it, a Slurm array's
+    /// task ids are the part numbers (--array=0-7, or a resubmission of
+    /// failed tasks, --array=2,5).
     #[arg(long, value_name = "N")]
     pub shards: Option<usize>,
 }

@@ -15,7 +15,11 @@
 //! chunks the walk needs as soon as the index is in), within the memory
 //! budget the walk gives it. A prefetched answer is filed under its object
 //! and byte range; the read that asks for the same bytes takes it, and
-//! during a walk nothing is fetched twice.
+//! during a walk nothing is fetched twice. The prefetch state belongs to
+//! the store: two walks at once over one store share it, and the first to
+//! end clears it for both (the other then fetches what it still needs on
+//! demand). A walk notes each object it read (some 100 bytes each) until
+//! it ends.
 //!
 //! # Configuration
 //!

@@ -698,6 +698,21 @@ fn a_fragmentation_into_s3_puts_the_files_of_a_local_one_and_resumes() {
     assert!(!ok && err.contains("Zarr cells only"), "{err}");
 }
 
+/// A walk over half-overlapping cells of a third of `volume` on each
+/// axis: every cell's sum (as f64 bits) and what the store fetched.
+fn walk_sums(volume: ZarrVolume) -> (Vec<u64>, Option<impart::RemoteStats>) {
+    let cell: Vec<usize> = volume.shape().iter().map(|&n| n.div_ceil(3)).collect();
+    let part = Partition::builder(volume)
+        .cell(&cell)
+        .stride(0.5)
+        .build()
+        .expect("grid");
+    let sums = part
+        .par_map_cells::<f64, _, _>("...", |_, v| v.iter().sum::<f64>().to_bits())
+        .expect("walk");
+    (sums, part.volume().remote().map(|r| r.stats()))
+}
+
 /// What a walk over every cell of `name` must fetch, from the local
 /// files (read here, not by impart): each shard present once (its index)
 /// and each inner chunk the index lists once. The index is `n` little-
@@ -738,19 +753,7 @@ fn a_walk_over_a_sharded_array_on_s3_fetches_each_index_and_inner_chunk_once() {
         let (shards, inner) = shard_objects(name, per_shard);
         let local = ZarrVolume::open(fixtures().join(name)).expect("local");
         let cell: Vec<usize> = local.shape().iter().map(|&n| n.div_ceil(3)).collect();
-        let sums = |volume: ZarrVolume| {
-            let part = Partition::builder(volume)
-                .cell(&cell)
-                .stride(0.5)
-                .build()
-                .expect("grid");
-            let sums = part
-                .par_map_cells::<f32, _, _>("...", |_, v| {
-                    v.iter().map(|&x| f64::from(x)).sum::<f64>().to_bits()
-                })
-                .expect("walk");
-            (sums, part.volume().remote().map(|r| r.stats()))
-        };
+        let sums = walk_sums;
         let (expected, _) = sums(local);
         for prefetch in [32, 0] {
             let options = ZarrOptions::new().remote(RemoteOptions::new().prefetch(prefetch));
@@ -813,17 +816,9 @@ fn what_a_walk_fetches_ahead_stays_within_its_memory_budget() {
     let server = http_server(&fixtures());
     let url = format!("http://127.0.0.1:{}/v3_u16_zstd_3d", server.port);
     let local = ZarrVolume::open(fixtures().join("v3_u16_zstd_3d")).expect("local");
-    let cell: Vec<usize> = local.shape().iter().map(|&n| n.div_ceil(3)).collect();
-    let walk = |volume: ZarrVolume| {
-        let part = Partition::builder(volume)
-            .cell(&cell)
-            .stride(0.5)
-            .build()
-            .expect("grid");
-        let sums = part
-            .par_map_cells::<u16, _, _>("...", |_, v| v.iter().map(|&x| x as u64).sum::<u64>())
-            .expect("walk");
-        (sums, part.volume().remote().map(|r| r.stats().prefetched))
+    let walk = |volume| {
+        let (sums, stats) = walk_sums(volume);
+        (sums, stats.map(|r| r.prefetched))
     };
     let chunk_bytes = 2 * 4 * 3 * 5; // u16, the fixture's 4 x 3 x 5 chunks
     let (expected, _) = walk(local);

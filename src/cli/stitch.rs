@@ -110,26 +110,30 @@ fn kind_of(out: &Path) -> Result<Kind> {
     }
 }
 
-/// The journal of a stitch into `out`.
-fn journal_path(out: &Path) -> PathBuf {
+/// `.<name of out><suffix>` beside `out`.
+fn beside(out: &Path, suffix: &str) -> PathBuf {
     let name = out
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    out.with_file_name(format!(".{name}.impart-journal"))
+    out.with_file_name(format!(".{name}{suffix}"))
+}
+
+/// The journal of a stitch into `out`.
+fn journal_path(out: &Path) -> PathBuf {
+    beside(out, ".impart-journal")
 }
 
 /// The journal of one worker of a sharded stitch into `out`.
 fn shard_journal_path(out: &Path, shard: impart::Shard) -> PathBuf {
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    out.with_file_name(format!(
-        ".{name}.shard-{}-of-{}.impart-journal",
-        shard.index(),
-        shard.count()
-    ))
+    beside(
+        out,
+        &format!(
+            ".shard-{}-of-{}.impart-journal",
+            shard.index(),
+            shard.count()
+        ),
+    )
 }
 
 /// Runs the stitch.
